@@ -1,0 +1,38 @@
+# Two entry points: `make demo` (check, train, export the quickstart spec on bundled
+# offline data) and `make test` (the test suite). Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.caegen-installed
+
+.PHONY: demo test bench lint schema clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m compileall -q caegen
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/caegen check specs/quickstart.yaml
+	$(BIN)/caegen train specs/quickstart.yaml
+	$(BIN)/caegen export runs/quickstart --onnx --force
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/check_latency.py
+	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/onnx_inference.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check caegen tests bench examples
+	$(BIN)/ruff format --check caegen tests bench examples
+
+schema: $(STAMP)
+	$(BIN)/caegen schema > docs/caegen.schema.json
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

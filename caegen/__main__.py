@@ -1,0 +1,3 @@
+from caegen.cli import main
+
+main()

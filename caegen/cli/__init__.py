@@ -1,0 +1,11 @@
+"""The `caegen` command line: a thin shell over the library API.
+
+Heavy modules (TensorFlow, Keras, tf2onnx) are imported inside the commands that need
+them, so `caegen --help` and `caegen check` stay fast.
+"""
+
+from __future__ import annotations
+
+from caegen.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,143 @@
+"""Typer commands. Each declares its options and calls one library function."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from caegen.diagnostics import CaegenError, Diagnostic, Location
+
+app = typer.Typer(
+    name="caegen",
+    help="A declarative config-to-model compiler for convolutional autoencoders.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+# When piped, rich assumes 80 columns; layer tables need more to stay unabridged.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def fail(diagnostics: list[Diagnostic]) -> typer.Exit:
+    """Print the diagnostics of a user mistake and return the exit to raise."""
+    from caegen.cli.render import print_diagnostic
+
+    for d in diagnostics:
+        print_diagnostic(err_console, d)
+    return typer.Exit(code=1)
+
+
+def fail_message(
+    code: str, message: str, hint: str | None = None, file: str | None = None
+) -> typer.Exit:
+    return fail([Diagnostic(code, message, Location(file), hint)])
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
+    ] = False,
+) -> None:
+    if version:
+        from caegen import __version__
+
+        console.print(f"caegen {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def check(
+    specs: Annotated[list[Path], typer.Argument(help="Spec files to check.", show_default=False)],
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    strict: Annotated[bool, typer.Option(help="Fail on warnings too.")] = False,
+    table: Annotated[bool, typer.Option(help="Print the layer table.")] = True,
+) -> None:
+    """Validate specs statically: wiring, shapes, dead branches, lints, exact params."""
+    from caegen.compiler import Report
+    from caegen.compiler import check as check_spec
+    from caegen.loader import load
+
+    reports: list[Report] = []
+    for path in specs:
+        try:
+            spec = load(path)
+        except CaegenError as exc:
+            reports.append(Report(None, None, exc.diagnostics, str(path)))
+            continue
+        reports.append(check_spec(spec))
+    passed = all(r.passed(strict) for r in reports)
+    if format == Format.json:
+        out = {"version": 1, "ok": passed, "results": [r.to_dict() for r in reports]}
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    else:
+        from caegen.cli.render import print_report
+
+        for report in reports:
+            print_report(console, report, table=table)
+        if strict and not passed and all(r.ok for r in reports):
+            console.print("[red]warnings fail the check (--strict)[/]")
+    raise typer.Exit(code=0 if passed else 1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec language (for editor completion)."""
+    from caegen.spec import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def init(
+    template: Annotated[str, typer.Argument(help="A template name (see --list).")] = "quickstart",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Where to write (default: NAME.yaml).")
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the templates.")] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a starter spec from the shipped templates."""
+    from caegen import templates
+    from caegen.fsutil import write_new_text
+
+    names = templates.names()
+    if list_:
+        width = max(map(len, names))
+        for name in names:
+            console.print(f"{name:<{width}}  {templates.description(name)}", soft_wrap=True)
+        return
+    if template not in names:
+        import difflib
+
+        close = difflib.get_close_matches(template, names, n=1)
+        raise fail_message(
+            "E051",
+            f"no template named `{template}`",
+            (f"did you mean `{close[0]}`? " if close else "") + "run `caegen init --list`",
+        )
+    target = out or Path(f"{template}.yaml")
+    try:
+        write_new_text(target, templates.text(template), force=force)
+    except FileExistsError:
+        raise fail_message(
+            "E050", f"{target} already exists; not overwriting it", "pass --force or --out PATH"
+        ) from None
+    console.print(f"wrote {target} (template `{template}`); next: caegen check {target}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,84 @@
+"""Rich renderings of reports and diagnostics (rich lives only in the CLI layer)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from caegen.compiler import Report
+from caegen.diagnostics import Diagnostic, Severity
+from caegen.layers import fmt_shape
+
+STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def diagnostic_line(d: Diagnostic) -> str:
+    """`file:line:col: CODE severity: message` (the stable one-line text form)."""
+    sev = d.severity.value if d.severity else ""
+    return f"{d.location.prefix()}: {d.code} {sev}: {d.message}"
+
+
+def print_diagnostic(console: Console, d: Diagnostic, source: str | None = None) -> None:
+    assert d.severity is not None
+    text = Text()
+    text.append(f"{d.location.prefix()}: ", style="bold")
+    text.append(f"{d.code} {d.severity.value}", style=STYLE[d.severity])
+    text.append(f": {d.message}")
+    console.print(text, soft_wrap=True)
+    if source and d.location.line:
+        lines = source.splitlines()
+        if 0 < d.location.line <= len(lines):
+            gutter = f"{d.location.line:>5} | "
+            console.print(Text(gutter + lines[d.location.line - 1], style="dim"), soft_wrap=True)
+            if d.location.column:
+                console.print(" " * (len(gutter) + d.location.column - 1) + "^", style="dim")
+    if d.hint:
+        console.print(Text("  hint: ", style="green") + Text(d.hint), soft_wrap=True)
+
+
+def layer_table(report: Report, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for col, justify in (
+        ("#", "left"),
+        ("name", "left"),
+        ("type", "left"),
+        ("inputs", "left"),
+        ("output", "right"),
+        ("params", "right"),
+        ("non-train", "right"),
+        ("MACs", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for node in report.layers():
+        p = node.params
+        style = None if node.live else "strike dim"
+        table.add_row(
+            node.path,
+            escape(node.name) + ("" if node.live else " (dead)"),
+            node.type,
+            escape(", ".join(node.inputs)),
+            fmt_shape(node.shape),
+            "" if p is None else f"{p.total:,}",
+            "" if p is None or not p.non_trainable else f"{p.non_trainable:,}",
+            f"{node.macs:,}" if node.macs else "",
+            style=style,
+        )
+    return table
+
+
+def print_report(console: Console, report: Report, *, table: bool = True) -> None:
+    if table and report.graph is not None:
+        console.print(layer_table(report, title=report.file))
+    source = report.spec.source.text if report.spec and report.spec.source else None
+    for d in report.diagnostics:
+        print_diagnostic(console, d, source)
+    if report.ok:
+        console.print(Text(report.ok_line(), style="bold green"), soft_wrap=True)
+    else:
+        n_err, n_warn = len(report.errors), len(report.warnings)
+        line = f"FAILED {report.file or 'spec'}: {n_err} error(s), {n_warn} warning(s)"
+        if report.graph is not None:
+            line += f"; the live graph Keras would build has {report.params.total:,} params"
+        console.print(Text(line, style="bold red"), soft_wrap=True)

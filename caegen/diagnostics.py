@@ -1,0 +1,166 @@
+"""Diagnostics are data: a code, a severity, a message, a location and a hint.
+
+Rules and passes only *report* diagnostics; renderers (text, json) live in `caegen.render`.
+Every code is registered once in `CODES` and documented in docs/diagnostics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+    keras_accepts_silently: bool = False
+    """True when Keras builds such a model without complaint (caegen is stricter on purpose)."""
+
+
+def _codes(*infos: CodeInfo) -> dict[str, CodeInfo]:
+    return {info.code: info for info in infos}
+
+
+E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+CODES: dict[str, CodeInfo] = _codes(
+    # input: files, YAML, schema
+    CodeInfo("E001", "file-not-found", E, "The spec file does not exist or cannot be read."),
+    CodeInfo("E002", "yaml-syntax", E, "The file is not valid YAML."),
+    CodeInfo("E003", "yaml-duplicate-key", E, "A mapping repeats a key; YAML would keep the last."),
+    CodeInfo("E010", "unknown-layer-type", E, "A layer's `type` is not a known layer type."),
+    CodeInfo("E011", "unknown-field", E, "A key that the schema does not define."),
+    CodeInfo("E012", "invalid-value", E, "A value of the wrong type or out of range."),
+    CodeInfo("E013", "missing-field", E, "A required key is missing."),
+    # wiring
+    CodeInfo("E020", "unknown-reference", E, "`inputs` names a layer that does not exist."),
+    CodeInfo("E021", "duplicate-name", E, "Two layers share a name."),
+    CodeInfo("E022", "forward-reference", E, "`inputs` names a layer defined later."),
+    CodeInfo("E023", "cycle", E, "Layers read each other in a cycle."),
+    CodeInfo("E024", "input-arity", E, "A layer has the wrong number of inputs."),
+    CodeInfo(
+        "E025",
+        "merge-arity",
+        E,
+        "A merge layer (add, concatenate) with fewer than 2 inputs (Keras passes it through).",
+        keras_accepts_silently=True,
+    ),
+    # shapes
+    CodeInfo("E030", "shape-error", E, "A layer cannot be applied to the shape it receives."),
+    CodeInfo("E031", "reconstruction-shape", E, "The decoder output shape differs from the input."),
+    CodeInfo(
+        "E032",
+        "empty-feature-map",
+        E,
+        "A layer produces a spatial size of 0.",
+        keras_accepts_silently=True,
+    ),
+    # graph semantics Keras does not check
+    CodeInfo(
+        "E040",
+        "dead-branch",
+        E,
+        "A layer whose output never reaches the reconstruction (Keras drops it silently).",
+        keras_accepts_silently=True,
+    ),
+    CodeInfo(
+        "E041",
+        "latent-bypass",
+        E,
+        "The reconstruction does not depend on the latent code.",
+        keras_accepts_silently=True,
+    ),
+    # commands: runs, data, export
+    CodeInfo("E050", "output-exists", E, "An output file or run directory exists; not replaced."),
+    CodeInfo("E051", "unknown-template", E, "`caegen init` was given an unknown template."),
+    CodeInfo("E052", "run-not-found", E, "The run directory is missing or incomplete."),
+    CodeInfo("E053", "data-unavailable", E, "The data source cannot be loaded (file, network)."),
+    CodeInfo("E054", "export-mismatch", E, "ONNX Runtime and Keras disagree beyond the tolerance."),
+    CodeInfo("E055", "training-diverged", E, "The loss became NaN or infinite; training stopped."),
+    CodeInfo("E056", "export-unavailable", E, "The requested part cannot be exported."),
+    # lints from practice
+    CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
+    CodeInfo(
+        "W102", "loss-activation", W, "The loss does not suit the output activation or range."
+    ),
+    CodeInfo("W103", "batch-norm-after-activation", W, "Batch norm placed after a non-linearity."),
+    CodeInfo("W104", "overcomplete-latent", W, "Latent code not smaller than the input, no noise."),
+    CodeInfo("W105", "skip-bypasses-bottleneck", W, "A decoder layer reads an encoder layer."),
+    CodeInfo("I106", "tiny-bottleneck", N, "The latent feature map is 4x4 or smaller."),
+    CodeInfo("I107", "dense-in-conv-autoencoder", N, "Dense layers in a convolutional AE."),
+    CodeInfo("I108", "decoder-not-separable", N, "The decoder cannot be built as its own model."),
+)
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    path: str | None = None
+    """The spec path of the layer or key, e.g. `encoder[3].filters`."""
+
+    def prefix(self) -> str:
+        parts = [self.file or "<spec>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    location: Location = field(default_factory=Location)
+    hint: str | None = None
+    severity: Severity | None = None
+    """Defaults to the code's registered severity."""
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise KeyError(f"unregistered diagnostic code {self.code}")
+        if self.severity is None:
+            object.__setattr__(self, "severity", CODES[self.code].severity)
+
+    @property
+    def name(self) -> str:
+        return CODES[self.code].name
+
+    def to_dict(self) -> dict[str, object]:
+        loc = self.location
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity.value if self.severity else None,
+            "message": self.message,
+            "hint": self.hint,
+            "location": {
+                "file": loc.file,
+                "line": loc.line,
+                "column": loc.column,
+                "path": loc.path,
+            },
+        }
+
+
+class CaegenError(Exception):
+    """A user mistake: carries diagnostics that the CLI renders and exits 1 on."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(f"{d.code}: {d.message}" for d in diagnostics))
+
+
+def error(code: str, message: str, hint: str | None = None, **loc: object) -> CaegenError:
+    return CaegenError([Diagnostic(code, message, Location(**loc), hint)])  # type: ignore[arg-type]

@@ -1,0 +1,83 @@
+"""The layer types of the spec language, one class each, joined in `LayerSpec`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from caegen.layers.base import LayerBase, ParamCount, Shape, ShapeError, fmt_shape
+from caegen.layers.conv import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
+from caegen.layers.core import Activation, Dense, Dropout, Flatten, GaussianNoise, Reshape
+from caegen.layers.merging import Add, Concatenate
+from caegen.layers.normalization import BatchNorm, GroupNorm, LayerNorm
+from caegen.layers.spatial import (
+    AvgPool2D,
+    Cropping2D,
+    MaxPool2D,
+    UpSampling2D,
+    ZeroPadding2D,
+)
+
+LAYER_TYPES: tuple[type[LayerBase], ...] = (
+    Conv2D,
+    Conv2DTranspose,
+    SeparableConv2D,
+    DepthwiseConv2D,
+    MaxPool2D,
+    AvgPool2D,
+    UpSampling2D,
+    BatchNorm,
+    LayerNorm,
+    GroupNorm,
+    Activation,
+    Dropout,
+    GaussianNoise,
+    Dense,
+    Flatten,
+    Reshape,
+    ZeroPadding2D,
+    Cropping2D,
+    Add,
+    Concatenate,
+)
+
+LayerSpec = Annotated[
+    Conv2D
+    | Conv2DTranspose
+    | SeparableConv2D
+    | DepthwiseConv2D
+    | MaxPool2D
+    | AvgPool2D
+    | UpSampling2D
+    | BatchNorm
+    | LayerNorm
+    | GroupNorm
+    | Activation
+    | Dropout
+    | GaussianNoise
+    | Dense
+    | Flatten
+    | Reshape
+    | ZeroPadding2D
+    | Cropping2D
+    | Add
+    | Concatenate,
+    Field(discriminator="type"),
+]
+"""One layer entry of an encoder or decoder, chosen by its `type`."""
+
+LAYER_BY_TYPE: dict[str, type[LayerBase]] = {
+    cls.model_fields["type"].default: cls for cls in LAYER_TYPES
+}
+
+__all__ = [
+    "LAYER_BY_TYPE",
+    "LAYER_TYPES",
+    "LayerBase",
+    "LayerSpec",
+    "ParamCount",
+    "Shape",
+    "ShapeError",
+    "fmt_shape",
+]

@@ -1,0 +1,185 @@
+"""The base of every layer type.
+
+A layer type is one pydantic model that owns everything caegen knows about it: its tag and
+fields (the schema), its shape rule, its parameter count, its MACs and its Keras emission.
+Shapes exclude the batch dimension: `(H, W, C)` for feature maps, `(N,)` for vectors.
+"""
+
+from dataclasses import dataclass
+from math import prod
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
+
+Shape = tuple[int, ...]
+
+PositiveInt = Annotated[int, Strict(), Field(gt=0)]
+NonNegativeInt = Annotated[int, Strict(), Field(ge=0)]
+Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+def _as_pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+IntPair = Annotated[
+    PositiveInt | tuple[PositiveInt, PositiveInt],
+    AfterValidator(_as_pair),
+    Field(description="an int, or a pair [height, width]"),
+]
+NonNegativeIntPair = Annotated[
+    NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt],
+    AfterValidator(_as_pair),
+    Field(description="an int, or a pair [height, width]"),
+]
+
+Padding = Literal["same", "valid"]
+Activation = Literal[
+    "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "mish",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softplus",
+    "softsign",
+    "exponential",
+]
+LayerName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")]
+
+
+class ShapeError(Exception):
+    """A layer cannot be applied to its input shape. `field` names the culprit key, if any."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        field: str | None = None,
+        code: str = "E030",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.field = field
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    trainable: int = 0
+    non_trainable: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+    def __add__(self, other: "ParamCount") -> "ParamCount":
+        return ParamCount(
+            self.trainable + other.trainable, self.non_trainable + other.non_trainable
+        )
+
+
+def fmt_shape(shape: Shape | None) -> str:
+    return "?" if shape is None else "x".join(str(d) for d in shape)
+
+
+def require_rank(layer: "LayerBase", shape: Shape, rank: int, what: str) -> None:
+    if len(shape) != rank:
+        hint = (
+            "add a `reshape` layer before it, e.g. {type: reshape, target_shape: [H, W, C]}"
+            if rank == 3
+            else "add a `flatten` layer before it"
+        )
+        raise ShapeError(
+            f"{layer.type} expects {what} (rank {rank}), received shape {fmt_shape(shape)}",
+            hint,
+        )
+
+
+class LayerBase(BaseModel):
+    """Fields shared by every layer: `name` and `inputs`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    type: str
+    name: LayerName | None = Field(
+        default=None, description="unique across the spec; default encoder.N / decoder.N"
+    )
+    inputs: LayerName | list[LayerName] | None = Field(
+        default=None,
+        description="the layer(s) this one reads; default: the previous layer "
+        "(`latent` for the first decoder layer). `input` names the model input.",
+    )
+
+    keras_class: ClassVar[str]
+    """The name of the Keras layer class this type emits."""
+    is_merge: ClassVar[bool] = False
+    kernel_regularizer_args: ClassVar[tuple[str, ...]] = ()
+    """Keras arguments that take the weight-decay regularizer (kernels only)."""
+
+    def input_names(self) -> list[str] | None:
+        if self.inputs is None:
+            return None
+        return [self.inputs] if isinstance(self.inputs, str) else list(self.inputs)
+
+    # --- shape, params, cost: overridden per type -------------------------------------
+    def output_shape(self, in_shapes: list[Shape]) -> Shape:
+        return in_shapes[0]
+
+    def params(self, in_shapes: list[Shape]) -> ParamCount:
+        return ParamCount()
+
+    def macs(self, in_shapes: list[Shape], out_shape: Shape) -> int:
+        return 0
+
+    @property
+    def window_strides(self) -> tuple[int, int] | None:
+        """The strides of a sliding-window layer (conv or pool); None for other layers."""
+        return None
+
+    @property
+    def activation_name(self) -> str:
+        return str(getattr(self, "activation", "linear"))
+
+    # --- Keras --------------------------------------------------------------------------
+    def keras_kwargs(self) -> dict[str, Any]:
+        """The Keras constructor arguments: the spec fields minus caegen's own."""
+        return self.model_dump(exclude={"type", "name", "inputs"})
+
+    def to_keras(self, name: str, regularizer: Any = None) -> Any:
+        from keras import layers
+
+        kwargs = self.keras_kwargs()
+        if regularizer is not None:
+            kwargs.update({arg: regularizer for arg in self.kernel_regularizer_args})
+        return getattr(layers, self.keras_class)(name=name, **kwargs)
+
+    @classmethod
+    def from_keras_config(cls, config: dict[str, Any]) -> "LayerBase":
+        """The spec fields read back from a Keras layer's `get_config()`."""
+        fields = {
+            key: _from_keras_value(config[key])
+            for key in cls.model_fields
+            if key not in ("type", "name", "inputs") and key in config
+        }
+        return cls(**fields)
+
+
+def _from_keras_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_from_keras_value(v) for v in value)
+    if isinstance(value, tuple):
+        return tuple(_from_keras_value(v) for v in value)
+    return value
+
+
+def spatial_elements(shape: Shape) -> int:
+    """Positions over which a last-axis operation is repeated (all axes but the last)."""
+    return prod(shape[:-1]) if len(shape) > 1 else 1

@@ -1,0 +1,62 @@
+"""Normalization over the channel (last) axis: batch_norm, layer_norm, group_norm."""
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from caegen.layers.base import LayerBase, ParamCount, PositiveInt, Shape, ShapeError
+
+Epsilon = Annotated[float, Field(gt=0.0)]
+
+
+class BatchNorm(LayerBase):
+    """`keras.layers.BatchNormalization`: gamma/beta trainable, moving mean/variance not."""
+
+    type: Literal["batch_norm"] = "batch_norm"
+    momentum: Annotated[float, Field(ge=0.0, le=1.0)] = 0.99
+    epsilon: Epsilon = 0.001
+    center: bool = True
+    scale: bool = True
+    keras_class: ClassVar[str] = "BatchNormalization"
+
+    def params(self, in_shapes: list[Shape]) -> ParamCount:
+        c = in_shapes[0][-1]
+        return ParamCount(c * (self.center + self.scale), 2 * c)
+
+
+class LayerNorm(LayerBase):
+    """`keras.layers.LayerNormalization` over the last axis."""
+
+    type: Literal["layer_norm"] = "layer_norm"
+    epsilon: Epsilon = 0.001
+    center: bool = True
+    scale: bool = True
+    keras_class: ClassVar[str] = "LayerNormalization"
+
+    def params(self, in_shapes: list[Shape]) -> ParamCount:
+        return ParamCount(in_shapes[0][-1] * (self.center + self.scale))
+
+
+class GroupNorm(LayerBase):
+    """`keras.layers.GroupNormalization`: channels split into `groups`."""
+
+    type: Literal["group_norm"] = "group_norm"
+    groups: PositiveInt = 32
+    epsilon: Epsilon = 0.001
+    center: bool = True
+    scale: bool = True
+    keras_class: ClassVar[str] = "GroupNormalization"
+
+    def output_shape(self, in_shapes: list[Shape]) -> Shape:
+        c = in_shapes[0][-1]
+        if c % self.groups != 0:
+            divisors = [d for d in range(1, c + 1) if c % d == 0]
+            raise ShapeError(
+                f"group_norm with groups={self.groups} cannot split {c} channels evenly",
+                f"use groups in {divisors}",
+                field="groups",
+            )
+        return in_shapes[0]
+
+    def params(self, in_shapes: list[Shape]) -> ParamCount:
+        return ParamCount(in_shapes[0][-1] * (self.center + self.scale))

@@ -1,0 +1,31 @@
+"""W101 output-range: the output activation cannot produce the data range.
+
+What it does: compares the reconstruction's activation with `data.range`.
+Why it is bad: with `range: symmetric` ([-1, 1]) a sigmoid or relu output can never
+produce the negative half of the data, so the loss has a floor it cannot go below.
+Example: `range: symmetric` with `{type: conv2d, filters: 1, activation: sigmoid}` last.
+Use instead: `activation: tanh` for [-1, 1] data, or `range: unit` for [0, 1] data.
+"""
+
+from __future__ import annotations
+
+from caegen.diagnostics import Diagnostic
+from caegen.graph import Graph
+from caegen.lints._util import NON_NEGATIVE, output_activation
+
+CODE = "W101"
+
+
+def check(graph: Graph) -> list[Diagnostic]:
+    activation, node = output_activation(graph)
+    if graph.spec.data.range == "symmetric" and activation in NON_NEGATIVE:
+        return [
+            Diagnostic(
+                CODE,
+                f"the output activation `{activation}` ({node.path}) is never negative, but "
+                "data.range is symmetric ([-1, 1])",
+                node.field_location("activation"),
+                "use activation: tanh for [-1, 1] data, or set data.range: unit",
+            )
+        ]
+    return []

@@ -1,0 +1,261 @@
+"""Load a spec from YAML: safe parsing, validation, and errors mapped to file:line:col."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from caegen.diagnostics import CaegenError, Diagnostic, Location
+from caegen.spec import Source, Spec
+from caegen.yamlpos import Positions, YamlSyntaxError, load_with_positions
+
+SECTIONS = ("encoder", "decoder")
+
+
+def load(path: str | Path) -> Spec:
+    """Read and validate a spec file. Raises `CaegenError` with located diagnostics."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CaegenError(
+            [
+                Diagnostic(
+                    "E001",
+                    f"no such spec file: {file}",
+                    Location(file),
+                    "check the path; `caegen init --list` shows starter specs",
+                )
+            ]
+        ) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise CaegenError(
+            [
+                Diagnostic(
+                    "E001", f"cannot read {file}: {reason}", Location(file), "pass a YAML spec file"
+                )
+            ]
+        ) from None
+    return loads(text, file=file)
+
+
+def loads(text: str, file: str | None = None) -> Spec:
+    """Validate a spec given as YAML text."""
+    try:
+        data, positions, duplicates = load_with_positions(text)
+    except YamlSyntaxError as exc:
+        raise CaegenError(
+            [
+                Diagnostic(
+                    "E002",
+                    f"invalid YAML: {exc.message}",
+                    Location(file, exc.line, exc.column),
+                    "fix the YAML syntax (indentation, brackets, quotes)",
+                )
+            ]
+        ) from None
+    if duplicates:
+        raise CaegenError(
+            [
+                Diagnostic(
+                    "E003",
+                    f"duplicate key `{d.path[-1]}` in {_dotted(d.path[:-1]) or 'the spec'}",
+                    Location(file, d.line, d.column, _dotted(d.path)),
+                    "remove one of the two entries; YAML keeps only the last",
+                )
+                for d in duplicates
+            ]
+        )
+    if not isinstance(data, dict):
+        raise CaegenError(
+            [
+                Diagnostic(
+                    "E012",
+                    "a spec must be a YAML mapping with name, input, encoder, decoder",
+                    Location(file, 1, 1),
+                    "start from a template: caegen init",
+                )
+            ]
+        )
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        raise CaegenError(_diagnostics_from(exc, data, positions, file)) from None
+    spec._source = Source(file, text, positions)
+    return spec
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _walk(loc: tuple[Any, ...], data: Any) -> tuple[tuple[Any, ...], bool]:
+    """Map a pydantic `loc` onto the data's key path, dropping union tags and member names.
+
+    Returns the path and whether it resolved entirely (False: the last key is absent).
+    """
+    path: list[Any] = []
+    cur = data
+    for i, part in enumerate(loc):
+        in_dict = isinstance(cur, dict) and part in cur
+        in_list = isinstance(cur, list) and isinstance(part, int) and part < len(cur)
+        if in_dict or in_list:
+            cur = cur[part]
+            path.append(part)
+        elif isinstance(cur, dict) and part in (cur.get("type"), cur.get("name")):
+            continue  # a discriminated union's tag
+        elif isinstance(cur, dict) and i == len(loc) - 1 and isinstance(part, str):
+            path.append(part)  # a missing or extra key
+            return tuple(path), False
+        else:
+            break  # union member names such as 'int' or 'tuple[...]'
+    return tuple(path), True
+
+
+def _model_at(path: tuple[Any, ...], data: Any) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at `path` (for did-you-mean)."""
+    cls: type[BaseModel] = Spec
+    cur = data
+    for part in path:
+        cur = cur[part] if isinstance(cur, (dict, list)) else None
+        if isinstance(part, int):
+            continue
+        field = cls.model_fields.get(part)
+        if field is None:
+            return None
+        candidates = _models_in(field.annotation)
+        if not candidates:
+            return None
+        if len(candidates) > 1 and isinstance(cur, dict):
+            tag = cur.get("type", cur.get("name"))
+            candidates = [
+                c for c in candidates if tag in (_default(c, "type"), _default(c, "name"))
+            ] or candidates
+        cls = candidates[0]
+    return cls
+
+
+def _default(cls: type[BaseModel], key: str) -> Any:
+    field = cls.model_fields.get(key)
+    return field.default if field is not None else None
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[type[BaseModel]] = []
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, typing.Annotated):
+        for arg in typing.get_args(annotation):
+            out.extend(_models_in(arg))
+    return out
+
+
+def _did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`? " if close else ""
+
+
+def _diagnostics_from(
+    exc: ValidationError, data: Any, positions: Positions, file: str | None
+) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    seen: dict[tuple[Any, ...], int] = {}
+    for err in exc.errors(include_url=False):
+        path, resolved = _walk(tuple(err["loc"]), data)
+        kind = err["type"]
+        where = _dotted(path) or "the spec"
+        pos = positions.lookup(path, prefer_key=kind == "extra_forbidden")
+        loc = Location(file, *(pos or (None, None)), _dotted(path) or None)
+        value = err.get("input")
+
+        if kind == "extra_forbidden":
+            model = _model_at(path[:-1], data)
+            known = sorted(k for k in (model.model_fields if model else {}) if k != "type")
+            key = str(path[-1])
+            diag = Diagnostic(
+                "E011",
+                f"unknown field `{key}` in {_dotted(path[:-1]) or 'the spec'}",
+                loc,
+                f"{_did_you_mean(key, known)}known fields: {', '.join(known)}",
+            )
+        elif kind == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            tag = str(ctx.get("tag"))
+            expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+            key = (
+                "type"
+                if isinstance(data_at(data, path), dict) and "type" in data_at(data, path)
+                else "name"
+            )
+            tag_pos = positions.lookup((*path, key))
+            loc = Location(file, *(tag_pos or (None, None)), f"{where}.{key}")
+            what = "layer type" if key == "type" else f"{path[-1]} name"
+            diag = Diagnostic(
+                "E010",
+                f"unknown {what} `{tag}` at {where}",
+                loc,
+                f"{_did_you_mean(tag, expected)}known: {', '.join(expected)}",
+            )
+        elif kind == "union_tag_not_found":
+            key = str(err.get("ctx", {}).get("discriminator", "type")).strip("'")
+            diag = Diagnostic(
+                "E013",
+                f"{where} has no `{key}`",
+                loc,
+                f"add `{key}:`, e.g. {{type: conv2d, filters: 32, kernel_size: 3}}"
+                if key == "type"
+                else f"add `{key}:`",
+            )
+        elif kind == "missing":
+            field = str(path[-1]) if not resolved else str(err["loc"][-1])
+            parent = _dotted(path[:-1]) if not resolved else where
+            diag = Diagnostic(
+                "E013",
+                f"missing required field `{field}` in {parent or 'the spec'}",
+                loc,
+                f"add `{field}:` to {parent or 'the spec'}",
+            )
+        else:
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            diag = Diagnostic(
+                "E012",
+                f"invalid value for {where}: {msg[0].lower() + msg[1:]} (received {value!r})",
+                loc,
+                _value_hint(path, kind),
+            )
+        if path in seen and diag.code == "E012":
+            # a union field fails once per member; keep one diagnostic per key
+            continue
+        seen[path] = len(out)
+        out.append(diag)
+    return out
+
+
+def data_at(data: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _value_hint(path: tuple[Any, ...], kind: str) -> str:
+    key = str(path[-1]) if path else ""
+    if key in ("kernel_size", "strides", "pool_size", "size", "dilation_rate"):
+        return f"`{key}` takes a positive int or a pair of positive ints, e.g. 3 or [3, 3]"
+    if key in ("filters", "units", "groups", "depth_multiplier"):
+        return f"`{key}` takes a positive integer"
+    if key == "input":
+        return "`input` is [height, width, channels], e.g. [28, 28, 1]"
+    if kind.startswith("literal"):
+        return "use one of the values listed above"
+    return "see `caegen schema` for the allowed values"

@@ -1,0 +1,70 @@
+"""Shape inference, parameter counts, MACs and receptive fields, node by node (E030, E032)."""
+
+from __future__ import annotations
+
+from caegen.diagnostics import Diagnostic
+from caegen.graph import Graph, Node
+from caegen.layers import ShapeError, fmt_shape
+from caegen.layers.shape_rules import dilated
+
+
+def infer_shapes(graph: Graph) -> list[Diagnostic]:
+    diagnostics: list[Diagnostic] = []
+    graph.node("input").shape = graph.input_shape
+    graph.node("input").receptive_field = (1, 1)
+    graph.node("input").meta["jump"] = (1.0, 1.0)
+    for node in graph.layers():
+        in_shapes = [graph.node(src).shape for src in node.inputs]
+        if node.broken or any(s is None for s in in_shapes) or not in_shapes:
+            continue
+        layer = node.layer
+        assert layer is not None
+        shapes = [s for s in in_shapes if s is not None]
+        try:
+            node.shape = layer.output_shape(shapes)
+        except ShapeError as exc:
+            received = ", ".join(fmt_shape(s) for s in shapes)
+            diagnostics.append(
+                Diagnostic(
+                    exc.code,
+                    f"{node.path} (`{node.name}`, {node.type}): {exc.message}"
+                    + ("" if received in exc.message else f" (input {received})"),
+                    node.field_location(exc.field),
+                    exc.hint,
+                )
+            )
+            continue
+        node.params = layer.params(shapes)
+        node.macs = layer.macs(shapes, node.shape)
+        _receptive_field(graph, node)
+    return diagnostics
+
+
+def _receptive_field(graph: Graph, node: Node) -> None:
+    """Size (rows, cols) of the input window that one output unit sees, and the jump."""
+    sources = [graph.node(s) for s in node.inputs]
+    if any(s.receptive_field is None for s in sources):
+        return
+    h, w = graph.input_shape[:2]
+    rf = tuple(max(s.receptive_field[i] for s in sources) for i in (0, 1))  # type: ignore[index]
+    jump = tuple(min(s.meta["jump"][i] for s in sources) for i in (0, 1))
+    layer = node.layer
+    kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+    if node.shape is None or len(node.shape) != 3 or layer is None:
+        rf, jump = (h, w), (float(h), float(w))  # flat or reshaped: every unit sees all
+    elif node.type == "upsampling2d":
+        jump = tuple(j / s for j, s in zip(jump, layer.size, strict=False))  # type: ignore[attr-defined]
+    elif node.type == "conv2d_transpose":
+        strides = layer.strides  # type: ignore[attr-defined]
+        jump = tuple(j / s for j, s in zip(jump, strides, strict=False))
+        rf = tuple(r + (k - 1) * j for r, k, j in zip(rf, kernel, jump, strict=False))
+    elif kernel is not None:
+        dilation = getattr(layer, "dilation_rate", (1, 1))
+        strides = layer.window_strides or (1, 1)
+        rf = tuple(
+            r + (dilated(k, d) - 1) * j
+            for r, k, d, j in zip(rf, kernel, dilation, jump, strict=False)
+        )
+        jump = tuple(j * s for j, s in zip(jump, strides, strict=False))
+    node.receptive_field = (min(round(rf[0]), h), min(round(rf[1]), w))
+    node.meta["jump"] = jump

@@ -1,0 +1,111 @@
+"""Safe YAML loading that remembers where every value came from.
+
+`load_with_positions(text)` returns the plain Python data (as `yaml.safe_load` would) and a
+`Positions` map from a key path such as `("encoder", 3, "filters")` to its 1-based
+line and column. Duplicate keys, which YAML silently collapses, are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+PathKey = tuple[Any, ...]
+
+
+@dataclass
+class Positions:
+    value_at: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    key_at: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def lookup(self, path: Sequence[Any], *, prefer_key: bool = False) -> tuple[int, int] | None:
+        """The position of `path`, or of its closest ancestor that has one."""
+        p = tuple(path)
+        while True:
+            if prefer_key and p in self.key_at:
+                return self.key_at[p]
+            if p in self.value_at:
+                return self.value_at[p]
+            if not p:
+                return None
+            p = p[:-1]
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, message: str, line: int | None, column: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+@dataclass
+class DuplicateKey:
+    path: PathKey
+    line: int
+    column: int
+
+
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self.loader = loader
+        self.positions = Positions()
+        self.duplicates: list[DuplicateKey] = []
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.positions.value_at[path] = _mark(node)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unsupported tag {node.tag!r}: a spec is plain data", node.start_mark
+            )
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.loader.construct_object(key_node, deep=True)
+                if isinstance(key, list):
+                    key = tuple(key)
+                child = (*path, key)
+                if key in result:
+                    self.duplicates.append(DuplicateKey(child, *_mark(key_node)))
+                self.positions.key_at[child] = _mark(key_node)
+                result[key] = self.build(value_node, child)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+
+def load_with_positions(text: str) -> tuple[Any, Positions, list[DuplicateKey]]:
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:  # e.g. ReaderError on control characters
+        raise YamlSyntaxError(str(exc).splitlines()[-1], None, None) from None
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, Positions(), []
+        builder = _Builder(loader)
+        data = builder.build(root, ())
+        return data, builder.positions, builder.duplicates
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or str(exc)
+        if exc.context:
+            problem = f"{problem} ({exc.context})"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise YamlSyntaxError(problem, line, col) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(str(exc).splitlines()[-1], None, None) from None
+    finally:
+        loader.dispose()

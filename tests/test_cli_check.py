@@ -1,0 +1,142 @@
+"""`caegen check`, `init`, `schema` and `--help` through typer's CliRunner and subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from caegen.cli import app
+from tests.conftest import FIXTURES, ROOT, SPECS
+
+runner = CliRunner()
+DIAG = FIXTURES / "diagnostics"
+
+
+def test_clean_spec_exits_0_with_ok_line():
+    result = runner.invoke(app, ["check", str(SPECS / "cifar10_method2.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "OK " in result.output
+    assert "19,363 params (19,107 trainable, 256 non-trainable)" in result.output
+    assert "bnorm1_1" in result.output  # the layer table
+
+
+def test_errors_exit_1_and_render_file_line_col():
+    result = runner.invoke(app, ["check", "--no-table", str(SPECS / "cifar10_method1_bug.yaml")])
+    assert result.exit_code == 1
+    assert result.output.count("E040 error: dead branch") == 4
+    assert "cifar10_method1_bug.yaml:9:5: E040 error" in result.output
+    assert "hint: make `mpool1_1` read it" in result.output
+    assert "18,851 params" in result.output
+
+
+def test_strict_fails_on_warnings():
+    spec = str(SPECS / "cifar10_method2.yaml")
+    assert runner.invoke(app, ["check", spec]).exit_code == 0
+    result = runner.invoke(app, ["check", "--strict", spec])
+    assert result.exit_code == 1 and "W103" in result.output
+
+
+def test_json_format_is_stable():
+    result = runner.invoke(
+        app,
+        ["check", "--format", "json", str(SPECS / "cifar10_method2.yaml"), str(DIAG / "E040.yaml")],
+    )
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["version"] == 1 and data["ok"] is False
+    good, bad = data["results"]
+    assert good["ok"] and good["summary"]["params"] == {
+        "total": 19363,
+        "trainable": 19107,
+        "non_trainable": 256,
+    }
+    assert good["summary"]["latent_shape"] == [8, 8, 16]
+    assert set(good["layers"][0]) == {
+        "name",
+        "type",
+        "path",
+        "inputs",
+        "output_shape",
+        "params",
+        "macs",
+        "live",
+        "line",
+    }
+    (diag,) = [d for d in bad["diagnostics"] if d["severity"] == "error"]
+    assert diag["code"] == "E040" and diag["name"] == "dead-branch"
+    assert diag["location"] == {
+        "file": str(DIAG / "E040.yaml"),
+        "line": 6,
+        "column": 5,
+        "path": "encoder[1]",
+    }
+
+
+def test_json_for_unloadable_spec(tmp_path):
+    result = runner.invoke(app, ["check", "-f", "json", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 1
+    (res,) = json.loads(result.output)["results"]
+    assert res["summary"] is None and res["diagnostics"][0]["code"] == "E001"
+
+
+def test_user_mistakes_never_traceback(tmp_path):
+    cases = {
+        "missing": None,
+        "yaml": "name: x\ninput: [1, 2\n",
+        "type": "name: x\ninput: [8,8,1]\nencoder: [{type: nope}]\ndecoder: [{type: flatten}]\n",
+        "cycle": (DIAG / "E023.yaml").read_text(),
+        "binary": "\x00\x01",
+    }
+    for name, text in cases.items():
+        path = tmp_path / f"{name}.yaml"
+        if text is not None:
+            path.write_text(text)
+        result = runner.invoke(app, ["check", str(path)])
+        assert result.exit_code == 1, name
+        assert result.exception is None or isinstance(result.exception, SystemExit), name
+        assert "Traceback" not in result.output
+
+
+def test_init_list_and_write(tmp_path):
+    listing = runner.invoke(app, ["init", "--list"])
+    assert listing.exit_code == 0 and "quickstart" in listing.output
+    out = tmp_path / "mine.yaml"
+    result = runner.invoke(app, ["init", "quickstart", "--out", str(out)])
+    assert result.exit_code == 0 and out.read_text().startswith("# yaml-language-server")
+    again = runner.invoke(app, ["init", "quickstart", "--out", str(out)])
+    assert again.exit_code == 1 and "E050" in again.output
+    assert runner.invoke(app, ["init", "quickstart", "--out", str(out), "--force"]).exit_code == 0
+    unknown = runner.invoke(app, ["init", "quikstart"])
+    assert unknown.exit_code == 1 and "did you mean `quickstart`" in unknown.output
+
+
+def test_schema_is_the_committed_one():
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    committed = (ROOT / "docs" / "caegen.schema.json").read_text()
+    assert json.loads(result.output) == json.loads(committed), "run `make schema`"
+
+
+def test_check_and_help_never_import_tensorflow():
+    code = (
+        "import sys\n"
+        "from caegen.cli import app\n"
+        "for argv in (['--help'], ['check', '--no-table', sys.argv[1]]):\n"
+        "    try:\n"
+        "        app(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras', 'tf2onnx', 'onnx', 'onnxruntime'))\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(SPECS / "cifar10_method2.yaml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "HEAVY []" in out, out

@@ -1,0 +1,97 @@
+"""The static compiler on whole specs: params, liveness, reconstruction, wiring."""
+
+from __future__ import annotations
+
+import caegen
+from tests.conftest import FIXTURES, SPECS
+
+
+def codes(report):
+    return [d.code for d in report.diagnostics]
+
+
+def test_method2_params_match_keras_numbers():
+    report = caegen.check(caegen.load(SPECS / "cifar10_method2.yaml"))
+    assert report.ok
+    p = report.params
+    assert (p.total, p.trainable, p.non_trainable) == (19_363, 19_107, 256)
+    assert report.latent_shape == (8, 8, 16)
+    assert report.compression_ratio == 3.0
+    assert report.decoder_separable
+
+
+def test_method1_reports_exactly_four_dead_batch_norms():
+    report = caegen.check(caegen.load(SPECS / "cifar10_method1_bug.yaml"))
+    assert [d.code for d in report.errors] == ["E040"] * 4
+    dead = [n.name for n in report.layers() if not n.live]
+    assert dead == ["bnorm1_1", "bnorm1_2", "bnorm2_1", "bnorm2_2"]
+    assert report.params.total == 18_851
+    lines = [d.location.line for d in report.errors]
+    assert lines == [9, 12, 16, 19]
+
+
+def test_odd_pooling_names_the_pool_where_7_became_4():
+    report = caegen.check(caegen.load(FIXTURES / "diagnostics" / "E031.yaml"))
+    (err,) = report.errors
+    assert err.code == "E031"
+    assert "28 -> 14 -> 7 -> 4" in err.message
+    assert "encoder[5]" in err.message and "rounded 7x7 up to 4x4" in err.message
+    assert err.location.line == 10
+    assert "divisible by 8" in err.hint and "cropping2d" in err.hint
+
+
+def test_channel_mismatch_hint():
+    spec = caegen.loads(
+        "name: t\ninput: [8, 8, 3]\nencoder:\n  - {type: conv2d, filters: 2, kernel_size: 3}\n"
+        "decoder:\n  - {type: conv2d, filters: 1, kernel_size: 3}\n"
+    )
+    (err,) = caegen.check(spec).errors
+    assert err.code == "E031" and "3 filters" in err.hint
+
+
+def test_skip_connection_graph_is_valid_but_not_separable():
+    spec = caegen.loads(
+        """
+name: unet
+input: [16, 16, 1]
+encoder:
+  - {type: conv2d, name: e1, filters: 4, kernel_size: 3, activation: relu}
+  - {type: max_pool2d}
+decoder:
+  - {type: upsampling2d, name: up}
+  - {type: concatenate, inputs: [up, e1]}
+  - {type: conv2d, filters: 1, kernel_size: 3, activation: sigmoid}
+"""
+    )
+    report = caegen.check(spec)
+    assert report.ok
+    assert "W105" in codes(report) and "I108" in codes(report)
+    assert not report.decoder_separable
+    concat = report.graph.node("decoder.1")
+    assert concat.shape == (16, 16, 8)
+
+
+def test_latent_reference_and_input_reference():
+    spec = caegen.loads(
+        """
+name: refs
+input: [8, 8, 1]
+encoder:
+  - {type: conv2d, filters: 2, kernel_size: 3, strides: 2}
+decoder:
+  - {type: conv2d_transpose, filters: 1, kernel_size: 3, strides: 2, inputs: latent}
+"""
+    )
+    report = caegen.check(spec)
+    assert report.ok
+    assert report.graph.node("decoder.0").inputs == ["encoder.0"]
+
+
+def test_summary_numbers():
+    report = caegen.check(caegen.load(SPECS / "quickstart.yaml"))
+    assert report.macs == sum(n.macs for n in report.layers())
+    assert report.activation_bytes > 0
+    assert report.receptive_field == (10, 10)
+    data = report.to_dict()
+    assert data["summary"]["params"]["total"] == report.params.total
+    assert next(layer["name"] for layer in data["layers"]) == "encoder.0"

@@ -1,0 +1,48 @@
+"""One fixture spec per diagnostic code, with its expected rendering (a snapshot).
+
+Regenerate after an intended wording change with `CAEGEN_UPDATE_SNAPSHOTS=1 pytest
+tests/test_diagnostic_fixtures.py`, then review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import caegen
+from caegen.cli.render import diagnostic_line
+from caegen.diagnostics import CODES, CaegenError
+from tests.conftest import FIXTURES
+
+DIR = FIXTURES / "diagnostics"
+# E001 is a missing file (no fixture can hold it); E05x come from commands, tested in CLI tests.
+NOT_SPEC_CODES = {"E001"} | {c for c in CODES if c.startswith("E05")}
+
+
+def render(name: str) -> str:
+    path = DIR / f"{name}.yaml"
+    try:
+        diagnostics = caegen.check(caegen.loads(path.read_text(), file=path.name)).diagnostics
+    except CaegenError as exc:
+        diagnostics = exc.diagnostics
+    lines = []
+    for d in diagnostics:
+        lines.append(diagnostic_line(d))
+        lines.append(f"  hint: {d.hint}")
+    return "\n".join(lines) + "\n"
+
+
+def test_every_spec_code_has_a_fixture():
+    fixtures = {p.stem for p in DIR.glob("*.yaml")}
+    assert fixtures == set(CODES) - NOT_SPEC_CODES
+
+
+@pytest.mark.parametrize("code", sorted(set(CODES) - NOT_SPEC_CODES))
+def test_fixture_output(code):
+    out = render(code)
+    expected_file = DIR / f"{code}.expected"
+    if os.environ.get("CAEGEN_UPDATE_SNAPSHOTS"):
+        expected_file.write_text(out)
+    assert f": {code} " in out, f"fixture {code}.yaml does not trigger {code}"
+    assert out == expected_file.read_text()

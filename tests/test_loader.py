@@ -1,0 +1,124 @@
+"""User mistakes in spec files: each a located diagnostic, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+import caegen
+from caegen.diagnostics import CaegenError
+
+
+def load_error(text: str) -> CaegenError:
+    with pytest.raises(CaegenError) as info:
+        caegen.loads(text, file="spec.yaml")
+    return info.value
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CaegenError) as info:
+        caegen.load(tmp_path / "nope.yaml")
+    (d,) = info.value.diagnostics
+    assert d.code == "E001" and "nope.yaml" in d.message
+
+
+def test_directory_instead_of_file(tmp_path):
+    with pytest.raises(CaegenError) as info:
+        caegen.load(tmp_path)
+    assert info.value.diagnostics[0].code == "E001"
+
+
+def test_malformed_yaml_has_line_and_column():
+    (d,) = load_error("name: x\ninput: [1, 2\nencoder: []\n").diagnostics
+    assert d.code == "E002" and d.location.line == 3
+
+
+def test_not_a_mapping():
+    (d,) = load_error("- 1\n- 2\n").diagnostics
+    assert d.code == "E012"
+
+
+def test_empty_file():
+    (d,) = load_error("").diagnostics
+    assert d.code == "E012"
+
+
+def test_unknown_layer_type_suggests_closest(spec_text):
+    text = spec_text(encoder="\n  - {type: maxpool2d}")
+    (d,) = load_error(text).diagnostics
+    assert d.code == "E010"
+    assert "did you mean `max_pool2d`" in d.hint
+    assert (d.location.line, d.location.column) == (4, 12)
+
+
+def test_unknown_field_suggests_closest(spec_text):
+    text = spec_text(encoder="\n  - {type: conv2d, filters: 4, kernel_size: 3, stride: 2}")
+    (d,) = load_error(text).diagnostics
+    assert d.code == "E011" and "did you mean `strides`" in d.hint
+    assert d.location.line == 4 and d.location.column == 48
+
+
+def test_unknown_top_level_field(spec_text):
+    text = spec_text() + "trian: {epochs: 3}\n"
+    (d,) = load_error(text).diagnostics
+    assert d.code == "E011" and "did you mean `train`" in d.hint and d.location.line == 7
+
+
+def test_unknown_optimizer_name(spec_text):
+    text = spec_text() + "train:\n  optimizer: {name: adamm}\n"
+    (d,) = load_error(text).diagnostics
+    assert d.code == "E010" and "adam" in d.hint and d.location.line == 8
+
+
+def test_optimizer_field_is_checked_per_optimizer(spec_text):
+    text = spec_text() + "train:\n  optimizer: {name: adam, momentum: 0.9}\n"
+    (d,) = load_error(text).diagnostics
+    assert d.code == "E011" and "beta_1" in d.hint
+
+
+@pytest.mark.parametrize(
+    ("layer", "field"),
+    [
+        ("{type: conv2d, filters: -4, kernel_size: 3}", "filters"),
+        ("{type: conv2d, filters: 4, kernel_size: 2.5}", "kernel_size"),
+        ("{type: conv2d, filters: 4, kernel_size: 3.0}", "kernel_size"),
+        ("{type: conv2d, filters: '4', kernel_size: 3}", "filters"),
+    ],
+)
+def test_invalid_values_point_at_the_field(spec_text, layer, field):
+    (d,) = load_error(spec_text(encoder=f"\n  - {layer}")).diagnostics
+    assert d.code == "E012"
+    assert d.location.path == f"encoder[0].{field}"
+    assert d.location.line == 4
+
+
+def test_missing_required_fields(spec_text):
+    diagnostics = load_error("name: x\ninput: [8, 8, 1]\n").diagnostics
+    assert {d.code for d in diagnostics} == {"E013"}
+    assert {d.location.path for d in diagnostics} == {"encoder", "decoder"}
+
+
+def test_duplicate_keys(spec_text):
+    (d,) = load_error(spec_text() + "name: again\n").diagnostics
+    assert d.code == "E003" and d.location.line == 7
+
+
+def test_python_tags_are_refused():
+    (d,) = load_error("name: !!python/object/apply:os.system ['echo hi']\n").diagnostics
+    assert d.code == "E002"
+
+
+def test_bad_name_and_input(spec_text):
+    diagnostics = load_error(spec_text(name="My Model", input="[28, 28]")).diagnostics
+    assert [d.location.path for d in diagnostics] == ["name", "input"]
+
+
+def test_folder_source_needs_a_path(spec_text):
+    (d,) = load_error(spec_text() + "data: {source: folder}\n").diagnostics
+    assert d.code == "E012" and "needs `path`" in d.message
+
+
+def test_valid_spec_keeps_its_source(spec_text):
+    spec = caegen.loads(spec_text(), file="x.yaml")
+    assert spec.source is not None and spec.source.file == "x.yaml"
+    assert spec.encoder[0].strides == (2, 2)
+    assert len(spec.spec_hash()) == 16
