@@ -46,7 +46,14 @@ CODES: dict[str, CodeInfo] = _codes(
     CodeInfo("E021", "duplicate-name", E, "Two layers share a name."),
     CodeInfo("E022", "forward-reference", E, "`inputs` names a layer defined later."),
     CodeInfo("E023", "cycle", E, "Layers read each other in a cycle."),
-    CodeInfo("E024", "input-arity", E, "A layer has the wrong number of inputs."),
+    CodeInfo(
+        "E024",
+        "input-arity",
+        E,
+        "A single-input layer given several inputs (some Keras layers stack the list into "
+        "one tensor without complaint).",
+        keras_accepts_silently=True,
+    ),
     CodeInfo(
         "E025",
         "merge-arity",
@@ -56,7 +63,14 @@ CODES: dict[str, CodeInfo] = _codes(
     ),
     # shapes
     CodeInfo("E030", "shape-error", E, "A layer cannot be applied to the shape it receives."),
-    CodeInfo("E031", "reconstruction-shape", E, "The decoder output shape differs from the input."),
+    CodeInfo(
+        "E031",
+        "reconstruction-shape",
+        E,
+        "The decoder output shape differs from the input (Keras builds it; fit then fails, "
+        "or broadcasts size-1 axes silently).",
+        keras_accepts_silently=True,
+    ),
     CodeInfo(
         "E032",
         "empty-feature-map",

@@ -94,6 +94,68 @@ def check(
 
 
 @app.command()
+def summary(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="The spec file.")],
+    keras: Annotated[
+        bool, typer.Option("--keras", help="Also build the Keras model and compare.")
+    ] = False,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+) -> None:
+    """The exact parameter summary: per layer and total, MACs, memory, latent, compression."""
+    from caegen.compiler import check as check_spec
+    from caegen.loader import load
+
+    try:
+        report = check_spec(load(spec_path))
+    except CaegenError as exc:
+        raise fail(exc.diagnostics) from None
+    if not report.ok:
+        raise fail(report.errors)
+    agreements = None
+    if keras:
+        from caegen.keras_backend import build, compare_with_keras
+
+        assert report.spec is not None
+        agreements = compare_with_keras(build(report.spec, report=report))
+    if format == Format.json:
+        out = report.to_dict()
+        if agreements is not None:
+            out["keras"] = {
+                "agrees": all(a.agrees for a in agreements),
+                "layers": [
+                    {
+                        "name": a.name,
+                        "output_shape": list(a.keras_shape or ()),
+                        "params": {
+                            "trainable": a.keras_params[0],
+                            "non_trainable": a.keras_params[1],
+                        },
+                        "agrees": a.agrees,
+                    }
+                    for a in agreements
+                ],
+            }
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    else:
+        from caegen.cli.render import summary_table, summary_totals
+
+        console.print(summary_table(report, agreements))
+        console.print()
+        for line in summary_totals(report):
+            if line:
+                console.print(line, soft_wrap=True)
+        if agreements is not None:
+            bad = [a.name for a in agreements if not a.agrees]
+            console.print(
+                f"[red]Keras disagrees on {', '.join(bad)}[/]"
+                if bad
+                else f"[green]Keras agrees on all {len(agreements)} layers[/]"
+            )
+    if agreements is not None and not all(a.agrees for a in agreements):
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the spec language (for editor completion)."""
     from caegen.spec import json_schema

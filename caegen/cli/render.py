@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -66,6 +68,62 @@ def layer_table(report: Report, title: str | None = None) -> Table:
             style=style,
         )
     return table
+
+
+def summary_table(report: Report, agreements: list[Any] | None = None) -> Table:
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    columns = ["name", "type", "output", "trainable", "non-trainable", "MACs"]
+    if agreements is not None:
+        columns += ["keras output", "keras params", "agree"]
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("name", "type") else "right")
+    by_name = {a.name: a for a in agreements or []}
+    for node in report.layers():
+        if not node.live:
+            continue
+        p = node.params
+        row = [
+            escape(node.name),
+            node.type,
+            fmt_shape(node.shape),
+            f"{p.trainable:,}" if p else "",
+            f"{p.non_trainable:,}" if p else "",
+            f"{node.macs:,}",
+        ]
+        if agreements is not None:
+            a = by_name[node.name]
+            row += [
+                fmt_shape(a.keras_shape),
+                f"{sum(a.keras_params):,}",
+                "[green]✓[/]" if a.agrees else "[red]✗[/]",
+            ]
+        table.add_row(*row)
+    return table
+
+
+def summary_totals(report: Report) -> list[str]:
+    p = report.params
+    rf = report.receptive_field
+    ratio = report.compression_ratio
+    return [
+        f"params           {p.total:,} total, {p.trainable:,} trainable, "
+        f"{p.non_trainable:,} non-trainable",
+        f"MACs per sample  {report.macs:,}",
+        f"activations      {report.activation_bytes / 1024:,.1f} KiB per sample (float32)",
+        f"latent           {fmt_shape(report.latent_shape)} = {report.latent_size or 0:,} values"
+        + (
+            f", {ratio:.2f}x compression of the {fmt_shape(report.graph.input_shape)} input"
+            if ratio and report.graph
+            else ""
+        ),
+        f"receptive field  {fmt_shape(rf)} input pixels per latent unit" if rf else "",
+        "decoder          "
+        + (
+            "separable (latent -> reconstruction)"
+            if report.decoder_separable
+            else "not separable (skip connections)"
+        ),
+    ]
 
 
 def print_report(console: Console, report: Report, *, table: bool = True) -> None:

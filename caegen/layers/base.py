@@ -153,12 +153,14 @@ class LayerBase(BaseModel):
         """The Keras constructor arguments: the spec fields minus caegen's own."""
         return self.model_dump(exclude={"type", "name", "inputs"})
 
-    def to_keras(self, name: str, regularizer: Any = None) -> Any:
+    def to_keras(self, name: str, regularizer: Any = None, dtype: str | None = None) -> Any:
         from keras import layers
 
         kwargs = self.keras_kwargs()
         if regularizer is not None:
             kwargs.update({arg: regularizer for arg in self.kernel_regularizer_args})
+        if dtype is not None:
+            kwargs["dtype"] = dtype
         return getattr(layers, self.keras_class)(name=name, **kwargs)
 
     @classmethod

@@ -28,6 +28,9 @@ class _Pool(LayerBase):
     def window_strides(self) -> tuple[int, int]:
         return self.strides or self.pool_size  # type: ignore[return-value]
 
+    def keras_kwargs(self) -> dict[str, Any]:
+        return {**super().keras_kwargs(), "strides": self.window_strides}
+
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
         shape = in_shapes[0]
         require_rank(self, shape, 3, FEATURE_MAP)

@@ -1,0 +1,212 @@
+"""Differential tests: caegen's static analysis against real Keras, on random specs.
+
+Hypothesis draws specs over every layer type and wiring (merges, skips, dead branches),
+valid and deliberately invalid. The oracle builds every layer in Keras and runs the model.
+- caegen accepts  -> Keras builds and runs it, and every layer's output shape and
+  (trainable, non-trainable) params equal caegen's.
+- caegen rejects  -> Keras fails too, unless every error code is one documented as
+  "Keras accepts this silently" (dead branch, latent bypass, ...).
+
+Profiles: CAEGEN_DIFF_EXAMPLES (default 200) sets the number of examples.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+pytestmark = [pytest.mark.keras, pytest.mark.slow]
+
+keras = pytest.importorskip("keras")
+
+import caegen  # noqa: E402
+from caegen.diagnostics import CODES  # noqa: E402
+from caegen.graph import INPUT  # noqa: E402
+from caegen.keras_backend import build, compare_with_keras  # noqa: E402
+from caegen.passes.wiring import build_graph  # noqa: E402
+from caegen.spec import Spec  # noqa: E402
+
+EXAMPLES = int(os.environ.get("CAEGEN_DIFF_EXAMPLES", "200"))
+ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh"]
+TYPES = [
+    "conv2d",
+    "conv2d_transpose",
+    "separable_conv2d",
+    "depthwise_conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "upsampling2d",
+    "batch_norm",
+    "layer_norm",
+    "group_norm",
+    "activation",
+    "dropout",
+    "gaussian_noise",
+    "dense",
+    "flatten",
+    "reshape",
+    "zero_padding2d",
+    "cropping2d",
+    "add",
+    "concatenate",
+]
+small = st.integers(1, 3)
+pair_or_int = st.one_of(small, st.tuples(small, small).map(list))
+
+
+@st.composite
+def conv_fields(draw, kind):
+    fields = {
+        "kernel_size": draw(pair_or_int),
+        "strides": draw(st.one_of(st.just(1), pair_or_int)),
+        "padding": draw(st.sampled_from(["same", "valid"])),
+        "activation": draw(st.sampled_from(ACTIVATIONS)),
+        "use_bias": draw(st.booleans()),
+    }
+    strided = fields["strides"] != 1
+    if not strided or kind in ("separable_conv2d", "depthwise_conv2d"):
+        fields["dilation_rate"] = draw(st.one_of(st.just(1), st.integers(1, 2)))
+    if kind != "depthwise_conv2d":
+        fields["filters"] = draw(st.integers(1, 5))
+    if kind in ("separable_conv2d", "depthwise_conv2d"):
+        fields["depth_multiplier"] = draw(st.integers(1, 2))
+    if kind == "conv2d_transpose" and draw(st.booleans()):
+        s = fields["strides"]
+        s = s if isinstance(s, list) else [s, s]
+        fields["output_padding"] = [draw(st.integers(0, x - 1)) for x in s]
+    return fields
+
+
+@st.composite
+def layer_fields(draw, kind):
+    if "conv2d" in kind:
+        return draw(conv_fields(kind))
+    if kind in ("max_pool2d", "avg_pool2d"):
+        out = {"pool_size": draw(pair_or_int), "padding": draw(st.sampled_from(["same", "valid"]))}
+        if draw(st.booleans()):
+            out["strides"] = draw(pair_or_int)
+        return out
+    if kind == "upsampling2d":
+        return {"size": draw(pair_or_int)}
+    if kind == "batch_norm":
+        return {"center": draw(st.booleans()), "scale": draw(st.booleans())}
+    if kind == "layer_norm":
+        return {"scale": draw(st.booleans())}
+    if kind == "group_norm":
+        return {"groups": draw(st.integers(1, 4))}
+    if kind == "activation":
+        return {"activation": draw(st.sampled_from(ACTIVATIONS))}
+    if kind == "dropout":
+        return {"rate": draw(st.sampled_from([0.0, 0.25, 0.5]))}
+    if kind == "gaussian_noise":
+        return {"stddev": draw(st.sampled_from([0.0, 0.1]))}
+    if kind == "dense":
+        return {"units": draw(st.integers(1, 8)), "activation": draw(st.sampled_from(ACTIVATIONS))}
+    if kind == "reshape":
+        return {
+            "target_shape": draw(
+                st.lists(st.integers(1, 6), min_size=1, max_size=3).map(lambda dims: dims + [-1])
+            )
+        }
+    if kind in ("zero_padding2d", "cropping2d"):
+        key = "padding" if kind == "zero_padding2d" else "cropping"
+        return {
+            key: draw(
+                st.one_of(
+                    st.integers(0, 2),
+                    st.tuples(
+                        st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                        st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                    ).map(lambda t: [list(t[0]), list(t[1])]),
+                )
+            )
+        }
+    if kind == "concatenate":
+        return {"axis": draw(st.sampled_from([-1, -1, 1, 2, 3]))}
+    return {}
+
+
+@st.composite
+def specs(draw):
+    n_enc, n_dec = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    layers = {"encoder": [], "decoder": []}
+    names: list[str] = []
+    for section, n in (("encoder", n_enc), ("decoder", n_dec)):
+        for _ in range(n):
+            kind = draw(st.sampled_from(TYPES))
+            fields = {"type": kind, "name": f"l{len(names)}", **draw(layer_fields(kind))}
+            earlier = [INPUT, *names]
+            if kind in ("add", "concatenate"):
+                count = draw(st.sampled_from([1, 2, 2, 2, 3]))
+                fields["inputs"] = draw(
+                    st.lists(st.sampled_from(earlier), min_size=count, max_size=count)
+                )
+            elif draw(st.integers(0, 9)) == 0:
+                fields["inputs"] = draw(st.sampled_from(earlier))
+            elif draw(st.integers(0, 29)) == 0:
+                fields["inputs"] = draw(st.lists(st.sampled_from(earlier), min_size=2, max_size=2))
+            layers[section].append(fields)
+            names.append(fields["name"])
+    h, w = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    return Spec.model_validate(
+        {
+            "name": "diff",
+            "input": [h, w, draw(st.integers(1, 3))],
+            **layers,
+        }
+    )
+
+
+def keras_runs_everything(spec: Spec) -> bool:
+    """Build every wired layer (dead ones included) in plain Keras and run the model."""
+    graph, _ = build_graph(spec)
+    try:
+        tensors = {INPUT: keras.Input(shape=tuple(spec.input))}
+        for node in graph.layers():
+            layer = node.layer.to_keras(node.name)
+            inputs = [tensors[s] for s in node.inputs]
+            tensors[node.name] = layer(inputs if node.layer.is_merge else inputs[0])
+        model = keras.Model(tensors[INPUT], tensors[graph.output])
+        out = model(np.zeros((2, *spec.input), dtype="float32"), training=False)
+        return bool(np.all(np.isfinite(np.asarray(out))))
+    except Exception:  # noqa: BLE001 - any failure is Keras rejecting the spec
+        return False
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=os.environ.get("CAEGEN_DIFF_RANDOM") is None,
+)
+@given(specs())
+def test_static_analysis_agrees_with_keras(spec):
+    keras.backend.clear_session()
+    report = caegen.check(spec)
+    keras_ok = keras_runs_everything(spec)
+    event("caegen accepts" if report.ok else "caegen rejects")
+    event("keras runs it" if keras_ok else "keras fails")
+    if report.ok:
+        assert keras_ok, f"caegen accepts a spec that Keras rejects: {spec.resolved()}"
+        built = build(spec, report=report)
+        for agreement in compare_with_keras(built):
+            assert agreement.agrees, agreement
+        p = report.params
+        assert built.autoencoder.count_params() == p.total
+        if built.decoder is not None:
+            total = built.encoder.count_params() + built.decoder.count_params()
+            assert total == p.total
+    else:
+        codes = {d.code for d in report.errors}
+        for code in codes:
+            event(f"error {code}")
+        silent = {c for c in codes if CODES[c].keras_accepts_silently}
+        if keras_ok:
+            assert codes == silent, (
+                f"caegen rejects with {sorted(codes - silent)} but Keras builds and runs it: "
+                f"{spec.resolved()}"
+            )
