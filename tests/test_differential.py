@@ -109,7 +109,7 @@ def layer_fields(draw, kind):
     if kind == "reshape":
         return {
             "target_shape": draw(
-                st.lists(st.integers(1, 6), min_size=1, max_size=3).map(lambda dims: dims + [-1])
+                st.lists(st.integers(1, 6), min_size=1, max_size=3).map(lambda dims: [*dims, -1])
             )
         }
     if kind in ("zero_padding2d", "cropping2d"):
@@ -173,7 +173,7 @@ def keras_runs_everything(spec: Spec) -> bool:
         model = keras.Model(tensors[INPUT], tensors[graph.output])
         out = model(np.zeros((2, *spec.input), dtype="float32"), training=False)
         return bool(np.all(np.isfinite(np.asarray(out))))
-    except Exception:  # noqa: BLE001 - any failure is Keras rejecting the spec
+    except Exception:  # any failure is Keras rejecting the spec
         return False
 
 
