@@ -86,26 +86,41 @@ def build(spec: Spec, *, report: Report | None = None, float32_output: bool = Fa
         graph, live, {INPUT: inp}, made, output_dtype="float32" if float32_output else None
     )
     autoencoder = keras.Model(inp, tensors[graph.output], name=spec.name)
-    encoder = keras.Model(inp, tensors[graph.latent], name=f"{spec.name}-encoder")
+    encoder, decoder, note = split_models(autoencoder, report, tensors[graph.latent])
+    return Built(autoencoder, encoder, decoder, report, tensors, note)
 
-    decoder = None
-    note = None
+
+def split_models(
+    autoencoder: keras.Model, report: Report, latent: Any = None
+) -> tuple[keras.Model, keras.Model | None, Diagnostic | None]:
+    """The encoder and (when separable) decoder of an autoencoder, sharing its layers.
+
+    Works on a freshly built model and on one loaded from a `.keras` file.
+    """
+    import keras
+
+    graph, spec = report.graph, report.spec
+    assert graph is not None and spec is not None
+    if latent is None:
+        latent = autoencoder.get_layer(graph.latent).output
+    encoder = keras.Model(autoencoder.inputs[0], latent, name=f"{spec.name}-encoder")
     if report.decoder_separable:
         latent_shape = graph.node(graph.latent).shape
         assert latent_shape is not None
         latent_in = keras.Input(shape=latent_shape, name="latent")
-        decoder_nodes = [n for n in live if n.section == "decoder"]
+        decoder_nodes = [n for n in graph.live_layers() if n.section == "decoder"]
+        made = {n.name: autoencoder.get_layer(n.name) for n in decoder_nodes}
         dec_tensors = apply_layers(graph, decoder_nodes, {graph.latent: latent_in}, made)
         decoder = keras.Model(latent_in, dec_tensors[graph.output], name=f"{spec.name}-decoder")
-    else:
-        note = Diagnostic(
-            "I108",
-            "the decoder reads encoder layers directly (skip connections); no standalone "
-            "decoder model is built",
-            Location(spec.source.file if spec.source else None, path="decoder"),
-            "remove the skip connections to get a decoder model",
-        )
-    return Built(autoencoder, encoder, decoder, report, tensors, note)
+        return encoder, decoder, None
+    note = Diagnostic(
+        "I108",
+        "the decoder reads encoder layers directly (skip connections); no standalone "
+        "decoder model is built",
+        Location(spec.source.file if spec.source else None, path="decoder"),
+        "remove the skip connections to get a decoder model",
+    )
+    return encoder, None, note
 
 
 @dataclass(frozen=True)

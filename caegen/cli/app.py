@@ -156,6 +156,57 @@ def summary(
 
 
 @app.command()
+def train(
+    spec_path: Annotated[
+        Path | None, typer.Argument(metavar="SPEC", help="The spec file (optional with --resume).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Override train.epochs.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Override train.batch_size.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("runs"),
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue this run directory to --epochs.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Override train.seed.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use at most N train images.")] = None,
+) -> None:
+    """Train a spec on its data; writes runs/<name>/<timestamp>/."""
+    from caegen.cli.progress import RichProgress
+    from caegen.loader import load
+
+    try:
+        spec = load(spec_path) if spec_path is not None else None
+        if spec is None and resume is None:
+            raise typer.BadParameter("pass a SPEC, or --resume RUN_DIR")
+        from caegen.training import train as run_training
+
+        progress = RichProgress(console)
+        try:
+            result = run_training(spec, epochs=epochs, batch_size=batch_size, out=out,
+                                  resume=resume, seed=seed, limit=limit, progress=progress)
+        finally:
+            progress.stop()
+    except CaegenError as exc:
+        raise fail(exc.diagnostics) from None
+    except KeyboardInterrupt:
+        err_console.print(
+            "[yellow]interrupted[/]: the last finished epoch is checkpointed; continue with "
+            "`caegen train --resume RUN_DIR --epochs N`"
+        )
+        raise typer.Exit(code=130) from None
+    m = result.metrics
+    line = (f"test PSNR {m['psnr']:.2f} dB (mean-image baseline "
+            f"{m['baseline_mean_image_psnr']:.2f} dB)")
+    if m.get("ssim") is not None:
+        line += f", SSIM {m['ssim']:.3f}"
+    if "noisy_input_psnr" in m:
+        line += f"; noisy input {m['noisy_input_psnr']:.2f} dB (+{m['psnr_gain_db']:.2f} dB)"
+    console.print(line)
+    console.print(f"[bold green]wrote[/] {result.run_dir}")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the spec language (for editor completion)."""
     from caegen.spec import json_schema

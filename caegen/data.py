@@ -1,0 +1,291 @@
+"""Data sources: each returns train and test images fitted to the spec's input, in [0, 1].
+
+`digits` and `patches` ship with scikit-learn / scikit-image (offline). `mnist`,
+`fashion_mnist`, `cifar10` and `cifar100` read the files Keras caches in
+~/.keras/datasets (KERAS_HOME), downloading through keras.datasets when absent.
+`folder` streams images from disk; `npz` reads a user's arrays.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from caegen.diagnostics import CaegenError, Diagnostic, Location
+from caegen.spec import Spec
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+PATCH = 32
+
+
+@dataclass
+class Images:
+    """A split of images: in memory (`array`), or files streamed from disk (`files`)."""
+
+    array: np.ndarray | None = None
+    files: list[str] | None = None
+    labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.array) if self.array is not None else len(self.files or [])
+
+
+@dataclass
+class DataSplits:
+    train: Images
+    test: Images
+    description: str
+
+
+def unavailable(message: str, hint: str) -> CaegenError:
+    return CaegenError([Diagnostic("E053", message, Location(path="data.source"), hint)])
+
+
+# --- fitting images to the input shape -----------------------------------------------------
+def fit_images(images: np.ndarray, shape: tuple[int, int, int], how: str) -> np.ndarray:
+    """(N, h, w[, c]) floats in [0, 1] -> (N, H, W, C) float32, resized or zero-padded."""
+    if images.ndim == 3:
+        images = images[..., None]
+    h, w, c = shape
+    if images.shape[-1] != c:
+        if c == 1:
+            images = images[..., :3].mean(axis=-1, keepdims=True)
+        else:
+            images = np.repeat(images[..., :1], c, axis=-1)
+    if images.shape[1:3] != (h, w):
+        if how == "pad" and images.shape[1] <= h and images.shape[2] <= w:
+            top, left = (h - images.shape[1]) // 2, (w - images.shape[2]) // 2
+            out = np.zeros((len(images), h, w, c), dtype=np.float32)
+            out[:, top : top + images.shape[1], left : left + images.shape[2]] = images
+            images = out
+        else:
+            from skimage.transform import resize
+
+            images = np.stack(
+                [resize(im, (h, w, c), order=1, anti_aliasing=True) for im in images]
+            )
+    return np.clip(images, 0.0, 1.0).astype(np.float32)
+
+
+def _split(x: np.ndarray, y: np.ndarray | None, test_fraction: float, seed: int = 0
+           ) -> tuple[Images, Images]:
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test = max(1, int(round(len(x) * test_fraction)))
+    test, train = order[:n_test], order[n_test:]
+    return (
+        Images(x[train], labels=None if y is None else y[train]),
+        Images(x[test], labels=None if y is None else y[test]),
+    )
+
+
+# --- sources -------------------------------------------------------------------------------
+def _digits(spec: Spec) -> DataSplits:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = fit_images(digits.images / 16.0, spec.input, spec.data.fit)
+    train, test = _split(x, digits.target, 0.2)
+    return DataSplits(train, test, "scikit-learn digits (8x8 handwritten, 1,797 images)")
+
+
+RGB_TRAIN = ("astronaut", "chelsea", "hubble_deep_field", "immunohistochemistry", "retina")
+RGB_TEST = ("coffee", "rocket")
+GRAY_TRAIN = ("camera", "moon", "brick", "grass", "page", "cell")
+GRAY_TEST = ("coins", "gravel", "clock", "text")
+
+
+def _photo(name: str, channels: int) -> np.ndarray:
+    import skimage.data
+
+    image = getattr(skimage.data, name)().astype(np.float32) / 255.0
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1) if channels == 3 else image[..., None]
+    elif channels == 1:
+        image = (image[..., :3] @ np.array([0.2125, 0.7154, 0.0721], np.float32))[..., None]
+    return image
+
+
+def _crops(names: tuple[str, ...], channels: int) -> np.ndarray:
+    out = []
+    for name in names:
+        image = _photo(name, channels)
+        for top in range(0, image.shape[0] - PATCH + 1, PATCH):
+            for left in range(0, image.shape[1] - PATCH + 1, PATCH):
+                crop = image[top : top + PATCH, left : left + PATCH]
+                if crop.std() > 0.02:  # skip flat background (black retina borders, sky)
+                    out.append(crop)
+    return np.stack(out)
+
+
+def _patches(spec: Spec) -> DataSplits:
+    c = spec.input[2]
+    train_names, test_names = (
+        (RGB_TRAIN, RGB_TEST) if c == 3 else (GRAY_TRAIN + RGB_TRAIN, GRAY_TEST + RGB_TEST)
+    )
+    train = fit_images(_crops(train_names, c), spec.input, spec.data.fit)
+    test = fit_images(_crops(test_names, c), spec.input, spec.data.fit)
+    rng = np.random.default_rng(0)
+    train = train[rng.permutation(len(train))]
+    return DataSplits(
+        Images(train),
+        Images(test),
+        f"32x32 crops of scikit-image photos (train: {', '.join(train_names)}; "
+        f"test: {', '.join(test_names)})",
+    )
+
+
+def keras_datasets_dir() -> Path:
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets"
+
+
+# What keras.datasets leaves in ~/.keras/datasets for each source.
+KERAS_FILES = {
+    "mnist": "mnist.npz",
+    "fashion_mnist": "fashion-mnist",
+    "cifar10": "cifar-10-batches-py",
+    "cifar100": "cifar-100-python",
+}
+
+
+def _read_idx_gz(path: Path, offset: int) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        return np.frombuffer(f.read(), np.uint8, offset=offset)
+
+
+def _read_cached(source: str, path: Path) -> tuple[np.ndarray, Any, np.ndarray, Any]:
+    """Read the files keras.datasets caches, in the same formats."""
+    if source == "mnist":
+        with np.load(path, allow_pickle=False) as f:
+            return f["x_train"], f["y_train"], f["x_test"], f["y_test"]
+    if source == "fashion_mnist":
+        def images(name: str) -> np.ndarray:
+            return _read_idx_gz(path / name, 16).reshape(-1, 28, 28)
+
+        return (
+            images("train-images-idx3-ubyte.gz"), _read_idx_gz(path / "train-labels-idx1-ubyte.gz", 8),
+            images("t10k-images-idx3-ubyte.gz"), _read_idx_gz(path / "t10k-labels-idx1-ubyte.gz", 8),
+        )
+
+    def batch(name: str) -> tuple[np.ndarray, np.ndarray]:
+        with open(path / name, "rb") as f:
+            d = pickle.load(f, encoding="bytes")  # the CIFAR format, as keras.datasets reads it
+        labels = d.get(b"labels", d.get(b"fine_labels"))
+        x = np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return x, np.asarray(labels)
+
+    if source == "cifar10":
+        parts = [batch(f"data_batch_{i}") for i in range(1, 6) if (path / f"data_batch_{i}").exists()]
+        x_test, y_test = batch("test_batch")
+    else:
+        parts = [batch("train")]
+        x_test, y_test = batch("test")
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            x_test, y_test)
+
+
+def _download(source: str) -> tuple[np.ndarray, Any, np.ndarray, Any]:
+    import keras
+
+    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, source).load_data()
+    return x_train, y_train, x_test, y_test
+
+
+def _keras_dataset(spec: Spec) -> DataSplits:
+    source = spec.data.source
+    cached = keras_datasets_dir() / KERAS_FILES[source]
+    try:
+        if cached.exists():
+            x_train, y_train, x_test, y_test = _read_cached(source, cached)
+        else:
+            x_train, y_train, x_test, y_test = _download(source)
+    except Exception as exc:  # a failed download or a damaged cache: both end the same way
+        raise unavailable(
+            f"cannot load `{source}`: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            f"without network access, place `{KERAS_FILES[source]}` (as keras.datasets "
+            f"downloads it) in {keras_datasets_dir()}",
+        ) from None
+    fit = spec.data.fit
+    return DataSplits(
+        Images(fit_images(x_train / 255.0, spec.input, fit), labels=np.ravel(y_train)),
+        Images(fit_images(x_test / 255.0, spec.input, fit), labels=np.ravel(y_test)),
+        f"keras.datasets {source}",
+    )
+
+
+def _folder(spec: Spec) -> DataSplits:
+    root = Path(spec.data.path or "")
+    if not root.is_dir():
+        raise unavailable(f"data.path `{root}` is not a directory", "point data.path at a "
+                          "folder of images (searched recursively)")
+    files = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(files) < 2:
+        raise unavailable(f"found {len(files)} image(s) under {root}",
+                          f"add images with suffixes {', '.join(IMAGE_SUFFIXES)}")
+    test = files[::10]  # every tenth file, deterministic
+    train = [f for i, f in enumerate(files) if i % 10]
+    return DataSplits(Images(files=train), Images(files=test),
+                      f"{len(files)} images under {root}")
+
+
+def _npz(spec: Spec) -> DataSplits:
+    path = Path(spec.data.path or "")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            x_train, x_test = f["x_train"], f["x_test"]
+    except FileNotFoundError:
+        raise unavailable(f"no such file: {path}", "data.path must name an .npz file") from None
+    except KeyError as exc:
+        raise unavailable(f"{path} has no array {exc}", "save it with "
+                          "np.savez(path, x_train=..., x_test=...)") from None
+    except (OSError, ValueError) as exc:
+        raise unavailable(f"cannot read {path}: {exc}", "pass an .npz file") from None
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float32)
+        return x / 255.0 if x.max(initial=0) > 1.0 else x
+
+    return DataSplits(
+        Images(fit_images(unit(x_train), spec.input, spec.data.fit)),
+        Images(fit_images(unit(x_test), spec.input, spec.data.fit)),
+        f"arrays from {path}",
+    )
+
+
+SOURCES = {
+    "digits": _digits,
+    "patches": _patches,
+    "mnist": _keras_dataset,
+    "fashion_mnist": _keras_dataset,
+    "cifar10": _keras_dataset,
+    "cifar100": _keras_dataset,
+    "folder": _folder,
+    "npz": _npz,
+}
+
+
+def load_data(spec: Spec, limit: int | None = None) -> DataSplits:
+    """The spec's data, fitted to its input shape, in [0, 1] (`range` is applied later)."""
+    splits = SOURCES[spec.data.source](spec)
+    limit = limit or spec.data.limit
+    if limit:
+        t = splits.train
+        splits.train = Images(
+            None if t.array is None else t.array[:limit],
+            None if t.files is None else t.files[:limit],
+            None if t.labels is None else t.labels[:limit],
+        )
+        test_limit = max(1, limit // 4)
+        s = splits.test
+        splits.test = Images(
+            None if s.array is None else s.array[:test_limit],
+            None if s.files is None else s.files[:test_limit],
+            None if s.labels is None else s.labels[:test_limit],
+        )
+    return splits

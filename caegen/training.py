@@ -1,0 +1,352 @@
+"""`caegen train`: real data, a tf.data pipeline, and a run directory people can read."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import yaml
+
+from caegen.compiler import Report, check
+from caegen.data import DataSplits, load_data
+from caegen.diagnostics import CaegenError, Diagnostic, Location
+from caegen.fsutil import atomic_write_text
+from caegen.spec import Spec
+
+CHECKPOINT = Path("checkpoints") / "last.keras"
+STATE = Path("checkpoints") / "state.json"
+HISTORY_FIELDS = ("epoch", "loss", "val_loss", "images_per_s", "seconds")
+
+
+class Progress(Protocol):
+    """What the trainer reports while it runs (the CLI renders it with rich)."""
+
+    def start(self, info: dict[str, Any]) -> None: ...
+    def batch(self, epoch: int, step: int, steps: int, loss: float) -> None: ...
+    def epoch(self, row: dict[str, Any], epochs: int, eta_s: float) -> None: ...
+
+
+class _Silent:
+    def start(self, info: dict[str, Any]) -> None:
+        pass
+
+    def batch(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        pass
+
+    def epoch(self, row: dict[str, Any], epochs: int, eta_s: float) -> None:
+        pass
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _error(code: str, message: str, hint: str, path: str | None = None) -> CaegenError:
+    return CaegenError([Diagnostic(code, message, Location(path), hint)])
+
+
+# --- the run directory ----------------------------------------------------------------
+def new_run_dir(out: Path, name: str) -> Path:
+    """runs/<name>/<timestamp>/, created fresh; an existing directory is never reused."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = out / name
+    base.mkdir(parents=True, exist_ok=True)
+    for suffix in ["", *(f"-{i}" for i in range(2, 1000))]:
+        candidate = base / f"{stamp}{suffix}"
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise _error("E050", f"too many runs named {stamp} in {base}", "pass another --out")
+
+
+def resolve_run_dir(path: Path) -> Path:
+    """A run directory, or the latest run inside runs/<name>/."""
+    if (path / "spec.yaml").exists():
+        return path
+    runs = sorted(p for p in path.glob("*/") if (p / "spec.yaml").exists()) if path.is_dir() else []
+    if runs:
+        return runs[-1]
+    raise _error("E052", f"{path} is not a caegen run directory (no spec.yaml)",
+                 "pass runs/<name>/<timestamp> as written by `caegen train`, or runs/<name>")
+
+
+def write_run_spec(run_dir: Path, spec: Spec) -> None:
+    header = (f"# resolved by caegen train; every default filled in\n"
+              f"# spec-hash: {spec.spec_hash()}\n")
+    atomic_write_text(run_dir / "spec.yaml",
+                      header + yaml.safe_dump(spec.resolved(), sort_keys=False))
+
+
+def save_keras_atomic(model: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def write_history(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(run_dir / "history.csv", buf.getvalue())
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "history.csv"
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [
+            {k: (int(v) if k == "epoch" else float(v)) if v not in ("", None) else None
+             for k, v in row.items()}
+            for row in csv.DictReader(f)
+        ]
+
+
+# --- Keras pieces -------------------------------------------------------------------------
+def _toggle(value: str, gpu: bool) -> bool:
+    return gpu if value == "auto" else value == "on"
+
+
+def make_optimizer(spec: Spec) -> Any:
+    import keras
+
+    opt = spec.train.optimizer
+    args = opt.model_dump(exclude={"name"})
+    cls = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+           "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}[opt.name]
+    return cls(**args)
+
+
+def make_loss(spec: Spec) -> Any:
+    import keras
+
+    return {"mse": keras.losses.MeanSquaredError, "mae": keras.losses.MeanAbsoluteError,
+            "bce": keras.losses.BinaryCrossentropy}[spec.train.loss]()
+
+
+def _run_callback(run_dir: Path, history: list[dict[str, Any]], progress: Progress,
+                  epochs: int, images_per_epoch: int, steps: int) -> Any:
+    import keras
+
+    class RunCallback(keras.callbacks.Callback):
+        """Checkpoints each good epoch atomically, records history, stops on NaN."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.diverged_at: int | None = None
+            self.epoch_start = 0.0
+            self.current_epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.epoch_start = time.perf_counter()
+            self.current_epoch = epoch
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            loss = float((logs or {}).get("loss", 0.0))
+            if not math.isfinite(loss):
+                self.diverged_at = self.current_epoch + 1
+                self.model.stop_training = True
+                return
+            progress.batch(self.current_epoch + 1, batch + 1, steps, loss)
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs or {}
+            losses = [logs.get("loss"), logs.get("val_loss")]
+            if self.diverged_at is not None or not all(
+                v is not None and math.isfinite(v) for v in losses
+            ):
+                self.diverged_at = self.diverged_at or epoch + 1
+                self.model.stop_training = True
+                return  # the last good checkpoint stays as it is
+            seconds = time.perf_counter() - self.epoch_start
+            row = {"epoch": epoch + 1, "loss": float(losses[0]), "val_loss": float(losses[1]),
+                   "images_per_s": images_per_epoch / seconds, "seconds": seconds}
+            history.append(row)
+            save_keras_atomic(self.model, run_dir / CHECKPOINT)
+            atomic_write_text(run_dir / STATE, json.dumps({"epoch": epoch + 1}))
+            write_history(run_dir, history)
+            progress.epoch(row, epochs, seconds * (epochs - epoch - 1))
+
+    return RunCallback()
+
+
+# --- training -----------------------------------------------------------------------------
+def train(
+    spec: Spec | None = None,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    out: str | Path = "runs",
+    resume: str | Path | None = None,
+    seed: int | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Train a spec on its data and write a run directory; or continue a run (`resume`)."""
+    progress = progress or _Silent()
+    run_dir, spec, initial_epoch, history = _prepare(spec, resume, out)
+    train_cfg = spec.train.model_copy(update={
+        k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "seed": seed}.items()
+        if v is not None
+    })
+    spec = spec.model_copy(update={"train": train_cfg})
+    report = check(spec)
+    if not report.ok:
+        raise CaegenError(report.errors)
+    if resume is None:
+        write_run_spec(run_dir, spec)
+
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(spec.train.seed)
+    gpus = tf.config.list_physical_devices("GPU")
+    mixed = _toggle(spec.train.mixed_precision, bool(gpus))
+    jit = _toggle(spec.train.jit_compile, bool(gpus))
+    data = load_data(spec, limit)
+    previous_policy = keras.mixed_precision.global_policy()
+    if mixed:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        return _fit(spec, report, data, run_dir, initial_epoch, history, progress,
+                    gpus=len(gpus), mixed=mixed, jit=jit)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _prepare(spec: Spec | None, resume: str | Path | None, out: str | Path
+             ) -> tuple[Path, Spec, int, list[dict[str, Any]]]:
+    from caegen.loader import load
+
+    if resume is None:
+        if spec is None:
+            raise _error("E052", "nothing to train", "pass a spec, or --resume RUN_DIR")
+        report = check(spec)
+        if not report.ok:
+            raise CaegenError(report.errors)
+        return new_run_dir(Path(out), spec.name), spec, 0, []
+    run_dir = resolve_run_dir(Path(resume))
+    if not (run_dir / CHECKPOINT).exists() or not (run_dir / STATE).exists():
+        raise _error("E052", f"{run_dir} has no checkpoint to resume from",
+                     "a run can be resumed once it has finished at least one epoch")
+    run_spec = load(run_dir / "spec.yaml")
+    if spec is not None and _architecture(spec) != _architecture(run_spec):
+        raise _error("E052", f"the spec {spec.name} differs from the one {run_dir} was "
+                     "trained with", "resume with the run's own spec (omit SPEC)")
+    state = json.loads((run_dir / STATE).read_text())
+    return run_dir, run_spec, int(state["epoch"]), read_history(run_dir)
+
+
+def _architecture(spec: Spec) -> Any:
+    data = spec.resolved()
+    return (data["input"], data["encoder"], data["decoder"], data["data"])
+
+
+def _fit(spec: Spec, report: Report, data: DataSplits, run_dir: Path, initial_epoch: int,
+         history: list[dict[str, Any]], progress: Progress, *, gpus: int, mixed: bool,
+         jit: bool) -> RunResult:
+    import keras
+    import tensorflow as tf
+
+    from caegen.keras_backend import build, split_models
+    from caegen.pipeline import evaluation_arrays, training_dataset
+
+    cfg = spec.train
+    strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
+    with strategy.scope():
+        if initial_epoch:
+            model = keras.saving.load_model(run_dir / CHECKPOINT, safe_mode=True)
+        else:
+            model = build(spec, report=report, float32_output=mixed).autoencoder
+            model.compile(optimizer=make_optimizer(spec), loss=make_loss(spec), jit_compile=jit)
+
+    n_train = len(data.train)
+    steps = max(1, math.ceil(n_train / cfg.batch_size))
+    train_ds = training_dataset(data.train, spec, cfg.batch_size, cfg.seed)
+    val_in, val_target = evaluation_arrays(data.test, spec, seed=cfg.seed + 1)
+    val_ds = (tf.data.Dataset.from_tensor_slices((val_in, val_target))
+              .batch(cfg.batch_size).cache().prefetch(tf.data.AUTOTUNE))
+
+    # the training stream repeats, so every step is a full batch
+    run_cb = _run_callback(run_dir, history, progress, cfg.epochs, steps * cfg.batch_size, steps)
+    callbacks = [run_cb, keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"),
+                                                     write_graph=False)]
+    if cfg.early_stopping is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=cfg.early_stopping.patience,
+            min_delta=cfg.early_stopping.min_delta, restore_best_weights=True))
+    progress.start({
+        "run_dir": str(run_dir), "train_images": n_train, "test_images": len(data.test),
+        "data": data.description, "initial_epoch": initial_epoch, "epochs": cfg.epochs,
+        "device": f"{gpus} GPU(s)" if gpus else "CPU", "mixed_precision": mixed,
+        "jit_compile": jit, "params": report.params.total,
+    })
+    started = time.perf_counter()
+    if initial_epoch < cfg.epochs:
+        model.fit(train_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks, verbose=0)
+    if run_cb.diverged_at is not None:
+        raise _error(
+            "E055",
+            f"the loss became NaN or infinite in epoch {run_cb.diverged_at}; training stopped "
+            f"and {run_dir / CHECKPOINT} keeps the last good epoch",
+            "lower train.optimizer.learning_rate, check the data range against the loss, "
+            "or add batch_norm",
+        )
+
+    encoder, decoder, _ = split_models(model, report)
+    save_keras_atomic(model, run_dir / "model.keras")
+    save_keras_atomic(encoder, run_dir / "encoder.keras")
+    if decoder is not None:
+        save_keras_atomic(decoder, run_dir / "decoder.keras")
+    metrics = _evaluate(spec, model, data, val_in, val_target)
+    metrics.update({
+        "spec": spec.name, "spec_hash": spec.spec_hash(), "epochs": len(history),
+        "train_images": n_train, "train_seconds": round(time.perf_counter() - started, 2),
+        "images_per_s": float(np.median([r["images_per_s"] for r in history])) if history
+        else None,
+        "device": "GPU" if gpus else "CPU", "mixed_precision": mixed, "jit_compile": jit,
+    })
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    _figures(spec, model, run_dir, history, val_in, val_target)
+    return RunResult(run_dir, metrics, history)
+
+
+def _evaluate(spec: Spec, model: Any, data: DataSplits, test_in: np.ndarray,
+              test_target: np.ndarray) -> dict[str, Any]:
+    from caegen.metrics import reconstruction_metrics
+    from caegen.pipeline import evaluation_arrays
+
+    recon = model.predict(test_in, batch_size=256, verbose=0).astype(np.float32)
+    train_clean = evaluation_arrays(data.train, spec, seed=0, limit=5000)[1]
+    data_range = 2.0 if spec.data.range == "symmetric" else 1.0
+    noisy = test_in if spec.data.noise is not None else None
+    return reconstruction_metrics(test_target, recon, data_range, noisy, train_clean.mean(axis=0))
+
+
+def _figures(spec: Spec, model: Any, run_dir: Path, history: list[dict[str, Any]],
+             test_in: np.ndarray, test_target: np.ndarray) -> None:
+    from caegen.plots import loss_plot, reconstruction_grid
+
+    loss_plot(history, run_dir / "loss.png", f"{spec.name}: {spec.train.loss} loss")
+    x = test_in[:8]
+    recon = model.predict(x, verbose=0)
+    rows = ([("noisy", x), ("denoised", recon), ("clean", test_target[:8])]
+            if spec.data.noise is not None else [("input", x), ("reconstruction", recon)])
+    reconstruction_grid(rows, run_dir / "reconstructions.png", spec.data.range)
