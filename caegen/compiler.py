@@ -132,7 +132,7 @@ class Report:
             f"OK {label}: {p.total:,} params "
             f"({p.trainable:,} trainable, {p.non_trainable:,} non-trainable), "
             f"latent {fmt_shape(latent)} = {self.latent_size or 0:,} values"
-            + (f" ({ratio:.1f}x compression)" if ratio else "")
+            + (f" ({ratio:.3g}x compression)" if ratio else "")
         )
 
 

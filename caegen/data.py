@@ -67,14 +67,13 @@ def fit_images(images: np.ndarray, shape: tuple[int, int, int], how: str) -> np.
         else:
             from skimage.transform import resize
 
-            images = np.stack(
-                [resize(im, (h, w, c), order=1, anti_aliasing=True) for im in images]
-            )
+            images = np.stack([resize(im, (h, w, c), order=1, anti_aliasing=True) for im in images])
     return np.clip(images, 0.0, 1.0).astype(np.float32)
 
 
-def _split(x: np.ndarray, y: np.ndarray | None, test_fraction: float, seed: int = 0
-           ) -> tuple[Images, Images]:
+def _split(
+    x: np.ndarray, y: np.ndarray | None, test_fraction: float, seed: int = 0
+) -> tuple[Images, Images]:
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = max(1, int(round(len(x) * test_fraction)))
     test, train = order[:n_test], order[n_test:]
@@ -165,12 +164,15 @@ def _read_cached(source: str, path: Path) -> tuple[np.ndarray, Any, np.ndarray, 
         with np.load(path, allow_pickle=False) as f:
             return f["x_train"], f["y_train"], f["x_test"], f["y_test"]
     if source == "fashion_mnist":
+
         def images(name: str) -> np.ndarray:
             return _read_idx_gz(path / name, 16).reshape(-1, 28, 28)
 
         return (
-            images("train-images-idx3-ubyte.gz"), _read_idx_gz(path / "train-labels-idx1-ubyte.gz", 8),
-            images("t10k-images-idx3-ubyte.gz"), _read_idx_gz(path / "t10k-labels-idx1-ubyte.gz", 8),
+            images("train-images-idx3-ubyte.gz"),
+            _read_idx_gz(path / "train-labels-idx1-ubyte.gz", 8),
+            images("t10k-images-idx3-ubyte.gz"),
+            _read_idx_gz(path / "t10k-labels-idx1-ubyte.gz", 8),
         )
 
     def batch(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -181,13 +183,19 @@ def _read_cached(source: str, path: Path) -> tuple[np.ndarray, Any, np.ndarray, 
         return x, np.asarray(labels)
 
     if source == "cifar10":
-        parts = [batch(f"data_batch_{i}") for i in range(1, 6) if (path / f"data_batch_{i}").exists()]
+        parts = [
+            batch(f"data_batch_{i}") for i in range(1, 6) if (path / f"data_batch_{i}").exists()
+        ]
         x_test, y_test = batch("test_batch")
     else:
         parts = [batch("train")]
         x_test, y_test = batch("test")
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            x_test, y_test)
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        x_test,
+        y_test,
+    )
 
 
 def _download(source: str) -> tuple[np.ndarray, Any, np.ndarray, Any]:
@@ -222,16 +230,19 @@ def _keras_dataset(spec: Spec) -> DataSplits:
 def _folder(spec: Spec) -> DataSplits:
     root = Path(spec.data.path or "")
     if not root.is_dir():
-        raise unavailable(f"data.path `{root}` is not a directory", "point data.path at a "
-                          "folder of images (searched recursively)")
+        raise unavailable(
+            f"data.path `{root}` is not a directory",
+            "point data.path at a folder of images (searched recursively)",
+        )
     files = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(files) < 2:
-        raise unavailable(f"found {len(files)} image(s) under {root}",
-                          f"add images with suffixes {', '.join(IMAGE_SUFFIXES)}")
+        raise unavailable(
+            f"found {len(files)} image(s) under {root}",
+            f"add images with suffixes {', '.join(IMAGE_SUFFIXES)}",
+        )
     test = files[::10]  # every tenth file, deterministic
     train = [f for i, f in enumerate(files) if i % 10]
-    return DataSplits(Images(files=train), Images(files=test),
-                      f"{len(files)} images under {root}")
+    return DataSplits(Images(files=train), Images(files=test), f"{len(files)} images under {root}")
 
 
 def _npz(spec: Spec) -> DataSplits:
@@ -242,8 +253,9 @@ def _npz(spec: Spec) -> DataSplits:
     except FileNotFoundError:
         raise unavailable(f"no such file: {path}", "data.path must name an .npz file") from None
     except KeyError as exc:
-        raise unavailable(f"{path} has no array {exc}", "save it with "
-                          "np.savez(path, x_train=..., x_test=...)") from None
+        raise unavailable(
+            f"{path} has no array {exc}", "save it with np.savez(path, x_train=..., x_test=...)"
+        ) from None
     except (OSError, ValueError) as exc:
         raise unavailable(f"cannot read {path}: {exc}", "pass an .npz file") from None
 

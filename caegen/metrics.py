@@ -27,7 +27,10 @@ def ssim(reference: np.ndarray, estimate: np.ndarray, data_range: float) -> floa
 
 
 def reconstruction_metrics(
-    clean: np.ndarray, recon: np.ndarray, data_range: float, noisy: np.ndarray | None,
+    clean: np.ndarray,
+    recon: np.ndarray,
+    data_range: float,
+    noisy: np.ndarray | None,
     train_mean: np.ndarray,
 ) -> dict[str, float | int | None]:
     out: dict[str, float | int | None] = {
@@ -37,8 +40,9 @@ def reconstruction_metrics(
         "psnr": psnr(clean, recon, data_range),
         "ssim": ssim(clean, recon, data_range),
         # the PSNR of always predicting the mean training image: the floor to beat
-        "baseline_mean_image_psnr": psnr(clean, np.broadcast_to(train_mean, clean.shape),
-                                         data_range),
+        "baseline_mean_image_psnr": psnr(
+            clean, np.broadcast_to(train_mean, clean.shape), data_range
+        ),
     }
     if noisy is not None:
         out["noisy_input_psnr"] = psnr(clean, noisy, data_range)

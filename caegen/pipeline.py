@@ -80,12 +80,14 @@ def training_dataset(images: Images, spec: Spec, batch_size: int, seed: int) -> 
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def evaluation_arrays(images: Images, spec: Spec, seed: int, limit: int = 2000
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def evaluation_arrays(
+    images: Images, spec: Spec, seed: int, limit: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
     """(input, target) arrays of test images in the spec's range, noise fixed by `seed`."""
     if images.array is not None:
         clean = to_range(images.array[:limit], spec.data.range)
     else:
-        clean = np.stack(list(clean_images(Images(files=(images.files or [])[:limit]), spec)
-                              .as_numpy_iterator()))
+        clean = np.stack(
+            list(clean_images(Images(files=(images.files or [])[:limit]), spec).as_numpy_iterator())
+        )
     return add_noise(clean, spec, seed), clean

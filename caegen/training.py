@@ -80,15 +80,20 @@ def resolve_run_dir(path: Path) -> Path:
     runs = sorted(p for p in path.glob("*/") if (p / "spec.yaml").exists()) if path.is_dir() else []
     if runs:
         return runs[-1]
-    raise _error("E052", f"{path} is not a caegen run directory (no spec.yaml)",
-                 "pass runs/<name>/<timestamp> as written by `caegen train`, or runs/<name>")
+    raise _error(
+        "E052",
+        f"{path} is not a caegen run directory (no spec.yaml)",
+        "pass runs/<name>/<timestamp> as written by `caegen train`, or runs/<name>",
+    )
 
 
 def write_run_spec(run_dir: Path, spec: Spec) -> None:
-    header = (f"# resolved by caegen train; every default filled in\n"
-              f"# spec-hash: {spec.spec_hash()}\n")
-    atomic_write_text(run_dir / "spec.yaml",
-                      header + yaml.safe_dump(spec.resolved(), sort_keys=False))
+    header = (
+        f"# resolved by caegen train; every default filled in\n# spec-hash: {spec.spec_hash()}\n"
+    )
+    atomic_write_text(
+        run_dir / "spec.yaml", header + yaml.safe_dump(spec.resolved(), sort_keys=False)
+    )
 
 
 def save_keras_atomic(model: Any, path: Path) -> None:
@@ -112,8 +117,10 @@ def read_history(run_dir: Path) -> list[dict[str, Any]]:
         return []
     with path.open() as f:
         return [
-            {k: (int(v) if k == "epoch" else float(v)) if v not in ("", None) else None
-             for k, v in row.items()}
+            {
+                k: (int(v) if k == "epoch" else float(v)) if v not in ("", None) else None
+                for k, v in row.items()
+            }
             for row in csv.DictReader(f)
         ]
 
@@ -128,20 +135,33 @@ def make_optimizer(spec: Spec) -> Any:
 
     opt = spec.train.optimizer
     args = opt.model_dump(exclude={"name"})
-    cls = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-           "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}[opt.name]
+    cls = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "sgd": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+    }[opt.name]
     return cls(**args)
 
 
 def make_loss(spec: Spec) -> Any:
     import keras
 
-    return {"mse": keras.losses.MeanSquaredError, "mae": keras.losses.MeanAbsoluteError,
-            "bce": keras.losses.BinaryCrossentropy}[spec.train.loss]()
+    return {
+        "mse": keras.losses.MeanSquaredError,
+        "mae": keras.losses.MeanAbsoluteError,
+        "bce": keras.losses.BinaryCrossentropy,
+    }[spec.train.loss]()
 
 
-def _run_callback(run_dir: Path, history: list[dict[str, Any]], progress: Progress,
-                  epochs: int, images_per_epoch: int, steps: int) -> Any:
+def _run_callback(
+    run_dir: Path,
+    history: list[dict[str, Any]],
+    progress: Progress,
+    epochs: int,
+    images_per_epoch: int,
+    steps: int,
+) -> Any:
     import keras
 
     class RunCallback(keras.callbacks.Callback):
@@ -175,8 +195,13 @@ def _run_callback(run_dir: Path, history: list[dict[str, Any]], progress: Progre
                 self.model.stop_training = True
                 return  # the last good checkpoint stays as it is
             seconds = time.perf_counter() - self.epoch_start
-            row = {"epoch": epoch + 1, "loss": float(losses[0]), "val_loss": float(losses[1]),
-                   "images_per_s": images_per_epoch / seconds, "seconds": seconds}
+            row = {
+                "epoch": epoch + 1,
+                "loss": float(losses[0]),
+                "val_loss": float(losses[1]),
+                "images_per_s": images_per_epoch / seconds,
+                "seconds": seconds,
+            }
             history.append(row)
             save_keras_atomic(self.model, run_dir / CHECKPOINT)
             atomic_write_text(run_dir / STATE, json.dumps({"epoch": epoch + 1}))
@@ -201,10 +226,13 @@ def train(
     """Train a spec on its data and write a run directory; or continue a run (`resume`)."""
     progress = progress or _Silent()
     run_dir, spec, initial_epoch, history = _prepare(spec, resume, out)
-    train_cfg = spec.train.model_copy(update={
-        k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "seed": seed}.items()
-        if v is not None
-    })
+    train_cfg = spec.train.model_copy(
+        update={
+            k: v
+            for k, v in {"epochs": epochs, "batch_size": batch_size, "seed": seed}.items()
+            if v is not None
+        }
+    )
     spec = spec.model_copy(update={"train": train_cfg})
     report = check(spec)
     if not report.ok:
@@ -224,14 +252,25 @@ def train(
     if mixed:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        return _fit(spec, report, data, run_dir, initial_epoch, history, progress,
-                    gpus=len(gpus), mixed=mixed, jit=jit)
+        return _fit(
+            spec,
+            report,
+            data,
+            run_dir,
+            initial_epoch,
+            history,
+            progress,
+            gpus=len(gpus),
+            mixed=mixed,
+            jit=jit,
+        )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _prepare(spec: Spec | None, resume: str | Path | None, out: str | Path
-             ) -> tuple[Path, Spec, int, list[dict[str, Any]]]:
+def _prepare(
+    spec: Spec | None, resume: str | Path | None, out: str | Path
+) -> tuple[Path, Spec, int, list[dict[str, Any]]]:
     from caegen.loader import load
 
     if resume is None:
@@ -243,12 +282,18 @@ def _prepare(spec: Spec | None, resume: str | Path | None, out: str | Path
         return new_run_dir(Path(out), spec.name), spec, 0, []
     run_dir = resolve_run_dir(Path(resume))
     if not (run_dir / CHECKPOINT).exists() or not (run_dir / STATE).exists():
-        raise _error("E052", f"{run_dir} has no checkpoint to resume from",
-                     "a run can be resumed once it has finished at least one epoch")
+        raise _error(
+            "E052",
+            f"{run_dir} has no checkpoint to resume from",
+            "a run can be resumed once it has finished at least one epoch",
+        )
     run_spec = load(run_dir / "spec.yaml")
     if spec is not None and _architecture(spec) != _architecture(run_spec):
-        raise _error("E052", f"the spec {spec.name} differs from the one {run_dir} was "
-                     "trained with", "resume with the run's own spec (omit SPEC)")
+        raise _error(
+            "E052",
+            f"the spec {spec.name} differs from the one {run_dir} was trained with",
+            "resume with the run's own spec (omit SPEC)",
+        )
     state = json.loads((run_dir / STATE).read_text())
     return run_dir, run_spec, int(state["epoch"]), read_history(run_dir)
 
@@ -258,9 +303,19 @@ def _architecture(spec: Spec) -> Any:
     return (data["input"], data["encoder"], data["decoder"], data["data"])
 
 
-def _fit(spec: Spec, report: Report, data: DataSplits, run_dir: Path, initial_epoch: int,
-         history: list[dict[str, Any]], progress: Progress, *, gpus: int, mixed: bool,
-         jit: bool) -> RunResult:
+def _fit(
+    spec: Spec,
+    report: Report,
+    data: DataSplits,
+    run_dir: Path,
+    initial_epoch: int,
+    history: list[dict[str, Any]],
+    progress: Progress,
+    *,
+    gpus: int,
+    mixed: bool,
+    jit: bool,
+) -> RunResult:
     import keras
     import tensorflow as tf
 
@@ -280,27 +335,54 @@ def _fit(spec: Spec, report: Report, data: DataSplits, run_dir: Path, initial_ep
     steps = max(1, math.ceil(n_train / cfg.batch_size))
     train_ds = training_dataset(data.train, spec, cfg.batch_size, cfg.seed)
     val_in, val_target = evaluation_arrays(data.test, spec, seed=cfg.seed + 1)
-    val_ds = (tf.data.Dataset.from_tensor_slices((val_in, val_target))
-              .batch(cfg.batch_size).cache().prefetch(tf.data.AUTOTUNE))
+    val_ds = (
+        tf.data.Dataset.from_tensor_slices((val_in, val_target))
+        .batch(cfg.batch_size)
+        .cache()
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
     # the training stream repeats, so every step is a full batch
     run_cb = _run_callback(run_dir, history, progress, cfg.epochs, steps * cfg.batch_size, steps)
-    callbacks = [run_cb, keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"),
-                                                     write_graph=False)]
+    callbacks = [
+        run_cb,
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
+    ]
     if cfg.early_stopping is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=cfg.early_stopping.patience,
-            min_delta=cfg.early_stopping.min_delta, restore_best_weights=True))
-    progress.start({
-        "run_dir": str(run_dir), "train_images": n_train, "test_images": len(data.test),
-        "data": data.description, "initial_epoch": initial_epoch, "epochs": cfg.epochs,
-        "device": f"{gpus} GPU(s)" if gpus else "CPU", "mixed_precision": mixed,
-        "jit_compile": jit, "params": report.params.total,
-    })
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=cfg.early_stopping.patience,
+                min_delta=cfg.early_stopping.min_delta,
+                restore_best_weights=True,
+            )
+        )
+    progress.start(
+        {
+            "run_dir": str(run_dir),
+            "train_images": n_train,
+            "test_images": len(data.test),
+            "data": data.description,
+            "initial_epoch": initial_epoch,
+            "epochs": cfg.epochs,
+            "device": f"{gpus} GPU(s)" if gpus else "CPU",
+            "mixed_precision": mixed,
+            "jit_compile": jit,
+            "params": report.params.total,
+        }
+    )
     started = time.perf_counter()
     if initial_epoch < cfg.epochs:
-        model.fit(train_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks, verbose=0)
+        model.fit(
+            train_ds,
+            epochs=cfg.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            validation_data=val_ds,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=0,
+        )  # the dataset shuffles itself
     if run_cb.diverged_at is not None:
         raise _error(
             "E055",
@@ -316,20 +398,29 @@ def _fit(spec: Spec, report: Report, data: DataSplits, run_dir: Path, initial_ep
     if decoder is not None:
         save_keras_atomic(decoder, run_dir / "decoder.keras")
     metrics = _evaluate(spec, model, data, val_in, val_target)
-    metrics.update({
-        "spec": spec.name, "spec_hash": spec.spec_hash(), "epochs": len(history),
-        "train_images": n_train, "train_seconds": round(time.perf_counter() - started, 2),
-        "images_per_s": float(np.median([r["images_per_s"] for r in history])) if history
-        else None,
-        "device": "GPU" if gpus else "CPU", "mixed_precision": mixed, "jit_compile": jit,
-    })
+    metrics.update(
+        {
+            "spec": spec.name,
+            "spec_hash": spec.spec_hash(),
+            "epochs": len(history),
+            "train_images": n_train,
+            "train_seconds": round(time.perf_counter() - started, 2),
+            "images_per_s": float(np.median([r["images_per_s"] for r in history]))
+            if history
+            else None,
+            "device": "GPU" if gpus else "CPU",
+            "mixed_precision": mixed,
+            "jit_compile": jit,
+        }
+    )
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     _figures(spec, model, run_dir, history, val_in, val_target)
     return RunResult(run_dir, metrics, history)
 
 
-def _evaluate(spec: Spec, model: Any, data: DataSplits, test_in: np.ndarray,
-              test_target: np.ndarray) -> dict[str, Any]:
+def _evaluate(
+    spec: Spec, model: Any, data: DataSplits, test_in: np.ndarray, test_target: np.ndarray
+) -> dict[str, Any]:
     from caegen.metrics import reconstruction_metrics
     from caegen.pipeline import evaluation_arrays
 
@@ -340,13 +431,22 @@ def _evaluate(spec: Spec, model: Any, data: DataSplits, test_in: np.ndarray,
     return reconstruction_metrics(test_target, recon, data_range, noisy, train_clean.mean(axis=0))
 
 
-def _figures(spec: Spec, model: Any, run_dir: Path, history: list[dict[str, Any]],
-             test_in: np.ndarray, test_target: np.ndarray) -> None:
+def _figures(
+    spec: Spec,
+    model: Any,
+    run_dir: Path,
+    history: list[dict[str, Any]],
+    test_in: np.ndarray,
+    test_target: np.ndarray,
+) -> None:
     from caegen.plots import loss_plot, reconstruction_grid
 
     loss_plot(history, run_dir / "loss.png", f"{spec.name}: {spec.train.loss} loss")
     x = test_in[:8]
     recon = model.predict(x, verbose=0)
-    rows = ([("noisy", x), ("denoised", recon), ("clean", test_target[:8])]
-            if spec.data.noise is not None else [("input", x), ("reconstruction", recon)])
+    rows = (
+        [("noisy", x), ("denoised", recon), ("clean", test_target[:8])]
+        if spec.data.noise is not None
+        else [("input", x), ("reconstruction", recon)]
+    )
     reconstruction_grid(rows, run_dir / "reconstructions.png", spec.data.range)

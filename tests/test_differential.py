@@ -145,20 +145,22 @@ def specs(draw):
                 fields["inputs"] = draw(
                     st.lists(st.sampled_from(earlier), min_size=count, max_size=count)
                 )
-            elif draw(st.integers(0, 9)) == 0:
+            elif draw(st.integers(0, 14)) == 0:
                 fields["inputs"] = draw(st.sampled_from(earlier))
             elif draw(st.integers(0, 29)) == 0:
                 fields["inputs"] = draw(st.lists(st.sampled_from(earlier), min_size=2, max_size=2))
             layers[section].append(fields)
             names.append(fields["name"])
-    h, w = draw(st.integers(1, 12)), draw(st.integers(1, 12))
-    return Spec.model_validate(
-        {
-            "name": "diff",
-            "input": [h, w, draw(st.integers(1, 3))],
-            **layers,
-        }
-    )
+    h, w, c = draw(st.integers(1, 12)), draw(st.integers(1, 12)), draw(st.integers(1, 3))
+    if draw(st.integers(0, 3)):
+        # Most decoders end by projecting back to the input shape, so that random middles
+        # still reconstruct it and the accepting side of the comparison is well covered.
+        layers["decoder"] += [
+            {"type": "flatten", "name": "tail_flatten"},
+            {"type": "dense", "name": "tail_dense", "units": h * w * c},
+            {"type": "reshape", "name": "tail_reshape", "target_shape": [h, w, c]},
+        ]
+    return Spec.model_validate({"name": "diff", "input": [h, w, c], **layers})
 
 
 def keras_runs_everything(spec: Spec) -> bool:

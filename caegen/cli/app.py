@@ -183,8 +183,16 @@ def train(
 
         progress = RichProgress(console)
         try:
-            result = run_training(spec, epochs=epochs, batch_size=batch_size, out=out,
-                                  resume=resume, seed=seed, limit=limit, progress=progress)
+            result = run_training(
+                spec,
+                epochs=epochs,
+                batch_size=batch_size,
+                out=out,
+                resume=resume,
+                seed=seed,
+                limit=limit,
+                progress=progress,
+            )
         finally:
             progress.stop()
     except CaegenError as exc:
@@ -196,8 +204,9 @@ def train(
         )
         raise typer.Exit(code=130) from None
     m = result.metrics
-    line = (f"test PSNR {m['psnr']:.2f} dB (mean-image baseline "
-            f"{m['baseline_mean_image_psnr']:.2f} dB)")
+    line = (
+        f"test PSNR {m['psnr']:.2f} dB (mean-image baseline {m['baseline_mean_image_psnr']:.2f} dB)"
+    )
     if m.get("ssim") is not None:
         line += f", SSIM {m['ssim']:.3f}"
     if "noisy_input_psnr" in m:

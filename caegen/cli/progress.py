@@ -17,20 +17,28 @@ class RichProgress:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.bar = Progress(
-            TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(),
-            console=console, transient=True,
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
         )
         self.task: Any = None
 
     def start(self, info: dict[str, Any]) -> None:
         c = self.console
         c.print(f"[bold]run[/] {info['run_dir']}")
-        c.print(f"data  {info['data']}: {info['train_images']:,} train / "
-                f"{info['test_images']:,} test images")
-        c.print(f"model {info['params']:,} params on {info['device']} "
-                f"(mixed precision {'on' if info['mixed_precision'] else 'off'}, "
-                f"XLA {'on' if info['jit_compile'] else 'off'})")
+        c.print(
+            f"data  {info['data']}: {info['train_images']:,} train / "
+            f"{info['test_images']:,} test images"
+        )
+        c.print(
+            f"model {info['params']:,} params on {info['device']} "
+            f"(mixed precision {'on' if info['mixed_precision'] else 'off'}, "
+            f"XLA {'on' if info['jit_compile'] else 'off'})"
+        )
         if info["initial_epoch"]:
             c.print(f"resuming after epoch {info['initial_epoch']} of {info['epochs']}")
         self.bar.start()

@@ -1,0 +1,120 @@
+"""Data sources on real files: bundled datasets, the Keras cache formats, folders, npz."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import caegen
+from caegen.data import fit_images, load_data
+from caegen.diagnostics import CaegenError
+from tests.conftest import SPECS, write_keras_cache
+
+
+def spec_with(data: str, input_shape: str = "[16, 16, 1]"):
+    return caegen.loads(
+        f"name: d\ninput: {input_shape}\nencoder:\n  - {{type: conv2d, filters: 2, "
+        f"kernel_size: 3, strides: 2}}\ndecoder:\n  - {{type: conv2d_transpose, filters: "
+        f"{input_shape.split(',')[-1].strip(' ]')}, kernel_size: 3, strides: 2}}\ndata: {data}\n"
+    )
+
+
+def test_digits_fit_to_input():
+    splits = load_data(caegen.load(SPECS / "quickstart.yaml"))
+    assert splits.train.array.shape[1:] == (16, 16, 1)
+    assert len(splits.train) + len(splits.test) == 1797
+    assert 0.0 <= splits.train.array.min() and splits.train.array.max() <= 1.0
+    assert splits.test.labels is not None
+
+
+def test_digits_padded():
+    splits = load_data(spec_with("{source: digits, fit: pad}"))
+    image = splits.train.array[0]
+    assert image.shape == (16, 16, 1) and image[:4].max() == 0.0  # a 4-pixel zero border
+
+
+def test_patches_split_by_source_image():
+    rgb = load_data(caegen.load(SPECS / "patches_denoise.yaml"))
+    assert rgb.train.array.shape[1:] == (32, 32, 3) and len(rgb.train) > 1000
+    assert "test: coffee, rocket" in rgb.description
+    gray = load_data(spec_with("{source: patches}", "[32, 32, 1]"))
+    assert gray.test.array.shape[1:] == (32, 32, 1)
+
+
+@pytest.mark.parametrize(
+    ("source", "shape"),
+    [
+        ("mnist", "[28, 28, 1]"),
+        ("fashion_mnist", "[28, 28, 1]"),
+        ("cifar10", "[32, 32, 3]"),
+        ("cifar100", "[32, 32, 3]"),
+    ],
+)
+def test_keras_cache_formats(keras_home, source, shape):
+    splits = load_data(spec_with(f"{{source: {source}}}", shape))
+    assert len(splits.train) == 48 and len(splits.test) == 16
+    assert splits.train.labels.shape == (48,)
+
+
+def test_missing_dataset_names_the_file_to_place(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    # no network: a proxy on a closed port refuses at once
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    with pytest.raises(CaegenError) as info:
+        load_data(spec_with("{source: mnist}", "[28, 28, 1]"))
+    (d,) = info.value.diagnostics
+    assert d.code == "E053" and "mnist.npz" in d.hint and str(tmp_path) in d.hint
+
+
+def test_damaged_cache_is_a_clear_error(tmp_path, monkeypatch):
+    write_keras_cache(tmp_path)
+    (tmp_path / "datasets" / "mnist.npz").write_bytes(b"not a zip")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(CaegenError) as info:
+        load_data(spec_with("{source: mnist}", "[28, 28, 1]"))
+    assert info.value.diagnostics[0].code == "E053"
+
+
+def test_folder_lists_recursively_and_splits(tmp_path):
+    from skimage import data as skdata
+    from skimage.io import imsave
+
+    photo = skdata.astronaut()
+    for i in range(12):
+        sub = tmp_path / f"set{i % 2}"
+        sub.mkdir(exist_ok=True)
+        imsave(sub / f"img{i}.png", photo[i * 20 : i * 20 + 40, :40], check_contrast=False)
+    (tmp_path / "notes.txt").write_text("ignored")
+    splits = load_data(spec_with(f"{{source: folder, path: '{tmp_path}'}}", "[16, 16, 3]"))
+    assert len(splits.train) == 10 and len(splits.test) == 2
+    assert splits.train.array is None  # streamed, not loaded
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(CaegenError, match="not a directory"):
+        load_data(spec_with(f"{{source: folder, path: '{tmp_path / 'nope'}'}}"))
+    with pytest.raises(CaegenError, match="found 0 image"):
+        load_data(spec_with(f"{{source: folder, path: '{tmp_path}'}}"))
+
+
+def test_npz(tmp_path):
+    path = tmp_path / "arrays.npz"
+    rng = np.random.default_rng(0)
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (20, 8, 8), dtype=np.uint8),
+        x_test=rng.integers(0, 256, (5, 8, 8), dtype=np.uint8),
+    )
+    splits = load_data(spec_with(f"{{source: npz, path: '{path}'}}"))
+    assert splits.train.array.shape == (20, 16, 16, 1) and splits.train.array.max() <= 1.0
+    np.savez(tmp_path / "bad.npz", x=np.zeros(3))
+    with pytest.raises(CaegenError, match="has no array"):
+        load_data(spec_with(f"{{source: npz, path: '{tmp_path / 'bad.npz'}'}}"))
+
+
+def test_fit_images_channels():
+    gray = np.random.default_rng(0).random((2, 8, 8))
+    assert fit_images(gray, (8, 8, 3), "resize").shape == (2, 8, 8, 3)
+    rgb = np.random.default_rng(0).random((2, 8, 8, 3))
+    assert fit_images(rgb, (4, 4, 1), "resize").shape == (2, 4, 4, 1)
