@@ -75,7 +75,7 @@ def _split(
     x: np.ndarray, y: np.ndarray | None, test_fraction: float, seed: int = 0
 ) -> tuple[Images, Images]:
     order = np.random.default_rng(seed).permutation(len(x))
-    n_test = max(1, int(round(len(x) * test_fraction)))
+    n_test = max(1, round(len(x) * test_fraction))
     test, train = order[:n_test], order[n_test:]
     return (
         Images(x[train], labels=None if y is None else y[train]),

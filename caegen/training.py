@@ -442,10 +442,11 @@ def _figures(
     from caegen.plots import loss_plot, reconstruction_grid
 
     loss_plot(history, run_dir / "loss.png", f"{spec.name}: {spec.train.loss} loss")
-    x = test_in[:8]
+    picks = np.linspace(0, len(test_in) - 1, min(8, len(test_in))).astype(int)  # spread out
+    x = test_in[picks]
     recon = model.predict(x, verbose=0)
     rows = (
-        [("noisy", x), ("denoised", recon), ("clean", test_target[:8])]
+        [("noisy", x), ("denoised", recon), ("clean", test_target[picks])]
         if spec.data.noise is not None
         else [("input", x), ("reconstruction", recon)]
     )

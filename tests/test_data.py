@@ -23,7 +23,7 @@ def test_digits_fit_to_input():
     splits = load_data(caegen.load(SPECS / "quickstart.yaml"))
     assert splits.train.array.shape[1:] == (16, 16, 1)
     assert len(splits.train) + len(splits.test) == 1797
-    assert 0.0 <= splits.train.array.min() and splits.train.array.max() <= 1.0
+    assert splits.train.array.min() >= 0.0 and splits.train.array.max() <= 1.0
     assert splits.test.labels is not None
 
 

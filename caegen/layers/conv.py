@@ -127,7 +127,25 @@ class Conv2DTranspose(_Conv):
                 field="output_padding",
                 code="E032",
             )
+        self._check_invertible()
         return (*out, self.filters)
+
+    def _check_invertible(self) -> None:
+        # TensorFlow computes a transposed conv as the gradient of a forward conv, which
+        # must map the output back onto the input: with `same` padding that needs
+        # k % 2 + output_padding >= 1. Keras's static shape misses it; the op fails at run.
+        if self.padding != "same" or self.output_padding is None:
+            return
+        for axis in (0, 1):
+            k = dilated(self.kernel_size[axis], self.dilation_rate[axis])
+            if k % 2 == 0 and self.output_padding[axis] == 0:
+                raise ShapeError(
+                    f"conv2d_transpose with an even kernel ({k}) and output_padding 0 under "
+                    "padding same cannot be computed (TensorFlow rejects it at run time)",
+                    "use output_padding 1 on that axis, an odd kernel_size, or leave "
+                    "output_padding out",
+                    field="output_padding",
+                )
 
     def params(self, in_shapes: list[Shape]) -> ParamCount:
         c = in_shapes[0][-1]
