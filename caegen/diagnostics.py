@@ -124,7 +124,7 @@ class Location:
     """The spec path of the layer or key, e.g. `encoder[3].filters`."""
 
     def prefix(self) -> str:
-        parts = [self.file or "<spec>"]
+        parts = [self.file or "caegen"]
         if self.line is not None:
             parts.append(str(self.line))
             if self.column is not None:

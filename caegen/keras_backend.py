@@ -6,10 +6,10 @@ Keras layer names are the spec's layer names.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import caegen.tfenv  # noqa: F401  (before TensorFlow)
 from caegen.compiler import Report, check
 from caegen.diagnostics import CaegenError, Diagnostic, Location
 from caegen.graph import INPUT, Graph, Node
@@ -17,9 +17,6 @@ from caegen.spec import Spec
 
 if TYPE_CHECKING:
     import keras
-
-# TensorFlow's C++ start-up chatter is not for caegen users (an explicit setting wins).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @dataclass

@@ -215,6 +215,54 @@ def train(
     console.print(f"[bold green]wrote[/] {result.run_dir}")
 
 
+class Part(str, Enum):
+    autoencoder = "autoencoder"
+    encoder = "encoder"
+    decoder = "decoder"
+
+
+@app.command()
+def export(
+    source: Annotated[
+        Path, typer.Argument(metavar="RUN_OR_SPEC", help="A run directory, runs/<name>, or a spec.")
+    ],
+    path: Annotated[
+        Path | None, typer.Argument(metavar="[PATH]", help="Where to write the ONNX file.")
+    ] = None,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (the format).")] = False,
+    part: Annotated[Part, typer.Option(help="Which model to export.")] = Part.autoencoder,
+    opset: Annotated[int, typer.Option(help="ONNX opset (13-18).")] = 15,
+    tolerance: Annotated[
+        float, typer.Option(help="Max abs difference allowed between ONNX and Keras.")
+    ] = 1e-4,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Export a trained run (or a spec, untrained) to ONNX, verified against Keras."""
+    if not onnx:
+        raise fail_message("E056", "choose an export format", "pass --onnx")
+    from caegen.export import export_onnx
+
+    try:
+        result = export_onnx(
+            source, path, part=part.value, opset=opset, tolerance=tolerance, force=force
+        )
+    except CaegenError as exc:
+        raise fail(exc.diagnostics) from None
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning[/]: {warning}")
+    console.print(
+        f"[bold green]wrote[/] {result.path} ({result.part}, opset {opset}, "
+        f"{'trained' if result.trained else 'untrained'})"
+    )
+    console.print(f"checked  onnx.checker passed; compared on {result.inputs}")
+    console.print(f"max |onnx - keras|  {result.max_abs_diff:.3g} (tolerance {tolerance:g})")
+    console.print(
+        f"latency  keras {result.keras_ms_per_batch:.2f} ms, onnxruntime "
+        f"{result.onnx_ms_per_batch:.2f} ms per batch of {result.batch_size} "
+        f"({result.keras_ms_per_batch / max(result.onnx_ms_per_batch, 1e-9):.1f}x)"
+    )
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the spec language (for editor completion)."""

@@ -1,0 +1,235 @@
+"""`caegen export --onnx`: ONNX files that are verified against Keras before they land.
+
+The model is converted with tf2onnx from a `tf.function` with an explicit signature and a
+dynamic batch dimension, checked with onnx.checker, run in onnxruntime next to Keras on
+real inputs, and moved into place only when the two agree within the tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import caegen.tfenv  # noqa: F401  (before TensorFlow)
+from caegen.diagnostics import CaegenError, Diagnostic, Location
+from caegen.spec import Spec
+
+PARTS = ("autoencoder", "encoder", "decoder")
+OUTPUT_NAME = {"autoencoder": "reconstruction", "encoder": "latent", "decoder": "reconstruction"}
+DEFAULT_OPSET = 15
+MAX_OPSET = 18  # tf2onnx 1.17 refuses 19 and above
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    part: str
+    trained: bool
+    max_abs_diff: float
+    tolerance: float
+    inputs: str
+    """What the comparison ran on."""
+    samples: int
+    batch_size: int
+    keras_ms_per_batch: float
+    onnx_ms_per_batch: float
+    metadata: dict[str, str]
+    warnings: list[str]
+
+
+def _error(code: str, message: str, hint: str) -> CaegenError:
+    return CaegenError([Diagnostic(code, message, Location(), hint)])
+
+
+def _load_source(source: Path) -> tuple[Spec, dict[str, Any], Path | None]:
+    """The spec and its Keras models, from a run directory (trained) or a spec file."""
+    import keras
+
+    from caegen.keras_backend import build
+    from caegen.loader import load
+    from caegen.training import resolve_run_dir
+
+    if source.is_file():
+        spec = load(source)
+        built = build(spec)
+        return (
+            spec,
+            {"autoencoder": built.autoencoder, "encoder": built.encoder, "decoder": built.decoder},
+            None,
+        )
+    run_dir = resolve_run_dir(source)
+    spec = load(run_dir / "spec.yaml")
+    models: dict[str, Any] = {}
+    for part, file in (
+        ("autoencoder", "model.keras"),
+        ("encoder", "encoder.keras"),
+        ("decoder", "decoder.keras"),
+    ):
+        path = run_dir / file
+        models[part] = keras.saving.load_model(path, safe_mode=True) if path.exists() else None
+    if models["autoencoder"] is None:
+        raise _error(
+            "E052",
+            f"{run_dir} has no model.keras (training did not finish)",
+            f"finish it with `caegen train --resume {run_dir}`",
+        )
+    return spec, models, run_dir
+
+
+def _comparison_inputs(
+    spec: Spec, models: dict[str, Any], part: str, limit: int = 256
+) -> tuple[np.ndarray, str, list[str]]:
+    """Real inputs for the part: the spec's test images (noisy for a denoiser)."""
+    from caegen.data import load_data
+    from caegen.pipeline import evaluation_arrays
+
+    warnings: list[str] = []
+    try:
+        splits = load_data(spec)
+        images, _ = evaluation_arrays(splits.test, spec, seed=spec.train.seed + 1, limit=limit)
+        what = f"{len(images)} test images ({splits.description})"
+    except CaegenError as exc:
+        rng = np.random.default_rng(0)
+        low = -1.0 if spec.data.range == "symmetric" else 0.0
+        images = rng.uniform(low, 1.0, (64, *spec.input)).astype(np.float32)
+        what = "64 seeded random images"
+        warnings.append(f"data unavailable ({exc.diagnostics[0].message}); compared on {what}")
+    if part == "decoder":
+        images = models["encoder"].predict(images, batch_size=64, verbose=0)
+        what = f"latent codes of {what}"
+    return images.astype(np.float32), what, warnings
+
+
+def _convert(model: Any, part: str, opset: int) -> Any:
+    import tensorflow as tf
+    import tf2onnx
+
+    shape = (None, *model.inputs[0].shape[1:])
+    out_name = OUTPUT_NAME[part]
+    fn = tf.function(
+        lambda x: {out_name: model(x, training=False)},
+        input_signature=(tf.TensorSpec(shape, tf.float32, name="input"),),
+    )
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=opset)
+    return proto
+
+
+def _median_ms(run: Any, batches: list[np.ndarray], repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        for batch in batches:
+            start = time.perf_counter()
+            run(batch)
+            times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def export_onnx(
+    source: str | Path,
+    path: str | Path | None = None,
+    *,
+    part: str = "autoencoder",
+    opset: int = DEFAULT_OPSET,
+    tolerance: float = 1e-4,
+    force: bool = False,
+    batch_size: int = 64,
+) -> ExportResult:
+    """Export one part of a trained run (or an untrained spec) to a verified ONNX file."""
+    if part not in PARTS:
+        raise _error("E056", f"unknown part `{part}`", f"choose one of {', '.join(PARTS)}")
+    if not 13 <= opset <= MAX_OPSET:
+        raise _error("E056", f"opset {opset} is not supported", f"use 13..{MAX_OPSET}")
+    source = Path(source)
+    if not source.exists():
+        raise _error(
+            "E052",
+            f"no such run directory or spec: {source}",
+            "pass runs/<name>[/<timestamp>] or a spec file",
+        )
+    spec, models, run_dir = _load_source(source)
+    model = models[part]
+    if model is None:
+        raise _error(
+            "E056",
+            f"{spec.name} has no standalone decoder (skip connections)",
+            "export the autoencoder or the encoder instead",
+        )
+    target = (
+        Path(path)
+        if path
+        else (run_dir / f"{part}.onnx" if run_dir else Path(f"{spec.name}-{part}.onnx"))
+    )
+    if target.exists() and not force:
+        raise _error(
+            "E050", f"{target} already exists; not overwriting it", "pass --force, or another path"
+        )
+
+    warnings = [] if run_dir else ["exporting untrained weights (from a spec, not a run)"]
+    import onnx
+    import onnxruntime as ort
+
+    from caegen import __version__
+    from caegen.fsutil import atomic_write_bytes
+
+    proto = _convert(model, part, opset)
+    metadata = {
+        "caegen_version": __version__,
+        "spec_name": spec.name,
+        "spec_hash": spec.spec_hash(),
+        "part": part,
+        "input_name": "input",
+        "output_name": OUTPUT_NAME[part],
+        "input_shape": json.dumps([None, *model.inputs[0].shape[1:]]),
+        "input_range": spec.data.range,
+        "trained": json.dumps(run_dir is not None),
+    }
+    if spec.data.noise is not None:
+        metadata["noise_stddev"] = str(spec.data.noise.stddev)
+    onnx.helper.set_model_props(proto, metadata)
+
+    # verify next to the target, then move it into place: no unverified file ever lands
+    staging = target.with_name(f".{target.name}.verify")
+    atomic_write_bytes(staging, proto.SerializeToString())
+    try:
+        onnx.checker.check_model(str(staging))
+        session = ort.InferenceSession(str(staging), providers=["CPUExecutionProvider"])
+        inputs, what, data_warnings = _comparison_inputs(spec, models, part)
+        warnings += data_warnings
+        keras_out = model.predict(inputs, batch_size=batch_size, verbose=0)
+        onnx_out = session.run(None, {"input": inputs})[0]
+        diff = float(np.max(np.abs(keras_out.astype(np.float64) - onnx_out)))
+        batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)][:4]
+        keras_ms = _median_ms(lambda b: model(b, training=False), batches)
+        onnx_ms = _median_ms(lambda b: session.run(None, {"input": b}), batches)
+        if not diff <= tolerance:
+            raise _error(
+                "E054",
+                f"ONNX Runtime and Keras differ by up to {diff:.3g} on {what} (tolerance "
+                f"{tolerance:g}); {target} was not written",
+                "report the spec: a layer converts differently; --tolerance raises the bound",
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+    return ExportResult(
+        target,
+        part,
+        run_dir is not None,
+        diff,
+        tolerance,
+        what,
+        len(inputs),
+        batch_size,
+        keras_ms,
+        onnx_ms,
+        metadata,
+        warnings,
+    )
