@@ -154,24 +154,50 @@ def export_onnx(
             "pass runs/<name>[/<timestamp>] or a spec file",
         )
     spec, models, run_dir = _load_source(source)
-    model = models[part]
+    target = (
+        Path(path)
+        if path
+        else (run_dir / f"{part}.onnx" if run_dir else Path(f"{spec.name}-{part}.onnx"))
+    )
+    return export_models(
+        spec,
+        models,
+        target,
+        part=part,
+        trained=run_dir is not None,
+        opset=opset,
+        tolerance=tolerance,
+        force=force,
+        batch_size=batch_size,
+    )
+
+
+def export_models(
+    spec: Spec,
+    models: dict[str, Any],
+    target: Path,
+    *,
+    part: str = "autoencoder",
+    trained: bool = True,
+    opset: int = DEFAULT_OPSET,
+    tolerance: float = 1e-4,
+    force: bool = False,
+    batch_size: int = 64,
+) -> ExportResult:
+    """Export `models[part]` (Keras models of `spec`) to a verified ONNX file at `target`."""
+    model = models.get(part)
     if model is None:
         raise _error(
             "E056",
             f"{spec.name} has no standalone decoder (skip connections)",
             "export the autoencoder or the encoder instead",
         )
-    target = (
-        Path(path)
-        if path
-        else (run_dir / f"{part}.onnx" if run_dir else Path(f"{spec.name}-{part}.onnx"))
-    )
     if target.exists() and not force:
         raise _error(
             "E050", f"{target} already exists; not overwriting it", "pass --force, or another path"
         )
 
-    warnings = [] if run_dir else ["exporting untrained weights (from a spec, not a run)"]
+    warnings = [] if trained else ["exporting untrained weights (from a spec, not a run)"]
     import onnx
     import onnxruntime as ort
 
@@ -188,7 +214,7 @@ def export_onnx(
         "output_name": OUTPUT_NAME[part],
         "input_shape": json.dumps([None, *model.inputs[0].shape[1:]]),
         "input_range": spec.data.range,
-        "trained": json.dumps(run_dir is not None),
+        "trained": json.dumps(trained),
     }
     if spec.data.noise is not None:
         metadata["noise_stddev"] = str(spec.data.noise.stddev)
@@ -222,7 +248,7 @@ def export_onnx(
     return ExportResult(
         target,
         part,
-        run_dir is not None,
+        trained,
         diff,
         tolerance,
         what,

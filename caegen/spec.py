@@ -5,7 +5,14 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    model_validator,
+)
 
 from caegen.layers import LayerSpec
 from caegen.layers.base import PositiveInt
@@ -15,7 +22,14 @@ DataSource = Literal[
     "digits", "patches", "mnist", "fashion_mnist", "cifar10", "cifar100", "folder", "npz"
 ]
 DataRange = Literal["unit", "symmetric"]
-Toggle = Literal["auto", "on", "off"]
+
+
+def _yaml_boolean_to_toggle(value: object) -> object:
+    # YAML 1.1 reads a bare `on` / `off` as a boolean
+    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
+Toggle = Annotated[Literal["auto", "on", "off"], BeforeValidator(_yaml_boolean_to_toggle)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
 

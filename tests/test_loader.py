@@ -122,3 +122,8 @@ def test_valid_spec_keeps_its_source(spec_text):
     assert spec.source is not None and spec.source.file == "x.yaml"
     assert spec.encoder[0].strides == (2, 2)
     assert len(spec.spec_hash()) == 16
+
+
+def test_yaml_on_off_toggles(spec_text):
+    spec = caegen.loads(spec_text() + "train: {mixed_precision: off, jit_compile: on}\n")
+    assert spec.train.mixed_precision == "off" and spec.train.jit_compile == "on"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -310,4 +311,7 @@ def init(
 
 
 def main() -> None:
+    # The CLI uses no pydantic plugins; skipping their entry-point scan saves ~45 ms of
+    # every `caegen check`. Library users keep theirs (this is set only here).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     app()

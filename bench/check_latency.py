@@ -1,0 +1,146 @@
+"""`caegen check` latency: a cold process versus building the model in Keras to find out.
+
+Also scaling: generated specs of 10 to 2,000 layers, cold process and in-process.
+Goals: <= 0.3 s cold on the shipped specs, >= 20x faster than the Keras route,
+2,000 layers <= 1 s, growth close to linear.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, alternate, median, table, write_result
+
+SPECS = sorted(p for p in (ROOT / "specs").glob("*.yaml") if "bug" not in p.name)
+# The Keras route costs ~10 s a process here: it is measured on a representative subset.
+KERAS_SUBSET = ("quickstart", "cifar10_method2", "mnist_2d_latent", "cifar10_conv_dense")
+KERAS_ROUTE = (
+    "import sys, caegen.tfenv, keras, caegen\ncaegen.build(caegen.load(sys.argv[1]))\nprint('{}')\n"
+)
+
+
+def cold_check(spec: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "caegen", "check", "--no-table", str(spec)],
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return time.perf_counter() - start
+
+
+def cold_keras(spec: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", KERAS_ROUTE, str(spec)],
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin"},
+    )
+    return time.perf_counter() - start
+
+
+def generated_spec(layers: int) -> str:
+    """A valid spec of about `layers` layers: conv / batch_norm / activation blocks."""
+    per_side = max(1, layers // 2)
+    block = [
+        "  - {type: conv2d, filters: 4, kernel_size: 3}",
+        "  - {type: batch_norm}",
+        "  - {type: activation, activation: relu}",
+    ]
+    enc = [block[i % 3] for i in range(per_side)]
+    dec = [block[i % 3] for i in range(per_side - 1)]
+    dec.append("  - {type: conv2d, filters: 1, kernel_size: 3, activation: sigmoid}")
+    return (
+        "name: generated\ninput: [8, 8, 1]\nencoder:\n"
+        + "\n".join(enc)
+        + "\ndecoder:\n"
+        + "\n".join(dec)
+        + "\n"
+    )
+
+
+def in_process(text: str, repeats: int) -> float:
+    import caegen
+
+    caegen.check(caegen.loads(text))  # warm-up: pydantic builds its validators once
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        report = caegen.check(caegen.loads(text))
+        times.append(time.perf_counter() - start)
+        assert report.ok, [d.message for d in report.errors][:3]
+    return median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run under a minute")
+    args = parser.parse_args()
+    repeats = 2 if args.quick else 5
+    specs = SPECS[:2] if args.quick else SPECS
+
+    rows = [["spec", "caegen check (s)", "keras build (s)", "ratio"]]
+    per_spec = []
+    for spec in specs:
+        with_keras = args.quick or spec.stem in KERAS_SUBSET
+        sides = {"check": lambda s=spec: cold_check(s)}
+        if with_keras:
+            sides["keras"] = lambda s=spec: cold_keras(s)
+        runs = alternate(sides, 1 if args.quick else (3 if with_keras else repeats))
+        c = median(runs["check"])
+        k = median(runs["keras"]) if with_keras else None
+        per_spec.append(
+            {"spec": spec.name, "check_s": c, "keras_s": k, "ratio": k / c if k else None}
+        )
+        rows.append([spec.stem, f"{c:.3f}", f"{k:.2f}" if k else "", f"{k / c:.1f}x" if k else ""])
+    print(table(rows))
+
+    sizes = [10, 100] if args.quick else [10, 100, 1000, 2000]
+    scaling = []
+    srows = [["layers", "cold process (s)", "in-process (ms)", "in-process us/layer"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            text = generated_spec(n)
+            path = Path(tmp) / f"gen{n}.yaml"
+            path.write_text(text)
+            cold = median([cold_check(path) for _ in range(repeats)])
+            warm = in_process(text, repeats)
+            scaling.append({"layers": n, "cold_s": cold, "in_process_s": warm})
+            srows.append([str(n), f"{cold:.3f}", f"{warm * 1000:.1f}", f"{warm / n * 1e6:.0f}"])
+    print()
+    print(table(srows))
+    worst = max(r["check_s"] for r in per_spec)
+    summary = {
+        "max_cold_check_s": worst,
+        "min_ratio_vs_keras": min(r["ratio"] for r in per_spec if r["ratio"]),
+        "median_ratio_vs_keras": median([r["ratio"] for r in per_spec if r["ratio"]]),
+        "largest_generated_cold_s": scaling[-1]["cold_s"],
+    }
+    print(
+        f"\nworst cold check {worst:.3f} s (goal <= 0.3 s); "
+        f"min ratio {summary['min_ratio_vs_keras']:.1f}x (goal >= 20x)"
+    )
+    path = write_result(
+        "check_latency",
+        {
+            "quick": args.quick,
+            "repeats": repeats,
+            "specs": per_spec,
+            "scaling": scaling,
+            "summary": summary,
+        },
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

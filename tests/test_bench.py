@@ -1,0 +1,41 @@
+"""Smoke test of the benchmark scripts: each runs with --quick and writes valid JSON.
+
+No speed is asserted here; the measured ratios live in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    ("script", "keys"),
+    [
+        ("check_latency.py", {"max_cold_check_s", "min_ratio_vs_keras"}),
+        ("train_throughput.py", {"caegen_images_per_s", "keras_images_per_s", "ratio"}),
+        ("onnx_inference.py", {"median_ratio", "max_abs_diff"}),
+    ],
+)
+def test_bench_script_quick(script, keys, tmp_path):
+    env = {**os.environ, "CAEGEN_BENCH_RESULTS": str(tmp_path)}
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--quick"],
+        check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    (result,) = tmp_path.glob("*.json")
+    data = json.loads(result.read_text())
+    assert data["quick"] is True and keys <= set(data["summary"])
+    assert data["machine"]["cores"] >= 1
