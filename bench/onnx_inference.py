@@ -21,11 +21,11 @@ def main() -> None:
     parser.add_argument("--spec", default=str(ROOT / "specs" / "cifar10_method2.yaml"))
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    import caegen.tfenv  # noqa: F401
     import numpy as np
     import onnxruntime as ort
 
     import caegen
+    import caegen.tfenv
 
     spec = caegen.load(args.spec)
     from caegen.export import export_models

@@ -22,7 +22,8 @@ from keras import layers
 
 data = np.load(sys.argv[1])
 x, xt = data["x_train"], data["x_test"]
-epochs, batch, mixed, jit = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "on", sys.argv[5] == "on"
+epochs, batch = int(sys.argv[2]), int(sys.argv[3])
+mixed, jit = sys.argv[4] == "on", sys.argv[5] == "on"
 if mixed:
     keras.mixed_precision.set_global_policy("mixed_float16")
 keras.utils.set_random_seed(0)
