@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.caegen-installed
 
-.PHONY: demo test bench lint schema clean
+.PHONY: demo test bench lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check caegen tests bench examples
 	$(BIN)/ruff format --check caegen tests bench examples
 
-schema: $(STAMP)
+docs: $(STAMP)
 	$(BIN)/caegen schema > docs/caegen.schema.json
+	$(BIN)/python -c "from caegen.diagnostics import codes_markdown as m; open('docs/diagnostics.md', 'w').write(m())"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -20,7 +20,7 @@ SPECS = sorted(p for p in (ROOT / "specs").glob("*.yaml") if "bug" not in p.name
 # The Keras route costs ~10 s a process here: it is measured on a representative subset.
 KERAS_SUBSET = ("quickstart", "cifar10_method2", "mnist_2d_latent", "cifar10_conv_dense")
 KERAS_ROUTE = (
-    "import sys, caegen.tfenv, keras, caegen\ncaegen.build(caegen.load(sys.argv[1]))\nprint('{}')\n"
+    "import sys, caegen, keras\ncaegen.build(caegen.load(sys.argv[1]))\nprint('{}')\n"
 )
 
 

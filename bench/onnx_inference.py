@@ -25,7 +25,6 @@ def main() -> None:
     import onnxruntime as ort
 
     import caegen
-    import caegen.tfenv
 
     spec = caegen.load(args.spec)
     from caegen.export import export_models

@@ -6,6 +6,7 @@ The static API (`load`, `loads`, `check`) never imports TensorFlow or Keras; `bu
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from caegen.compiler import Report, check
@@ -14,6 +15,9 @@ from caegen.loader import load, loads
 from caegen.spec import Spec
 
 __version__ = "0.1.0"
+
+# TensorFlow's C++ start-up chatter is not for caegen users; an explicit setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if TYPE_CHECKING:
     from caegen.export import export_onnx

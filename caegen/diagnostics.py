@@ -178,3 +178,22 @@ class CaegenError(Exception):
 
 def error(code: str, message: str, hint: str | None = None, **loc: object) -> CaegenError:
     return CaegenError([Diagnostic(code, message, Location(**loc), hint)])  # type: ignore[arg-type]
+
+
+def codes_markdown() -> str:
+    """The table of diagnostic codes, as committed in docs/diagnostics.md."""
+    lines = [
+        "# Diagnostic codes",
+        "",
+        "Generated from `caegen.diagnostics.CODES` (a test fails when this file is stale).",
+        "Codes are stable. *Keras silent* marks findings Keras would build without complaint.",
+        "",
+        "| code | name | severity | Keras silent | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for info in CODES.values():
+        silent = "yes" if info.keras_accepts_silently else ""
+        lines.append(
+            f"| {info.code} | {info.name} | {info.severity.value} | {silent} | {info.summary} |"
+        )
+    return "\n".join(lines) + "\n"

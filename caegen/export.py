@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-import caegen.tfenv  # noqa: F401  (before TensorFlow)
 from caegen.diagnostics import CaegenError, Diagnostic, Location
 from caegen.spec import Spec
 

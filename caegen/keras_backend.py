@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import caegen.tfenv  # noqa: F401  (before TensorFlow)
 from caegen.compiler import Report, check
 from caegen.diagnostics import CaegenError, Diagnostic, Location
 from caegen.graph import INPUT, Graph, Node

@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-import caegen.tfenv  # noqa: F401  (before TensorFlow)
 from caegen.data import Images
 from caegen.spec import Spec
 

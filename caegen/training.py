@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import numpy as np
 import yaml
 
-import caegen.tfenv  # noqa: F401  (before TensorFlow)
 from caegen.compiler import Report, check
 from caegen.data import DataSplits, load_data
 from caegen.diagnostics import CaegenError, Diagnostic, Location

@@ -140,3 +140,11 @@ def test_check_and_help_never_import_tensorflow():
         check=True,
     ).stdout
     assert "HEAVY []" in out, out
+
+
+def test_diagnostic_code_table_is_current():
+    from caegen.diagnostics import codes_markdown
+
+    assert (ROOT / "docs" / "diagnostics.md").read_text() == codes_markdown(), (
+        "regenerate docs/diagnostics.md"
+    )
