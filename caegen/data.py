@@ -198,10 +198,20 @@ def _read_cached(source: str, path: Path) -> tuple[np.ndarray, Any, np.ndarray, 
     )
 
 
+DOWNLOAD_TIMEOUT_S = 60.0
+
+
 def _download(source: str) -> tuple[np.ndarray, Any, np.ndarray, Any]:
+    import socket
+
     import keras
 
-    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, source).load_data()
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a blackholed network fails, not hangs
+    try:
+        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, source).load_data()
+    finally:
+        socket.setdefaulttimeout(previous)
     return x_train, y_train, x_test, y_test
 
 

@@ -225,7 +225,7 @@ def train(
 ) -> RunResult:
     """Train a spec on its data and write a run directory; or continue a run (`resume`)."""
     progress = progress or _Silent()
-    run_dir, spec, initial_epoch, history = _prepare(spec, resume, out)
+    run_dir, spec, initial_epoch, history = _prepare(spec, resume)
     train_cfg = spec.train.model_copy(
         update={
             k: v
@@ -237,7 +237,9 @@ def train(
     report = check(spec)
     if not report.ok:
         raise CaegenError(report.errors)
-    if resume is None:
+    data = load_data(spec, limit)  # before any run directory exists: a data error leaves none
+    if run_dir is None:
+        run_dir = new_run_dir(Path(out), spec.name)
         write_run_spec(run_dir, spec)
 
     import keras
@@ -247,7 +249,6 @@ def train(
     gpus = tf.config.list_physical_devices("GPU")
     mixed = _toggle(spec.train.mixed_precision, bool(gpus))
     jit = _toggle(spec.train.jit_compile, bool(gpus))
-    data = load_data(spec, limit)
     previous_policy = keras.mixed_precision.global_policy()
     if mixed:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -269,17 +270,15 @@ def train(
 
 
 def _prepare(
-    spec: Spec | None, resume: str | Path | None, out: str | Path
-) -> tuple[Path, Spec, int, list[dict[str, Any]]]:
+    spec: Spec | None, resume: str | Path | None
+) -> tuple[Path | None, Spec, int, list[dict[str, Any]]]:
+    """The run to continue (directory, spec, epochs done, history); no directory if new."""
     from caegen.loader import load
 
     if resume is None:
         if spec is None:
             raise _error("E052", "nothing to train", "pass a spec, or --resume RUN_DIR")
-        report = check(spec)
-        if not report.ok:
-            raise CaegenError(report.errors)
-        return new_run_dir(Path(out), spec.name), spec, 0, []
+        return None, spec, 0, []
     run_dir = resolve_run_dir(Path(resume))
     if not (run_dir / CHECKPOINT).exists() or not (run_dir / STATE).exists():
         raise _error(

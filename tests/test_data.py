@@ -118,3 +118,12 @@ def test_fit_images_channels():
     assert fit_images(gray, (8, 8, 3), "resize").shape == (2, 8, 8, 3)
     rgb = np.random.default_rng(0).random((2, 8, 8, 3))
     assert fit_images(rgb, (4, 4, 1), "resize").shape == (2, 4, 4, 1)
+
+
+def test_unavailable_data_leaves_no_run_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty"))
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    with pytest.raises(CaegenError):
+        caegen.train(caegen.load(SPECS / "mnist_2d_latent.yaml"), out=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
