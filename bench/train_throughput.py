@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--mixed-precision", choices=["on", "off"], default="off")
     parser.add_argument("--jit", choices=["on", "off"], default="off")
     args = parser.parse_args()
-    epochs, repeats, n_images = (2, 1, 512) if args.quick else (args.epochs, args.repeats, None)
+    epochs, repeats, n_images = (2, 1, 256) if args.quick else (args.epochs, args.repeats, None)
 
     sys.path.insert(0, str(ROOT))
     import numpy as np

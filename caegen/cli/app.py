@@ -32,6 +32,26 @@ class Format(str, Enum):
     json = "json"
 
 
+def hide_native_logs() -> None:
+    """Drop what TensorFlow's native libraries print on file descriptor 2 at start-up.
+
+    absl and the CUDA stub write there whatever TF_CPP_MIN_LOG_LEVEL says. Python's own
+    sys.stderr (our messages, tracebacks) is moved to a copy of the original descriptor.
+    An explicit TF_CPP_MIN_LOG_LEVEL below 3 keeps everything.
+    """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") != "3" or not hasattr(os, "dup2"):
+        return
+    try:
+        sys.stderr.flush()
+        original = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        sys.stderr = os.fdopen(original, "w", buffering=1)
+    except (OSError, ValueError):  # no real descriptor 2 (e.g. captured in tests)
+        return
+
+
 def fail(diagnostics: list[Diagnostic]) -> typer.Exit:
     """Print the diagnostics of a user mistake and return the exit to raise."""
     from caegen.cli.render import print_diagnostic
@@ -114,6 +134,7 @@ def summary(
         raise fail(report.errors)
     agreements = None
     if keras:
+        hide_native_logs()
         from caegen.keras_backend import build, compare_with_keras
 
         assert report.spec is not None
@@ -176,6 +197,7 @@ def train(
     from caegen.cli.progress import RichProgress
     from caegen.loader import load
 
+    hide_native_logs()
     try:
         spec = load(spec_path) if spec_path is not None else None
         if spec is None and resume is None:
@@ -243,6 +265,7 @@ def export(
         raise fail_message("E056", "choose an export format", "pass --onnx")
     from caegen.export import export_onnx
 
+    hide_native_logs()
     try:
         result = export_onnx(
             source, path, part=part.value, opset=opset, tolerance=tolerance, force=force
