@@ -148,3 +148,12 @@ def test_diagnostic_code_table_is_current():
     assert (ROOT / "docs" / "diagnostics.md").read_text() == codes_markdown(), (
         "regenerate docs/diagnostics.md"
     )
+
+
+def test_readme_code_table_is_current():
+    from caegen.diagnostics import codes_markdown
+
+    readme = (ROOT / "README.md").read_text()
+    for line in codes_markdown().splitlines():
+        if line.startswith("| E") or line.startswith("| W") or line.startswith("| I"):
+            assert line in readme, f"README's code table is stale at: {line}"
