@@ -206,7 +206,9 @@ def _run_callback(
             save_keras_atomic(self.model, run_dir / CHECKPOINT)
             atomic_write_text(run_dir / STATE, json.dumps({"epoch": epoch + 1}))
             write_history(run_dir, history)
-            progress.epoch(row, epochs, seconds * (epochs - epoch - 1))
+            # the first epoch traces and compiles: leave it out of the estimate when we can
+            recent = [r["seconds"] for r in history[1:]] or [seconds]
+            progress.epoch(row, epochs, float(np.median(recent)) * (epochs - epoch - 1))
 
     return RunCallback()
 
