@@ -61,21 +61,20 @@ class Data(_Strict):
         return self
 
 
-class Adam(_Strict):
+class _AdamFamily(_Strict):
+    learning_rate: PositiveFloat = 0.001
+    beta_1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    beta_2: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.999
+    epsilon: PositiveFloat = 1e-7
+
+
+class Adam(_AdamFamily):
     name: Literal["adam"] = "adam"
-    learning_rate: PositiveFloat = 0.001
-    beta_1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
-    beta_2: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.999
-    epsilon: PositiveFloat = 1e-7
 
 
-class AdamW(_Strict):
+class AdamW(_AdamFamily):
     name: Literal["adamw"] = "adamw"
-    learning_rate: PositiveFloat = 0.001
     weight_decay: NonNegativeFloat = 0.004
-    beta_1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
-    beta_2: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.999
-    epsilon: PositiveFloat = 1e-7
 
 
 class SGD(_Strict):

@@ -50,25 +50,12 @@ def test_channel_mismatch_hint():
 
 
 def test_skip_connection_graph_is_valid_but_not_separable():
-    spec = caegen.loads(
-        """
-name: unet
-input: [16, 16, 1]
-encoder:
-  - {type: conv2d, name: e1, filters: 4, kernel_size: 3, activation: relu}
-  - {type: max_pool2d}
-decoder:
-  - {type: upsampling2d, name: up}
-  - {type: concatenate, inputs: [up, e1]}
-  - {type: conv2d, filters: 1, kernel_size: 3, activation: sigmoid}
-"""
-    )
-    report = caegen.check(spec)
+    report = caegen.check(caegen.load(FIXTURES / "unet.yaml"))
     assert report.ok
     assert "W105" in codes(report) and "I108" in codes(report)
     assert not report.decoder_separable
     concat = report.graph.node("decoder.1")
-    assert concat.shape == (16, 16, 8)
+    assert concat.shape == (8, 8, 4)
 
 
 def test_latent_reference_and_input_reference():

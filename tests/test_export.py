@@ -15,7 +15,7 @@ pytest.importorskip("tf2onnx")
 import caegen  # noqa: E402
 from caegen.cli import app  # noqa: E402
 from caegen.diagnostics import CaegenError  # noqa: E402
-from tests.conftest import SPECS  # noqa: E402
+from tests.conftest import FIXTURES, SPECS  # noqa: E402
 
 SHIPPED = [p for p in sorted(SPECS.glob("*.yaml")) if caegen.check(caegen.load(p)).ok]
 
@@ -92,17 +92,7 @@ def test_denoiser_records_noise(tmp_path):
 
 
 def test_export_errors(tmp_path):
-    unet = tmp_path / "unet.yaml"
-    unet.write_text("""name: unet
-input: [8, 8, 1]
-encoder:
-  - {type: conv2d, name: e1, filters: 2, kernel_size: 3}
-  - {type: max_pool2d}
-decoder:
-  - {type: upsampling2d, name: up}
-  - {type: concatenate, inputs: [up, e1]}
-  - {type: conv2d, filters: 1, kernel_size: 3, activation: sigmoid}
-""")
+    unet = FIXTURES / "unet.yaml"
     codes = {}
     for kwargs in ({"part": "decoder"}, {"opset": 19}, {"part": "bogus"}):
         with pytest.raises(CaegenError) as info:

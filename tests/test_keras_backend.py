@@ -16,7 +16,7 @@ import caegen  # noqa: E402
 from caegen.cli import app  # noqa: E402
 from caegen.keras_backend import compare_with_keras  # noqa: E402
 from caegen.layers import LAYER_BY_TYPE, LayerSpec  # noqa: E402
-from tests.conftest import SPECS  # noqa: E402
+from tests.conftest import FIXTURES, SPECS  # noqa: E402
 
 ADAPTER = TypeAdapter(LayerSpec)
 
@@ -114,18 +114,7 @@ def test_weight_decay_scope_encoder_leaves_decoder_unregularized():
 
 
 def test_skip_connection_has_no_decoder():
-    spec = caegen.loads("""
-name: unet
-input: [8, 8, 1]
-encoder:
-  - {type: conv2d, name: e1, filters: 4, kernel_size: 3}
-  - {type: max_pool2d}
-decoder:
-  - {type: upsampling2d, name: up}
-  - {type: concatenate, inputs: [up, e1]}
-  - {type: conv2d, filters: 1, kernel_size: 3, activation: sigmoid}
-""")
-    built = caegen.build(spec)
+    built = caegen.build(caegen.load(FIXTURES / "unet.yaml"))
     assert built.decoder is None and built.decoder_note is not None
     assert built.decoder_note.code == "I108"
     assert all(a.agrees for a in compare_with_keras(built))

@@ -41,6 +41,8 @@ def hide_native_logs() -> None:
     """
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") != "3" or not hasattr(os, "dup2"):
         return
+    if sys.stderr is not sys.__stderr__:  # already redirected (tests, embedding): leave it
+        return
     try:
         sys.stderr.flush()
         original = os.dup(2)

@@ -9,42 +9,40 @@ from caegen.layers.base import LayerBase, ParamCount, PositiveInt, Shape, ShapeE
 Epsilon = Annotated[float, Field(gt=0.0)]
 
 
-class BatchNorm(LayerBase):
-    """`keras.layers.BatchNormalization`: gamma/beta trainable, moving mean/variance not."""
+class _ChannelNorm(LayerBase):
+    """Normalization with a learned scale (gamma) and offset (beta) per channel."""
 
-    type: Literal["batch_norm"] = "batch_norm"
-    momentum: Annotated[float, Field(ge=0.0, le=1.0)] = 0.99
     epsilon: Epsilon = 0.001
     center: bool = True
     scale: bool = True
-    keras_class: ClassVar[str] = "BatchNormalization"
-
-    def params(self, in_shapes: list[Shape]) -> ParamCount:
-        c = in_shapes[0][-1]
-        return ParamCount(c * (self.center + self.scale), 2 * c)
-
-
-class LayerNorm(LayerBase):
-    """`keras.layers.LayerNormalization` over the last axis."""
-
-    type: Literal["layer_norm"] = "layer_norm"
-    epsilon: Epsilon = 0.001
-    center: bool = True
-    scale: bool = True
-    keras_class: ClassVar[str] = "LayerNormalization"
 
     def params(self, in_shapes: list[Shape]) -> ParamCount:
         return ParamCount(in_shapes[0][-1] * (self.center + self.scale))
 
 
-class GroupNorm(LayerBase):
+class BatchNorm(_ChannelNorm):
+    """`keras.layers.BatchNormalization`: gamma/beta trainable, moving mean/variance not."""
+
+    type: Literal["batch_norm"] = "batch_norm"
+    momentum: Annotated[float, Field(ge=0.0, le=1.0)] = 0.99
+    keras_class: ClassVar[str] = "BatchNormalization"
+
+    def params(self, in_shapes: list[Shape]) -> ParamCount:
+        return super().params(in_shapes) + ParamCount(non_trainable=2 * in_shapes[0][-1])
+
+
+class LayerNorm(_ChannelNorm):
+    """`keras.layers.LayerNormalization` over the last axis."""
+
+    type: Literal["layer_norm"] = "layer_norm"
+    keras_class: ClassVar[str] = "LayerNormalization"
+
+
+class GroupNorm(_ChannelNorm):
     """`keras.layers.GroupNormalization`: channels split into `groups`."""
 
     type: Literal["group_norm"] = "group_norm"
     groups: PositiveInt = 32
-    epsilon: Epsilon = 0.001
-    center: bool = True
-    scale: bool = True
     keras_class: ClassVar[str] = "GroupNormalization"
 
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
@@ -57,6 +55,3 @@ class GroupNorm(LayerBase):
                 field="groups",
             )
         return in_shapes[0]
-
-    def params(self, in_shapes: list[Shape]) -> ParamCount:
-        return ParamCount(in_shapes[0][-1] * (self.center + self.scale))
