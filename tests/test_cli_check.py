@@ -157,3 +157,9 @@ def test_readme_code_table_is_current():
     for line in codes_markdown().splitlines():
         if line.startswith("| E") or line.startswith("| W") or line.startswith("| I"):
             assert line in readme, f"README's code table is stale at: {line}"
+
+
+def test_every_shipped_spec_points_editors_at_the_schema():
+    for path in SPECS.glob("*.yaml"):
+        first = path.read_text().splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../docs/caegen.schema.json", path.name

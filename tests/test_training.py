@@ -239,3 +239,13 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
         fsutil.atomic_write_text(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in Path(tmp_path).iterdir()] == ["metrics.json"]
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
+    text = (SPECS / "quickstart.yaml").read_text().replace(
+        "optimizer: {name: adam, learning_rate: 0.002}",
+        "optimizer: {name: sgd, learning_rate: 1.0e-12}\n  early_stopping: {patience: 1, min_delta: 0.001}",
+    )
+    result = caegen.train(caegen.loads(text), epochs=20, batch_size=64, limit=256, out=tmp_path)
+    assert len(result.history) == 2  # the first epoch sets the best, one more without gain
+    assert (result.run_dir / "model.keras").exists()
