@@ -140,10 +140,12 @@ def main() -> None:
         ratio = onnx["summary"]["median_ratio"]
         out += ["", f"Median ratio {ratio:.1f}x (goal >= 2x: {verdict(ratio >= 2.0)}).", ""]
     keras_times = [r["keras_s"] for r in (check or {}).get("specs", []) if r["keras_s"]]
-    out.append(NOTES.format(
-        keras_range=f"{min(keras_times):.1f}-{max(keras_times):.1f} s" if keras_times else "?",
-        needed=min(keras_times) / 20 if keras_times else 0.0,
-    ))
+    out.append(
+        NOTES.format(
+            keras_range=f"{min(keras_times):.1f}-{max(keras_times):.1f} s" if keras_times else "?",
+            needed=min(keras_times) / 20 if keras_times else 0.0,
+        )
+    )
     path = ROOT / "docs" / "benchmarks.md"
     path.write_text("\n".join(out))
     print(f"wrote {path}")

@@ -242,9 +242,14 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
 
 def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
-    text = (SPECS / "quickstart.yaml").read_text().replace(
-        "optimizer: {name: adam, learning_rate: 0.002}",
-        "optimizer: {name: sgd, learning_rate: 1.0e-12}\n  early_stopping: {patience: 1, min_delta: 0.001}",
+    text = (
+        (SPECS / "quickstart.yaml")
+        .read_text()
+        .replace(
+            "optimizer: {name: adam, learning_rate: 0.002}",
+            "optimizer: {name: sgd, learning_rate: 1.0e-12}\n"
+            "  early_stopping: {patience: 1, min_delta: 0.001}",
+        )
     )
     result = caegen.train(caegen.loads(text), epochs=20, batch_size=64, limit=256, out=tmp_path)
     assert len(result.history) == 2  # the first epoch sets the best, one more without gain
