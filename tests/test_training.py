@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -254,3 +255,22 @@ def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
     result = caegen.train(caegen.loads(text), epochs=20, batch_size=64, limit=256, out=tmp_path)
     assert len(result.history) == 2  # the first epoch sets the best, one more without gain
     assert (result.run_dir / "model.keras").exists()
+
+
+def test_mixed_precision_and_xla_paths(tmp_path):
+    """Forced on (on a GPU they are on by default): float16 layers, a float32 output."""
+    import keras
+
+    text = (
+        (SPECS / "quickstart.yaml")
+        .read_text()
+        .replace("seed: 0", "seed: 0\n  mixed_precision: on\n  jit_compile: on")
+    )
+    result = caegen.train(caegen.loads(text), epochs=1, batch_size=64, limit=128, out=tmp_path)
+    assert result.metrics["mixed_precision"] and result.metrics["jit_compile"]
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
+    with warnings.catch_warnings():  # Keras skips the loss-scale optimizer's state here
+        warnings.simplefilter("ignore", UserWarning)
+        model = keras.saving.load_model(result.run_dir / "model.keras", safe_mode=True)
+    assert model.layers[1].dtype_policy.name == "mixed_float16"
+    assert model.output.dtype == "float32"
