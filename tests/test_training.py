@@ -257,8 +257,8 @@ def test_early_stopping_ends_a_run_that_stops_improving(tmp_path):
     assert (result.run_dir / "model.keras").exists()
 
 
-def test_mixed_precision_and_xla_paths(tmp_path):
-    """Forced on (on a GPU they are on by default): float16 layers, a float32 output."""
+def test_mixed_precision_path(tmp_path):
+    """Forced on (on a GPU it is on by default): float16 layers, a float32 output."""
     import keras
 
     text = (
