@@ -119,6 +119,16 @@ def test_shape_and_params(fields, inputs, shape, trainable, non_trainable):
         ({"type": "conv2d", "filters": 4, "kernel_size": 3}, [(48,)], "rank 3"),
         ({"type": "max_pool2d", "pool_size": 4, "padding": "valid"}, [(3, 3, 1)], "does not fit"),
         ({"type": "upsampling2d"}, [(10,)], "rank 3"),
+        (
+            {"type": "separable_conv2d", "filters": 1, "kernel_size": 1, "strides": [1, 2]},
+            [(4, 4, 2)],
+            "same stride on both axes",
+        ),
+        (
+            {"type": "depthwise_conv2d", "kernel_size": 1, "strides": [2, 1]},
+            [(4, 4, 2)],
+            "same stride on both axes",
+        ),
         ({"type": "group_norm", "groups": 3}, [(4, 4, 4)], "cannot split 4 channels"),
         ({"type": "reshape", "target_shape": [5, 5, 1]}, [(4, 4, 1)], "cannot reshape"),
         ({"type": "reshape", "target_shape": [5, -1]}, [(4, 4, 1)], "not a multiple"),

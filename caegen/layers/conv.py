@@ -29,6 +29,8 @@ class _Conv(LayerBase):
     use_bias: bool = True
 
     rejects_strided_dilation: ClassVar[bool] = True
+    needs_equal_strides: ClassVar[bool] = False
+    """TensorFlow's separable and depthwise kernels take one stride for both axes."""
 
     @model_validator(mode="after")
     def _strides_or_dilation(self) -> "_Conv":
@@ -42,6 +44,13 @@ class _Conv(LayerBase):
 
     def _spatial(self, shape: Shape) -> tuple[int, int]:
         require_rank(self, shape, 3, "a feature map H x W x C")
+        if self.needs_equal_strides and self.strides[0] != self.strides[1]:
+            raise ShapeError(
+                f"{self.type} with strides {list(self.strides)}: TensorFlow runs it only with "
+                "the same stride on both axes (Keras builds it, the op fails at run time)",
+                "use one stride for both axes, e.g. strides: 2",
+                field="strides",
+            )
         out = tuple(
             conv_length(
                 shape[i], self.kernel_size[i], self.strides[i], self.padding, self.dilation_rate[i]
@@ -168,6 +177,7 @@ class SeparableConv2D(_Conv):
         "pointwise_regularizer",
     )
     rejects_strided_dilation: ClassVar[bool] = False
+    needs_equal_strides: ClassVar[bool] = True
 
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
         return (*self._spatial(in_shapes[0]), self.filters)
@@ -193,6 +203,7 @@ class DepthwiseConv2D(_Conv):
     keras_class: ClassVar[str] = "DepthwiseConv2D"
     kernel_regularizer_args: ClassVar[tuple[str, ...]] = ("depthwise_regularizer",)
     rejects_strided_dilation: ClassVar[bool] = False
+    needs_equal_strides: ClassVar[bool] = True
 
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
         return (*self._spatial(in_shapes[0]), in_shapes[0][-1] * self.depth_multiplier)
