@@ -164,7 +164,7 @@ def specs(draw):
 
 
 def keras_runs_everything(spec: Spec) -> bool:
-    """Build every wired layer (dead ones included) in plain Keras and run the model."""
+    """Build every wired layer (dead ones included) in plain Keras and run all of them."""
     graph, _ = build_graph(spec)
     try:
         tensors = {INPUT: keras.Input(shape=tuple(spec.input))}
@@ -172,9 +172,11 @@ def keras_runs_everything(spec: Spec) -> bool:
             layer = node.layer.to_keras(node.name)
             inputs = [tensors[s] for s in node.inputs]
             tensors[node.name] = layer(inputs if node.layer.is_merge else inputs[0])
-        model = keras.Model(tensors[INPUT], tensors[graph.output])
-        out = model(np.zeros((2, *spec.input), dtype="float32"), training=False)
-        return bool(np.all(np.isfinite(np.asarray(out))))
+        # every layer's output, dead ones too: run-time failures must show wherever they are
+        names = [node.name for node in graph.layers()]
+        model = keras.Model(tensors[INPUT], [tensors[n] for n in names])
+        outs = model(np.zeros((2, *spec.input), dtype="float32"), training=False)
+        return all(np.all(np.isfinite(np.asarray(out))) for out in outs)
     except Exception:  # any failure is Keras rejecting the spec
         return False
 
