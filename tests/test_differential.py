@@ -7,7 +7,9 @@ valid and deliberately invalid. The oracle builds every layer in Keras and runs 
 - caegen rejects  -> Keras fails too, unless every error code is one documented as
   "Keras accepts this silently" (dead branch, latent bypass, ...).
 
-Profiles: CAEGEN_DIFF_EXAMPLES (default 200) sets the number of examples.
+Profiles: CAEGEN_DIFF_EXAMPLES (default 200) sets the number of examples. The default run
+is derandomized and skips shrinking (a failure prints its whole spec at once);
+CAEGEN_DIFF_RANDOM=1 draws fresh examples and shrinks what fails.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]
@@ -181,13 +183,59 @@ def keras_runs_everything(spec: Spec) -> bool:
         return False
 
 
+RANDOM = os.environ.get("CAEGEN_DIFF_RANDOM") is not None
+
+
+def _spec(input_shape: list[int], encoder: list[dict], decoder: list[dict]) -> Spec:
+    return Spec.model_validate(
+        {"name": "diff", "input": input_shape, "encoder": encoder, "decoder": decoder}
+    )
+
+
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=os.environ.get("CAEGEN_DIFF_RANDOM") is None,
+    derandomize=not RANDOM,
+    phases=list(Phase) if RANDOM else [p for p in Phase if p is not Phase.shrink],
 )
 @given(specs())
+# Regressions found by random runs: a dilated conv2d_transpose (TensorFlow's CPU kernel
+# rejects it) and a dilated separable conv with unequal strides (which TensorFlow runs).
+@example(
+    _spec(
+        [6, 6, 1],
+        [{"type": "conv2d", "name": "e", "filters": 1, "kernel_size": 1}],
+        [
+            {
+                "type": "conv2d_transpose",
+                "name": "d",
+                "filters": 1,
+                "kernel_size": 3,
+                "dilation_rate": 2,
+            }
+        ],
+    )
+)
+@example(
+    _spec(
+        [5, 5, 2],
+        [
+            {
+                "type": "separable_conv2d",
+                "name": "e",
+                "filters": 2,
+                "kernel_size": 1,
+                "strides": [1, 2],
+                "dilation_rate": 2,
+            }
+        ],
+        [
+            {"type": "upsampling2d", "name": "u", "size": [1, 2]},
+            {"type": "cropping2d", "name": "d", "cropping": [[0, 0], [0, 1]]},
+        ],
+    )
+)
 def test_static_analysis_agrees_with_keras(spec):
     keras.backend.clear_session()
     report = caegen.check(spec)

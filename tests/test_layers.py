@@ -95,6 +95,21 @@ def layer(**fields):
         ({"type": "zero_padding2d", "padding": [[1, 2], [0, 3]]}, [(4, 4, 1)], (7, 7, 1), 0, 0),
         ({"type": "zero_padding2d", "padding": [1, 2]}, [(4, 4, 1)], (6, 8, 1), 0, 0),
         ({"type": "cropping2d", "cropping": 2}, [(32, 32, 1)], (28, 28, 1), 0, 0),
+        (
+            # dilated depthwise kernels go through space-to-batch, which takes unequal strides
+            {
+                "type": "separable_conv2d",
+                "filters": 1,
+                "kernel_size": 1,
+                "strides": [1, 2],
+                "dilation_rate": 2,
+                "use_bias": False,
+            },
+            [(5, 5, 2)],
+            (5, 3, 1),
+            4,
+            0,
+        ),
         ({"type": "add"}, [(4, 4, 3), (4, 4, 3)], (4, 4, 3), 0, 0),
         ({"type": "add"}, [(4, 4, 3), (4, 4, 1)], (4, 4, 3), 0, 0),
         ({"type": "concatenate"}, [(4, 4, 3), (4, 4, 5)], (4, 4, 8), 0, 0),
@@ -128,6 +143,11 @@ def test_shape_and_params(fields, inputs, shape, trainable, non_trainable):
             {"type": "depthwise_conv2d", "kernel_size": 1, "strides": [2, 1]},
             [(4, 4, 2)],
             "same stride on both axes",
+        ),
+        (
+            {"type": "conv2d_transpose", "filters": 1, "kernel_size": 3, "dilation_rate": 2},
+            [(6, 6, 1)],
+            "dilation rates above 1",
         ),
         ({"type": "group_norm", "groups": 3}, [(4, 4, 4)], "cannot split 4 channels"),
         ({"type": "reshape", "target_shape": [5, 5, 1]}, [(4, 4, 1)], "cannot reshape"),

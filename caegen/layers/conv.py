@@ -30,7 +30,7 @@ class _Conv(LayerBase):
 
     rejects_strided_dilation: ClassVar[bool] = True
     needs_equal_strides: ClassVar[bool] = False
-    """TensorFlow's separable and depthwise kernels take one stride for both axes."""
+    """TensorFlow's undilated separable and depthwise kernels take one stride for both axes."""
 
     @model_validator(mode="after")
     def _strides_or_dilation(self) -> "_Conv":
@@ -44,7 +44,9 @@ class _Conv(LayerBase):
 
     def _spatial(self, shape: Shape) -> tuple[int, int]:
         require_rank(self, shape, 3, "a feature map H x W x C")
-        if self.needs_equal_strides and self.strides[0] != self.strides[1]:
+        # A dilated depthwise conv goes through space-to-batch, which takes any strides.
+        undilated = self.dilation_rate == (1, 1)
+        if self.needs_equal_strides and undilated and self.strides[0] != self.strides[1]:
             raise ShapeError(
                 f"{self.type} with strides {list(self.strides)}: TensorFlow runs it only with "
                 "the same stride on both axes (Keras builds it, the op fails at run time)",
@@ -136,8 +138,19 @@ class Conv2DTranspose(_Conv):
                 field="output_padding",
                 code="E032",
             )
+        self._check_undilated()
         self._check_invertible()
         return (*out, self.filters)
+
+    def _check_undilated(self) -> None:
+        if max(self.dilation_rate) > 1:
+            raise ShapeError(
+                f"conv2d_transpose with dilation_rate {list(self.dilation_rate)}: TensorFlow's "
+                "CPU kernel rejects dilation rates above 1 (Keras builds it, the op fails at "
+                "run time)",
+                "use dilation_rate: 1, or upsampling2d followed by a dilated conv2d",
+                field="dilation_rate",
+            )
 
     def _check_invertible(self) -> None:
         # TensorFlow computes a transposed conv as the gradient of a forward conv, which
