@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
         ("check_latency.py", {"max_cold_check_s", "min_ratio_vs_keras"}),
         ("train_throughput.py", {"caegen_images_per_s", "keras_images_per_s", "ratio"}),
         ("onnx_inference.py", {"median_ratio", "max_abs_diff"}),
+        ("backend_throughput.py", {"min_ratio", "best_speedup_vs_float32"}),
     ],
 )
 def test_bench_script_quick(script, keys, tmp_path):
