@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import reprlib
 import types
 import typing
 from pathlib import Path
@@ -159,6 +160,15 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return out
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 2, 5, 4, 60
+
+
+def _short_repr(value: Any) -> str:
+    """A bounded repr: YAML aliases can make a value's full repr exponentially long."""
+    return _SHORT.repr(value)
+
+
 def _did_you_mean(word: str, options: list[str]) -> str:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`? " if close else ""
@@ -230,7 +240,8 @@ def _diagnostics_from(
                 msg = msg[len("Value error, ") :]
             diag = Diagnostic(
                 "E012",
-                f"invalid value for {where}: {msg[0].lower() + msg[1:]} (received {value!r})",
+                f"invalid value for {where}: {msg[0].lower() + msg[1:]}"
+                f" (received {_short_repr(value)})",
                 loc,
                 _value_hint(path, kind),
             )

@@ -59,34 +59,68 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+# Far deeper than any spec; a guard against exhausting Python's recursion limit.
+MAX_DEPTH = 64
+
+
 class _Builder:
     def __init__(self, loader: Any) -> None:
         self.loader = loader
         self.positions = Positions()
         self.duplicates: list[DuplicateKey] = []
+        # An alias shares its anchor's value, as in `yaml.safe_load`. Building it once keeps
+        # nested aliases ("billion laughs") from expanding exponentially.
+        self.built: dict[int, Any] = {}
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
+        if id(node) in self.built:
+            # an alias: its node carries the anchor's mark, so point at the key that uses it
+            self.positions.value_at[path] = self.positions.key_at.get(path, _mark(node))
+            return self.built[id(node)]
         self.positions.value_at[path] = _mark(node)
+        if len(path) > MAX_DEPTH:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"nesting deeper than {MAX_DEPTH} levels", node.start_mark
+            )
+        value = self._construct(node, path)
+        self.built[id(node)] = value
+        return value
+
+    def _construct(self, node: yaml.Node, path: PathKey) -> Any:
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
             raise yaml.constructor.ConstructorError(
                 None, None, f"unsupported tag {node.tag!r}: a spec is plain data", node.start_mark
             )
         if isinstance(node, yaml.MappingNode):
+            self._find_duplicates(node, path)
+            # `<<: *anchor` entries come first after flattening, so explicit keys override them
             self.loader.flatten_mapping(node)
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
-                if isinstance(key, list):
-                    key = tuple(key)
-                child = (*path, key)
-                if key in result:
-                    self.duplicates.append(DuplicateKey(child, *_mark(key_node)))
+                child = (*path, self._key(key_node))
                 self.positions.key_at[child] = _mark(key_node)
-                result[key] = self.build(value_node, child)
+                result[child[-1]] = self.build(value_node, child)
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         return self.loader.construct_object(node, deep=True)
+
+    def _key(self, key_node: yaml.Node) -> Any:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a plain value", key_node.start_mark
+            )
+        return self.loader.construct_object(key_node)
+
+    def _find_duplicates(self, node: yaml.MappingNode, path: PathKey) -> None:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self._key(key_node)
+            if key in seen:
+                self.duplicates.append(DuplicateKey((*path, key), *_mark(key_node)))
+            seen.add(key)
 
 
 def load_with_positions(text: str) -> tuple[Any, Positions, list[DuplicateKey]]:

@@ -127,3 +127,48 @@ def test_valid_spec_keeps_its_source(spec_text):
 def test_yaml_on_off_toggles(spec_text):
     spec = caegen.loads(spec_text() + "train: {mixed_precision: off, jit_compile: on}\n")
     assert spec.train.mixed_precision == "off" and spec.train.jit_compile == "on"
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    """Nested YAML aliases whose full expansion has 9**levels elements."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_nested_aliases_are_not_expanded():
+    text = _alias_bomb() + "name: *a8\n"
+    diagnostics = load_error(text).diagnostics
+    unknown = [d for d in diagnostics if d.code == "E011"]
+    assert len(unknown) == 9
+    (name,) = [d for d in diagnostics if d.location.path == "name"]
+    assert name.code == "E012" and name.location.line == 10
+    assert len(name.message) < 500
+
+
+def test_anchors_and_merge_keys_work(spec_text):
+    spec = caegen.loads(
+        spec_text(
+            encoder="\n  - &conv {type: conv2d, filters: 4, kernel_size: 3, strides: 2}",
+            decoder="\n  - {<<: *conv, type: conv2d_transpose, filters: 1}",
+        )
+    )
+    (layer,) = spec.decoder
+    assert layer.type == "conv2d_transpose" and layer.filters == 1 and layer.strides == (2, 2)
+
+
+def test_deep_nesting_is_an_error_not_a_crash():
+    (d,) = load_error("name: " + "[" * 5000 + "]" * 5000 + "\n").diagnostics
+    assert d.code == "E002" and "nesting" in d.message
+
+
+def test_recursive_alias_is_an_error():
+    (d,) = load_error("a: &a [*a]\n").diagnostics
+    assert d.code == "E002"
+
+
+@pytest.mark.parametrize("key", ["[[1]]", "{a: 1}", "[1, 2]"])
+def test_collection_keys_are_refused(key):
+    (d,) = load_error(f"? {key}\n: x\nname: y\n").diagnostics
+    assert d.code == "E002" and "plain value" in d.message and d.location.line == 1
