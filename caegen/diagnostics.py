@@ -101,6 +101,7 @@ CODES: dict[str, CodeInfo] = _codes(
     CodeInfo("E054", "export-mismatch", E, "ONNX Runtime and Keras disagree beyond the tolerance."),
     CodeInfo("E055", "training-diverged", E, "The loss became NaN or infinite; training stopped."),
     CodeInfo("E056", "export-unavailable", E, "The requested part cannot be exported."),
+    CodeInfo("E057", "output-unwritable", E, "An output path cannot be created or written."),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(

@@ -47,6 +47,12 @@ def _error(code: str, message: str, hint: str) -> CaegenError:
     return CaegenError([Diagnostic(code, message, Location(), hint)])
 
 
+def _unwritable(path: Path, exc: OSError) -> CaegenError:
+    from caegen.fsutil import os_error_reason
+
+    return _error("E057", f"cannot write {path}: {os_error_reason(exc)}", "pass another PATH")
+
+
 def _load_source(source: Path) -> tuple[Spec, dict[str, Any], Path | None]:
     """The spec and its Keras models, from a run directory (trained) or a spec file."""
     import keras
@@ -196,6 +202,13 @@ def export_models(
             "E050", f"{target} already exists; not overwriting it", "pass --force, or another path"
         )
 
+    from caegen.fsutil import ensure_parent
+
+    try:
+        ensure_parent(target)
+    except OSError as exc:
+        raise _unwritable(target, exc) from None
+
     warnings = [] if trained else ["exporting untrained weights (from a spec, not a run)"]
     import onnx
     import onnxruntime as ort
@@ -221,7 +234,10 @@ def export_models(
 
     # verify next to the target, then move it into place: no unverified file ever lands
     staging = target.with_name(f".{target.name}.verify")
-    atomic_write_bytes(staging, proto.SerializeToString())
+    try:
+        atomic_write_bytes(staging, proto.SerializeToString())
+    except OSError as exc:
+        raise _unwritable(target, exc) from None
     try:
         onnx.checker.check_model(str(staging))
         session = ort.InferenceSession(str(staging), providers=["CPUExecutionProvider"])
@@ -240,7 +256,6 @@ def export_models(
                 f"{tolerance:g}); {target} was not written",
                 "report the spec: a layer converts differently; --tolerance raises the bound",
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, target)
     finally:
         staging.unlink(missing_ok=True)

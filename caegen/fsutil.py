@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -13,9 +14,29 @@ def _umask() -> int:
     return mask
 
 
+def ensure_parent(path: Path) -> None:
+    """Create `path`'s folder. A file in its place is NotADirectoryError, not FileExistsError
+    (which callers read as "the target exists")."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(
+            errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)
+        ) from None
+
+
+def os_error_reason(exc: OSError) -> str:
+    """Why a path could not be written, in words that name the culprit."""
+    if exc.errno == errno.ENOTDIR and exc.filename:
+        path = Path(exc.filename)
+        in_the_way = [p for p in (path, *path.parents) if p.exists() and not p.is_dir()]
+        return f"{in_the_way[0] if in_the_way else path} is a file, not a directory"
+    return exc.strerror or str(exc)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_parent(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from others

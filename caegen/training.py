@@ -19,7 +19,7 @@ import yaml
 from caegen.compiler import Report, check
 from caegen.data import DataSplits, load_data
 from caegen.diagnostics import CaegenError, Diagnostic, Location
-from caegen.fsutil import atomic_write_text
+from caegen.fsutil import atomic_write_text, os_error_reason
 from caegen.spec import Spec
 
 CHECKPOINT = Path("checkpoints") / "last.keras"
@@ -57,19 +57,28 @@ def _error(code: str, message: str, hint: str, path: str | None = None) -> Caege
     return CaegenError([Diagnostic(code, message, Location(path), hint)])
 
 
+def _unwritable(run_dir: Path, reason: str) -> CaegenError:
+    return _error(
+        "E057", f"cannot create the run directory {run_dir}: {reason}", "pass another --out"
+    )
+
+
 # --- the run directory ----------------------------------------------------------------
 def new_run_dir(out: Path, name: str) -> Path:
     """runs/<name>/<timestamp>/, created fresh; an existing directory is never reused."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     base = out / name
-    base.mkdir(parents=True, exist_ok=True)
     for suffix in ["", *(f"-{i}" for i in range(2, 1000))]:
         candidate = base / f"{stamp}{suffix}"
         try:
+            base.mkdir(parents=True, exist_ok=True)
             candidate.mkdir()
             return candidate
         except FileExistsError:
-            continue
+            if not base.is_dir():
+                raise _unwritable(candidate, f"{base} is not a directory") from None
+        except OSError as exc:
+            raise _unwritable(candidate, os_error_reason(exc)) from None
     raise _error("E050", f"too many runs named {stamp} in {base}", "pass another --out")
 
 

@@ -109,6 +109,9 @@ def test_init_list_and_write(tmp_path):
     again = runner.invoke(app, ["init", "quickstart", "--out", str(out)])
     assert again.exit_code == 1 and "E050" in again.output
     assert runner.invoke(app, ["init", "quickstart", "--out", str(out), "--force"]).exit_code == 0
+    (tmp_path / "file").write_text("mine\n")
+    blocked = runner.invoke(app, ["init", "quickstart", "--out", str(tmp_path / "file" / "q.yaml")])
+    assert blocked.exit_code == 1 and "E057" in blocked.output
     unknown = runner.invoke(app, ["init", "quikstart"])
     assert unknown.exit_code == 1 and "did you mean `quickstart`" in unknown.output
 

@@ -115,5 +115,10 @@ def test_cli_export(trained_run, tmp_path):
     assert "max |onnx - keras|" in result.output and target.exists()
     again = runner.invoke(app, ["export", str(trained_run.parent), str(target), "--onnx"])
     assert again.exit_code == 1 and "E050" in again.output
+    (tmp_path / "file").write_text("mine\n")
+    blocked = runner.invoke(
+        app, ["export", str(trained_run), str(tmp_path / "file/x.onnx"), "--onnx"]
+    )
+    assert blocked.exit_code == 1 and "E057" in blocked.output and "is a file" in blocked.output
     missing_format = runner.invoke(app, ["export", str(trained_run)])
     assert missing_format.exit_code == 1 and "--onnx" in missing_format.output

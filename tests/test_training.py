@@ -129,6 +129,16 @@ def test_run_dirs_are_never_reused(tmp_path):
     assert resolve_run_dir(tmp_path / "x") == max(first, second)
 
 
+@pytest.mark.parametrize("out", ["file", "file/deeper"])
+def test_run_dir_under_a_file_is_a_clear_error(tmp_path, out):
+    (tmp_path / "file").write_text("mine\n")
+    with pytest.raises(CaegenError) as info:
+        new_run_dir(tmp_path / out, "x")
+    (d,) = info.value.diagnostics
+    assert d.code == "E057" and f"{tmp_path / 'file'} is a file" in d.message
+    assert (tmp_path / "file").read_text() == "mine\n"
+
+
 def test_resolve_run_dir_errors(tmp_path):
     with pytest.raises(CaegenError) as info:
         resolve_run_dir(tmp_path)

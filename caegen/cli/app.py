@@ -258,7 +258,7 @@ def export(
     part: Annotated[Part, typer.Option(help="Which model to export.")] = Part.autoencoder,
     opset: Annotated[int, typer.Option(help="ONNX opset (13-18).")] = 15,
     tolerance: Annotated[
-        float, typer.Option(help="Max abs difference allowed between ONNX and Keras.")
+        float, typer.Option(min=0.0, help="Max abs difference allowed between ONNX and Keras.")
     ] = 1e-4,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
@@ -308,7 +308,7 @@ def init(
 ) -> None:
     """Write a starter spec from the shipped templates."""
     from caegen import templates
-    from caegen.fsutil import write_new_text
+    from caegen.fsutil import os_error_reason, write_new_text
 
     names = templates.names()
     if list_:
@@ -331,6 +331,10 @@ def init(
     except FileExistsError:
         raise fail_message(
             "E050", f"{target} already exists; not overwriting it", "pass --force or --out PATH"
+        ) from None
+    except OSError as exc:
+        raise fail_message(
+            "E057", f"cannot write {target}: {os_error_reason(exc)}", "pass another --out PATH"
         ) from None
     console.print(f"wrote {target} (template `{template}`); next: caegen check {target}")
 

@@ -58,4 +58,5 @@ class RichProgress:
             self.bar.reset(self.task)
 
     def stop(self) -> None:
-        self.bar.stop()
+        if self.bar.live.is_started:
+            self.bar.stop()
