@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,34 +251,79 @@ def _folder(spec: Spec) -> DataSplits:
             f"found {len(files)} image(s) under {root}",
             f"add images with suffixes {', '.join(IMAGE_SUFFIXES)}",
         )
+    unreadable = [f for f in files if not _looks_like_an_image(f)]
+    if unreadable:
+        shown = ", ".join(unreadable[:3]) + (", ..." if len(unreadable) > 3 else "")
+        raise unavailable(
+            f"{len(unreadable)} of {len(files)} file(s) under {root} are not PNG, JPEG, GIF or "
+            f"BMP images: {shown}",
+            "remove or convert them (the files are not changed by caegen)",
+        )
     test = files[::10]  # every tenth file, deterministic
     train = [f for i, f in enumerate(files) if i % 10]
     return DataSplits(Images(files=train), Images(files=test), f"{len(files)} images under {root}")
 
 
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+
+
+def _looks_like_an_image(path: str) -> bool:
+    """The format's signature, read from the first bytes (files are streamed later)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return head.startswith(_IMAGE_MAGIC)
+
+
 def _npz(spec: Spec) -> DataSplits:
     path = Path(spec.data.path or "")
+    if not path.is_file():
+        raise unavailable(f"no such file: {path}", "data.path must name an .npz file")
+    if not zipfile.is_zipfile(path):
+        raise unavailable(
+            f"{path} is not an .npz archive", "save it with np.savez(path, x_train=..., x_test=...)"
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in ("x_train", "x_test") if k not in f.files]
+            if missing:
+                raise unavailable(
+                    f"{path} has no {' or '.join(missing)} (it holds: "
+                    f"{', '.join(f.files) or 'nothing'})",
+                    "save it with np.savez(path, x_train=..., x_test=...)",
+                )
             x_train, x_test = f["x_train"], f["x_test"]
-    except FileNotFoundError:
-        raise unavailable(f"no such file: {path}", "data.path must name an .npz file") from None
-    except KeyError as exc:
-        raise unavailable(
-            f"{path} has no array {exc}", "save it with np.savez(path, x_train=..., x_test=...)"
-        ) from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise unavailable(f"cannot read {path}: {exc}", "pass an .npz file") from None
-
-    def unit(x: np.ndarray) -> np.ndarray:
-        x = x.astype(np.float32)
-        return x / 255.0 if x.max(initial=0) > 1.0 else x
-
     return DataSplits(
-        Images(fit_images(unit(x_train), spec.input, spec.data.fit)),
-        Images(fit_images(unit(x_test), spec.input, spec.data.fit)),
+        Images(fit_images(_npz_images(x_train, "x_train", path), spec.input, spec.data.fit)),
+        Images(fit_images(_npz_images(x_test, "x_test", path), spec.input, spec.data.fit)),
         f"arrays from {path}",
     )
+
+
+def _npz_images(x: np.ndarray, key: str, path: Path) -> np.ndarray:
+    """A user's array as (N, h, w[, c]) floats in [0, 1]: [0, 255] is scaled, others refused."""
+    where = f"{key} in {path}"
+    if x.ndim not in (3, 4) or len(x) == 0 or (x.ndim == 4 and x.shape[-1] not in (1, 3, 4)):
+        raise unavailable(
+            f"{where} has shape {x.shape}; expected images (N, H, W) or (N, H, W, C)",
+            "reshape it: one image per row of the first axis, C (if any) 1, 3 or 4",
+        )
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise unavailable(f"{where} holds {x.dtype} values, not numbers", "save numeric arrays")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise unavailable(f"{where} contains NaN or infinite values", "clean the data first")
+    low, high = float(x.min()), float(x.max())
+    if low < 0.0 or high > 255.0:
+        raise unavailable(
+            f"{where} spans [{low:g}, {high:g}]; caegen reads images in [0, 1] or [0, 255]",
+            "rescale the arrays; data.range then maps them to what the model sees",
+        )
+    return x / 255.0 if high > 1.0 else x
 
 
 SOURCES = {

@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from caegen.compiler import Report, check
-from caegen.data import DataSplits, load_data
+from caegen.data import DataSplits, load_data, unavailable
 from caegen.diagnostics import CaegenError, Diagnostic, Location
 from caegen.fsutil import atomic_write_text, os_error_reason
 from caegen.spec import Spec
@@ -53,8 +53,8 @@ class RunResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _error(code: str, message: str, hint: str, path: str | None = None) -> CaegenError:
-    return CaegenError([Diagnostic(code, message, Location(path), hint)])
+def _error(code: str, message: str, hint: str) -> CaegenError:
+    return CaegenError([Diagnostic(code, message, Location(), hint)])
 
 
 def _unwritable(run_dir: Path, reason: str) -> CaegenError:
@@ -276,8 +276,25 @@ def train(
             mixed=mixed,
             jit=jit,
         )
+    except tf.errors.InvalidArgumentError as exc:
+        if data.train.files is None:
+            raise
+        # a file with an image signature but a damaged body, met while streaming
+        detail = _decode_failure(str(exc.message))
+        raise unavailable(
+            f"an image under {spec.data.path} could not be decoded: {detail}",
+            "find it with an image viewer or PIL's Image.verify(), then remove or re-save it",
+        ) from None
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _decode_failure(message: str) -> str:
+    """TensorFlow's reason from a failed input pipeline, e.g. "Invalid PNG data, size 60"."""
+    for line in message.splitlines():
+        if line.startswith("Error in user-defined function"):
+            return line.rsplit(": ", 1)[-1]
+    return message.strip().splitlines()[0] if message.strip() else "unknown error"
 
 
 def _prepare(

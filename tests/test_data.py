@@ -98,6 +98,20 @@ def test_folder_errors(tmp_path):
         load_data(spec_with(f"{{source: folder, path: '{tmp_path}'}}"))
 
 
+def test_folder_files_that_are_not_images_are_named(tmp_path):
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("L", (8, 8), color=i * 80).save(tmp_path / f"ok{i}.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(CaegenError) as info:
+        load_data(spec_with(f"{{source: folder, path: '{tmp_path}'}}"))
+    (d,) = info.value.diagnostics
+    assert d.code == "E053" and d.message.startswith("2 of 5 file(s)")
+    assert "empty.jpg" in d.message and "notes.png" in d.message and "ok0" not in d.message
+
+
 def test_npz(tmp_path):
     path = tmp_path / "arrays.npz"
     rng = np.random.default_rng(0)
@@ -109,8 +123,41 @@ def test_npz(tmp_path):
     splits = load_data(spec_with(f"{{source: npz, path: '{path}'}}"))
     assert splits.train.array.shape == (20, 16, 16, 1) and splits.train.array.max() <= 1.0
     np.savez(tmp_path / "bad.npz", x=np.zeros(3))
-    with pytest.raises(CaegenError, match="has no array"):
+    with pytest.raises(CaegenError, match=r"has no x_train or x_test \(it holds: x\)"):
         load_data(spec_with(f"{{source: npz, path: '{tmp_path / 'bad.npz'}'}}"))
+
+
+def _npz_error(tmp_path, x_train: np.ndarray, raw: bytes | None = None) -> str:
+    path = tmp_path / "user.npz"
+    if raw is None:
+        np.savez(path, x_train=x_train, x_test=np.zeros((2, 8, 8)))
+    else:
+        path.write_bytes(raw)
+    with pytest.raises(CaegenError) as info:
+        load_data(spec_with(f"{{source: npz, path: '{path}'}}"))
+    (d,) = info.value.diagnostics
+    assert d.code == "E053"
+    return d.message
+
+
+@pytest.mark.parametrize(
+    ("x_train", "expected"),
+    [
+        (np.full((4, 8, 8), np.nan), "NaN or infinite"),
+        (np.linspace(-1, 1, 256).reshape(4, 8, 8), "spans [-1, 1]"),
+        (np.zeros((4, 64)), "has shape (4, 64)"),
+        (np.zeros((4, 8, 8, 5)), "has shape (4, 8, 8, 5)"),
+        (np.zeros((0, 8, 8)), "has shape (0, 8, 8)"),
+        (np.array([["a"] * 8] * 8 * 4).reshape(4, 8, 8), "not numbers"),
+    ],
+    ids=["nan", "symmetric", "flat", "channels", "empty", "strings"],
+)
+def test_npz_arrays_that_are_not_images_are_refused(tmp_path, x_train, expected):
+    assert expected in _npz_error(tmp_path, x_train)
+
+
+def test_npz_that_is_not_an_archive(tmp_path):
+    assert "is not an .npz archive" in _npz_error(tmp_path, np.zeros(1), raw=b"\x93NUMPY...")
 
 
 def test_fit_images_channels():

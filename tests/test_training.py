@@ -139,6 +139,25 @@ def test_run_dir_under_a_file_is_a_clear_error(tmp_path, out):
     assert (tmp_path / "file").read_text() == "mine\n"
 
 
+def test_damaged_image_met_while_streaming_is_a_clear_error(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(folder / f"{i}.png")
+    whole = (folder / "0.png").read_bytes()
+    (folder / "0.png").write_bytes(whole[:60])  # a PNG signature, then nothing
+    spec = caegen.loads(
+        "name: f\ninput: [8, 8, 1]\nencoder:\n  - {type: conv2d, filters: 2, kernel_size: 3, "
+        "strides: 2}\ndecoder:\n  - {type: conv2d_transpose, filters: 1, kernel_size: 3, "
+        f"strides: 2}}\ndata: {{source: folder, path: '{folder}'}}\n"
+    )
+    with pytest.raises(CaegenError) as info:
+        caegen.train(spec, epochs=1, batch_size=4, out=tmp_path / "runs")
+    (d,) = info.value.diagnostics
+    assert d.code == "E053" and "could not be decoded" in d.message and "PNG" in d.message
+
+
 def test_resolve_run_dir_errors(tmp_path):
     with pytest.raises(CaegenError) as info:
         resolve_run_dir(tmp_path)
