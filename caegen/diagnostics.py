@@ -102,6 +102,7 @@ CODES: dict[str, CodeInfo] = _codes(
     CodeInfo("E055", "training-diverged", E, "The loss became NaN or infinite; training stopped."),
     CodeInfo("E056", "export-unavailable", E, "The requested part cannot be exported."),
     CodeInfo("E057", "output-unwritable", E, "An output path cannot be created or written."),
+    CodeInfo("E058", "run-complete", E, "The run has finished the requested epochs already."),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(

@@ -244,7 +244,17 @@ def train(
             if v is not None
         }
     )
-    spec = spec.model_copy(update={"train": train_cfg})
+    update: dict[str, Any] = {"train": train_cfg}
+    if limit is not None:  # recorded in the run's spec, so that --resume sees the same data
+        update["data"] = spec.data.model_copy(update={"limit": limit})
+    spec = spec.model_copy(update=update)
+    finished = run_dir is not None and (run_dir / "metrics.json").exists()
+    if finished and initial_epoch >= train_cfg.epochs:
+        raise _error(
+            "E058",
+            f"{run_dir} has finished {initial_epoch} epoch(s); nothing to resume",
+            f"pass --epochs N with N > {initial_epoch} to train it further",
+        )
     report = check(spec)
     if not report.ok:
         raise CaegenError(report.errors)
@@ -327,6 +337,7 @@ def _prepare(
 
 def _architecture(spec: Spec) -> Any:
     data = spec.resolved()
+    data["data"].pop("limit", None)  # --limit may differ between a run and its resumption
     return (data["input"], data["encoder"], data["decoder"], data["data"])
 
 

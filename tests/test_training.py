@@ -114,8 +114,14 @@ def test_resume_continues_to_the_requested_epochs(quick_run, tmp_path):
 
     run = tmp_path / "run"
     shutil.copytree(quick_run.run_dir, run)
-    result = caegen.train(resume=run, epochs=4, limit=1024)
-    assert result.run_dir == run
+    assert caegen.load(run / "spec.yaml").data.limit == 1024  # the run's data, remembered
+    metrics_before = (run / "metrics.json").read_bytes()
+    with pytest.raises(CaegenError) as info:
+        caegen.train(resume=run)  # its spec's 3 epochs are done
+    assert info.value.diagnostics[0].code == "E058"
+    assert (run / "metrics.json").read_bytes() == metrics_before
+    result = caegen.train(resume=run, epochs=4)
+    assert result.run_dir == run and result.metrics["train_images"] == 1024
     assert [r["epoch"] for r in result.history] == [1, 2, 3, 4]
     assert json.loads((run / "checkpoints" / "state.json").read_text()) == {"epoch": 4}
 
