@@ -84,7 +84,9 @@ def _root(
 
 @app.command()
 def check(
-    specs: Annotated[list[Path], typer.Argument(help="Spec files to check.", show_default=False)],
+    specs: Annotated[
+        list[Path], typer.Argument(metavar="SPEC", help="Spec files to check.", show_default=False)
+    ],
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     strict: Annotated[bool, typer.Option(help="Fail on warnings too.")] = False,
     table: Annotated[bool, typer.Option(help="Print the layer table.")] = True,
