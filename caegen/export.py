@@ -59,7 +59,7 @@ def _load_source(source: Path) -> tuple[Spec, dict[str, Any], Path | None]:
 
     from caegen.keras_backend import build
     from caegen.loader import load
-    from caegen.training import resolve_run_dir
+    from caegen.rundir import resolve_run_dir
 
     if source.is_file():
         spec = load(source)

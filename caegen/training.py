@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import yaml
 
 from caegen.compiler import Report, check
 from caegen.data import DataSplits, load_data, unavailable
 from caegen.diagnostics import CaegenError, Diagnostic, Location
-from caegen.fsutil import atomic_write_text, os_error_reason
+from caegen.fsutil import atomic_write_text
+from caegen.rundir import (
+    CHECKPOINT,
+    STATE,
+    new_run_dir,
+    read_history,
+    resolve_run_dir,
+    save_keras_atomic,
+    write_history,
+    write_run_spec,
+)
 from caegen.spec import Spec
-
-CHECKPOINT = Path("checkpoints") / "last.keras"
-STATE = Path("checkpoints") / "state.json"
-HISTORY_FIELDS = ("epoch", "loss", "val_loss", "images_per_s", "seconds")
 
 
 class Progress(Protocol):
@@ -55,83 +56,6 @@ class RunResult:
 
 def _error(code: str, message: str, hint: str) -> CaegenError:
     return CaegenError([Diagnostic(code, message, Location(), hint)])
-
-
-def _unwritable(run_dir: Path, reason: str) -> CaegenError:
-    return _error(
-        "E057", f"cannot create the run directory {run_dir}: {reason}", "pass another --out"
-    )
-
-
-# --- the run directory ----------------------------------------------------------------
-def new_run_dir(out: Path, name: str) -> Path:
-    """runs/<name>/<timestamp>/, created fresh; an existing directory is never reused."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    base = out / name
-    for suffix in ["", *(f"-{i}" for i in range(2, 1000))]:
-        candidate = base / f"{stamp}{suffix}"
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            if not base.is_dir():
-                raise _unwritable(candidate, f"{base} is not a directory") from None
-        except OSError as exc:
-            raise _unwritable(candidate, os_error_reason(exc)) from None
-    raise _error("E050", f"too many runs named {stamp} in {base}", "pass another --out")
-
-
-def resolve_run_dir(path: Path) -> Path:
-    """A run directory, or the latest run inside runs/<name>/."""
-    if (path / "spec.yaml").exists():
-        return path
-    runs = sorted(p for p in path.glob("*/") if (p / "spec.yaml").exists()) if path.is_dir() else []
-    if runs:
-        return runs[-1]
-    raise _error(
-        "E052",
-        f"{path} is not a caegen run directory (no spec.yaml)",
-        "pass runs/<name>/<timestamp> as written by `caegen train`, or runs/<name>",
-    )
-
-
-def write_run_spec(run_dir: Path, spec: Spec) -> None:
-    header = (
-        f"# resolved by caegen train; every default filled in\n# spec-hash: {spec.spec_hash()}\n"
-    )
-    atomic_write_text(
-        run_dir / "spec.yaml", header + yaml.safe_dump(spec.resolved(), sort_keys=False)
-    )
-
-
-def save_keras_atomic(model: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(tmp)
-    os.replace(tmp, path)
-
-
-def write_history(run_dir: Path, rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(run_dir / "history.csv", buf.getvalue())
-
-
-def read_history(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "history.csv"
-    if not path.exists():
-        return []
-    with path.open() as f:
-        return [
-            {
-                k: (int(v) if k == "epoch" else float(v)) if v not in ("", None) else None
-                for k, v in row.items()
-            }
-            for row in csv.DictReader(f)
-        ]
 
 
 # --- Keras pieces -------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=Path("compare_loss.png"))
     args = parser.parse_args()
 
-    from caegen.training import read_history, resolve_run_dir
+    from caegen.rundir import read_history, resolve_run_dir
 
     runs = [resolve_run_dir(r) for r in args.runs]
     for spec_path in args.train:

@@ -33,7 +33,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     from caegen.data import load_data
-    from caegen.training import resolve_run_dir
+    from caegen.rundir import resolve_run_dir
 
     if args.run is None:
         spec = caegen.load(ROOT / "specs" / "digits_2d_latent.yaml")

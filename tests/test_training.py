@@ -21,7 +21,7 @@ pytest.importorskip("keras")
 
 import caegen  # noqa: E402
 from caegen.diagnostics import CaegenError  # noqa: E402
-from caegen.training import new_run_dir, resolve_run_dir  # noqa: E402
+from caegen.rundir import new_run_dir, resolve_run_dir  # noqa: E402
 from tests.conftest import ROOT, SPECS  # noqa: E402
 
 RUN_FILES = {
