@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from caegen.diagnostics import CaegenError, Diagnostic, Location
+from caegen.diagnostics import CaegenError, Location, error
 from caegen.spec import Spec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -45,7 +45,7 @@ class DataSplits:
 
 
 def unavailable(message: str, hint: str) -> CaegenError:
-    return CaegenError([Diagnostic("E053", message, Location(path="data.source"), hint)])
+    return error("E053", message, hint, Location(path="data.source"))
 
 
 # --- fitting images to the input shape -----------------------------------------------------

@@ -178,8 +178,11 @@ class CaegenError(Exception):
         super().__init__("\n".join(f"{d.code}: {d.message}" for d in diagnostics))
 
 
-def error(code: str, message: str, hint: str | None = None, **loc: object) -> CaegenError:
-    return CaegenError([Diagnostic(code, message, Location(**loc), hint)])  # type: ignore[arg-type]
+def error(
+    code: str, message: str, hint: str | None = None, location: Location | None = None
+) -> CaegenError:
+    """A `CaegenError` of one diagnostic (errors outside a spec file have no location)."""
+    return CaegenError([Diagnostic(code, message, location or Location(), hint)])
 
 
 def codes_markdown() -> str:

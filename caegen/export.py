@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from caegen.diagnostics import CaegenError, Diagnostic, Location
+from caegen.diagnostics import CaegenError, error
 from caegen.spec import Spec
 
 PARTS = ("autoencoder", "encoder", "decoder")
@@ -43,14 +43,10 @@ class ExportResult:
     warnings: list[str]
 
 
-def _error(code: str, message: str, hint: str) -> CaegenError:
-    return CaegenError([Diagnostic(code, message, Location(), hint)])
-
-
 def _unwritable(path: Path, exc: OSError) -> CaegenError:
     from caegen.fsutil import os_error_reason
 
-    return _error("E057", f"cannot write {path}: {os_error_reason(exc)}", "pass another PATH")
+    return error("E057", f"cannot write {path}: {os_error_reason(exc)}", "pass another PATH")
 
 
 def _load_source(source: Path) -> tuple[Spec, dict[str, Any], Path | None]:
@@ -80,7 +76,7 @@ def _load_source(source: Path) -> tuple[Spec, dict[str, Any], Path | None]:
         path = run_dir / file
         models[part] = keras.saving.load_model(path, safe_mode=True) if path.exists() else None
     if models["autoencoder"] is None:
-        raise _error(
+        raise error(
             "E052",
             f"{run_dir} has no model.keras (training did not finish)",
             f"finish it with `caegen train --resume {run_dir}`",
@@ -148,12 +144,12 @@ def export_onnx(
 ) -> ExportResult:
     """Export one part of a trained run (or an untrained spec) to a verified ONNX file."""
     if part not in PARTS:
-        raise _error("E056", f"unknown part `{part}`", f"choose one of {', '.join(PARTS)}")
+        raise error("E056", f"unknown part `{part}`", f"choose one of {', '.join(PARTS)}")
     if not 13 <= opset <= MAX_OPSET:
-        raise _error("E056", f"opset {opset} is not supported", f"use 13..{MAX_OPSET}")
+        raise error("E056", f"opset {opset} is not supported", f"use 13..{MAX_OPSET}")
     source = Path(source)
     if not source.exists():
-        raise _error(
+        raise error(
             "E052",
             f"no such run directory or spec: {source}",
             "pass runs/<name>[/<timestamp>] or a spec file",
@@ -192,13 +188,13 @@ def export_models(
     """Export `models[part]` (Keras models of `spec`) to a verified ONNX file at `target`."""
     model = models.get(part)
     if model is None:
-        raise _error(
+        raise error(
             "E056",
             f"{spec.name} has no standalone decoder (skip connections)",
             "export the autoencoder or the encoder instead",
         )
     if target.exists() and not force:
-        raise _error(
+        raise error(
             "E050", f"{target} already exists; not overwriting it", "pass --force, or another path"
         )
 
@@ -250,7 +246,7 @@ def export_models(
         keras_ms = _median_ms(lambda b: model(b, training=False), batches)
         onnx_ms = _median_ms(lambda b: session.run(None, {"input": b}), batches)
         if not diff <= tolerance:
-            raise _error(
+            raise error(
                 "E054",
                 f"ONNX Runtime and Keras differ by up to {diff:.3g} on {what} (tolerance "
                 f"{tolerance:g}); {target} was not written",

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from caegen.diagnostics import CaegenError, Diagnostic, Location
+from caegen.diagnostics import CaegenError, error
 from caegen.fsutil import atomic_write_text, os_error_reason
 from caegen.spec import Spec
 
@@ -24,12 +24,8 @@ STATE = Path("checkpoints") / "state.json"
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "images_per_s", "seconds")
 
 
-def _error(code: str, message: str, hint: str) -> CaegenError:
-    return CaegenError([Diagnostic(code, message, Location(), hint)])
-
-
 def _unwritable(run_dir: Path, reason: str) -> CaegenError:
-    return _error(
+    return error(
         "E057", f"cannot create the run directory {run_dir}: {reason}", "pass another --out"
     )
 
@@ -49,7 +45,7 @@ def new_run_dir(out: Path, name: str) -> Path:
                 raise _unwritable(candidate, f"{base} is a file, not a directory") from None
         except OSError as exc:
             raise _unwritable(candidate, os_error_reason(exc)) from None
-    raise _error("E050", f"too many runs named {stamp} in {base}", "pass another --out")
+    raise error("E050", f"too many runs named {stamp} in {base}", "pass another --out")
 
 
 def resolve_run_dir(path: Path) -> Path:
@@ -59,7 +55,7 @@ def resolve_run_dir(path: Path) -> Path:
     runs = sorted(p for p in path.glob("*/") if (p / "spec.yaml").exists()) if path.is_dir() else []
     if runs:
         return runs[-1]
-    raise _error(
+    raise error(
         "E052",
         f"{path} is not a caegen run directory (no spec.yaml)",
         "pass runs/<name>/<timestamp> as written by `caegen train`, or runs/<name>",

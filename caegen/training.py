@@ -13,7 +13,7 @@ import numpy as np
 
 from caegen.compiler import Report, check
 from caegen.data import DataSplits, load_data, unavailable
-from caegen.diagnostics import CaegenError, Diagnostic, Location
+from caegen.diagnostics import CaegenError, error
 from caegen.fsutil import atomic_write_text
 from caegen.rundir import (
     CHECKPOINT,
@@ -52,10 +52,6 @@ class RunResult:
     run_dir: Path
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _error(code: str, message: str, hint: str) -> CaegenError:
-    return CaegenError([Diagnostic(code, message, Location(), hint)])
 
 
 # --- Keras pieces -------------------------------------------------------------------------
@@ -174,7 +170,7 @@ def train(
     spec = spec.model_copy(update=update)
     finished = run_dir is not None and (run_dir / "metrics.json").exists()
     if finished and initial_epoch >= train_cfg.epochs:
-        raise _error(
+        raise error(
             "E058",
             f"{run_dir} has finished {initial_epoch} epoch(s); nothing to resume",
             f"pass --epochs N with N > {initial_epoch} to train it further",
@@ -239,18 +235,18 @@ def _prepare(
 
     if resume is None:
         if spec is None:
-            raise _error("E052", "nothing to train", "pass a spec, or --resume RUN_DIR")
+            raise error("E052", "nothing to train", "pass a spec, or --resume RUN_DIR")
         return None, spec, 0, []
     run_dir = resolve_run_dir(Path(resume))
     if not (run_dir / CHECKPOINT).exists() or not (run_dir / STATE).exists():
-        raise _error(
+        raise error(
             "E052",
             f"{run_dir} has no checkpoint to resume from",
             "a run can be resumed once it has finished at least one epoch",
         )
     run_spec = load(run_dir / "spec.yaml")
     if spec is not None and _architecture(spec) != _architecture(run_spec):
-        raise _error(
+        raise error(
             "E052",
             f"the spec {spec.name} differs from the one {run_dir} was trained with",
             "resume with the run's own spec (omit SPEC)",
@@ -346,7 +342,7 @@ def _fit(
             verbose=0,
         )  # the dataset shuffles itself
     if run_cb.diverged_at is not None:
-        raise _error(
+        raise error(
             "E055",
             f"the loss became NaN or infinite in epoch {run_cb.diverged_at}; training stopped "
             f"and {run_dir / CHECKPOINT} keeps the last good epoch",
