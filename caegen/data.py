@@ -1,4 +1,4 @@
-"""Data sources: each returns train and test images fitted to the spec's input, in [0, 1].
+"""Data sources: train and test images in [0, 1], fitted to the spec's input by `load_data`.
 
 `digits` and `patches` ship with scikit-learn / scikit-image (offline). `mnist`,
 `fashion_mnist`, `cifar10` and `cifar100` read the files Keras caches in
@@ -35,6 +35,14 @@ class Images:
 
     def __len__(self) -> int:
         return len(self.array) if self.array is not None else len(self.files or [])
+
+    def head(self, n: int) -> Images:
+        """The first n images."""
+        return Images(
+            None if self.array is None else self.array[:n],
+            None if self.files is None else self.files[:n],
+            None if self.labels is None else self.labels[:n],
+        )
 
 
 @dataclass
@@ -89,8 +97,7 @@ def _digits(spec: Spec) -> DataSplits:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    x = fit_images(digits.images / 16.0, spec.input, spec.data.fit)
-    train, test = _split(x, digits.target, 0.2)
+    train, test = _split((digits.images / 16.0).astype(np.float32), digits.target, 0.2)
     return DataSplits(train, test, "scikit-learn digits (8x8 handwritten, 1,797 images)")
 
 
@@ -128,8 +135,7 @@ def _patches(spec: Spec) -> DataSplits:
     train_names, test_names = (
         (RGB_TRAIN, RGB_TEST) if c == 3 else (GRAY_TRAIN + RGB_TRAIN, GRAY_TEST + RGB_TEST)
     )
-    train = fit_images(_crops(train_names, c), spec.input, spec.data.fit)
-    test = fit_images(_crops(test_names, c), spec.input, spec.data.fit)
+    train, test = _crops(train_names, c), _crops(test_names, c)
     rng = np.random.default_rng(0)
     train = train[rng.permutation(len(train))]
     return DataSplits(
@@ -230,10 +236,9 @@ def _keras_dataset(spec: Spec) -> DataSplits:
             f"without network access, place `{KERAS_FILES[source]}` (as keras.datasets "
             f"downloads it) in {keras_datasets_dir()}",
         ) from None
-    fit = spec.data.fit
     return DataSplits(
-        Images(fit_images(x_train / 255.0, spec.input, fit), labels=np.ravel(y_train)),
-        Images(fit_images(x_test / 255.0, spec.input, fit), labels=np.ravel(y_test)),
+        Images(x_train.astype(np.float32) / 255.0, labels=np.ravel(y_train)),
+        Images(x_test.astype(np.float32) / 255.0, labels=np.ravel(y_test)),
         f"keras.datasets {source}",
     )
 
@@ -298,8 +303,8 @@ def _npz(spec: Spec) -> DataSplits:
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise unavailable(f"cannot read {path}: {exc}", "pass an .npz file") from None
     return DataSplits(
-        Images(fit_images(_npz_images(x_train, "x_train", path), spec.input, spec.data.fit)),
-        Images(fit_images(_npz_images(x_test, "x_test", path), spec.input, spec.data.fit)),
+        Images(_npz_images(x_train, "x_train", path)),
+        Images(_npz_images(x_test, "x_test", path)),
         f"arrays from {path}",
     )
 
@@ -339,21 +344,48 @@ SOURCES = {
 
 
 def load_data(spec: Spec, limit: int | None = None) -> DataSplits:
-    """The spec's data, fitted to its input shape, in [0, 1] (`range` is applied later)."""
+    """The spec's data, fitted to its input shape, in [0, 1] (`range` is applied later).
+
+    Sources return images at their own size; the limit is applied before fitting, so that
+    only the images used are resized and held in memory.
+    """
     splits = SOURCES[spec.data.source](spec)
     limit = limit or spec.data.limit
     if limit:
-        t = splits.train
-        splits.train = Images(
-            None if t.array is None else t.array[:limit],
-            None if t.files is None else t.files[:limit],
-            None if t.labels is None else t.labels[:limit],
-        )
-        test_limit = max(1, limit // 4)
-        s = splits.test
-        splits.test = Images(
-            None if s.array is None else s.array[:test_limit],
-            None if s.files is None else s.files[:test_limit],
-            None if s.labels is None else s.labels[:test_limit],
-        )
+        splits.train = splits.train.head(limit)
+        splits.test = splits.test.head(max(1, limit // 4))
+    _check_memory(spec, sum(len(i) for i in (splits.train, splits.test) if i.array is not None))
+    for images in (splits.train, splits.test):
+        if images.array is not None:
+            images.array = fit_images(images.array, spec.input, spec.data.fit)
     return splits
+
+
+# The input pipeline holds about two more copies of in-memory arrays (tensor and cache).
+PIPELINE_COPIES = 3
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_memory(spec: Spec, images: int) -> None:
+    h, w, c = spec.input
+    needed = images * h * w * c * 4 * PIPELINE_COPIES
+    available = available_memory()
+    if available is not None and needed > available:
+        gib = 1024**3
+        raise unavailable(
+            f"{images:,} images of {h}x{w}x{c} need about {needed / gib:.1f} GiB in memory "
+            f"(float32, with the input pipeline's copies); {available / gib:.1f} GiB is available",
+            "train on fewer images (--limit or data.limit), use a smaller input, or put the "
+            "images in a folder (source: folder streams them from disk)",
+        )

@@ -174,3 +174,17 @@ def test_unavailable_data_leaves_no_run_directory(tmp_path, monkeypatch):
     with pytest.raises(CaegenError):
         caegen.train(caegen.load(SPECS / "mnist_2d_latent.yaml"), out=tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
+
+
+def test_data_that_cannot_fit_in_memory_is_refused_before_loading(monkeypatch):
+    import caegen.data
+
+    assert (caegen.data.available_memory() or 1) > 0
+    monkeypatch.setattr(caegen.data, "available_memory", lambda: 1024**2)
+    spec = caegen.load(SPECS / "quickstart.yaml")  # 1,797 digits at 16x16x1: ~5.5 MB
+    with pytest.raises(CaegenError) as info:
+        load_data(spec)
+    (d,) = info.value.diagnostics
+    assert d.code == "E053" and "1,797 images of 16x16x1" in d.message and "--limit" in d.hint
+    splits = load_data(spec, limit=64)  # the limit applies before the images are fitted
+    assert len(splits.train) == 64 and splits.train.array.shape[1:] == (16, 16, 1)
