@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,6 +58,41 @@ class RunResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+class Interrupt:
+    """Ctrl-C during training: stop at the end of the current batch.
+
+    A KeyboardInterrupt that Python raises while TensorFlow's runtime is on the stack can be
+    lost, and training goes on. The handler only records the request; the run callback
+    raises KeyboardInterrupt from plain Python at the next batch boundary, so the last
+    finished epoch stays checkpointed. A second Ctrl-C raises at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def raise_if_requested(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """The handler for SIGINT while the block runs (only the main thread can set it)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+        self.raise_if_requested()
+
+
 # --- Keras pieces -------------------------------------------------------------------------
 def _toggle(value: str, gpu: bool) -> bool:
     return gpu if value == "auto" else value == "on"
@@ -90,6 +129,7 @@ def _run_callback(
     epochs: int,
     images_per_epoch: int,
     steps: int,
+    interrupt: Interrupt,
 ) -> Any:
     import keras
 
@@ -103,10 +143,15 @@ def _run_callback(
             self.current_epoch = 0
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            interrupt.raise_if_requested()
             self.epoch_start = time.perf_counter()
             self.current_epoch = epoch
 
+        def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            interrupt.raise_if_requested()
+
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            interrupt.raise_if_requested()
             loss = float((logs or {}).get("loss", 0.0))
             if not math.isfinite(loss):
                 self.diverged_at = self.current_epoch + 1
@@ -301,7 +346,10 @@ def _fit(
     )
 
     # the training stream repeats, so every step is a full batch
-    run_cb = _run_callback(run_dir, history, progress, cfg.epochs, steps * cfg.batch_size, steps)
+    interrupt = Interrupt()
+    run_cb = _run_callback(
+        run_dir, history, progress, cfg.epochs, steps * cfg.batch_size, steps, interrupt
+    )
     callbacks = [
         run_cb,
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
@@ -331,16 +379,17 @@ def _fit(
     )
     started = time.perf_counter()
     if initial_epoch < cfg.epochs:
-        model.fit(
-            train_ds,
-            epochs=cfg.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps,
-            validation_data=val_ds,
-            callbacks=callbacks,
-            shuffle=False,
-            verbose=0,
-        )  # the dataset shuffles itself
+        with interrupt.installed():
+            model.fit(
+                train_ds,
+                epochs=cfg.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                validation_data=val_ds,
+                callbacks=callbacks,
+                shuffle=False,
+                verbose=0,
+            )  # the dataset shuffles itself
     if run_cb.diverged_at is not None:
         raise error(
             "E055",

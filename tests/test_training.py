@@ -249,6 +249,54 @@ def test_sigint_then_resume(tmp_path):
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == list(range(1, target + 1))
 
 
+def test_interrupt_handler_records_then_raises_outside_tensorflow():
+    from caegen.training import Interrupt
+
+    before = signal.getsignal(signal.SIGINT)
+    interrupt = Interrupt()
+    with pytest.raises(KeyboardInterrupt), interrupt.installed():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs here and only records the request
+        assert interrupt.requested
+        with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C does not wait
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+class SigintAfterEpoch:
+    """A progress display whose user presses Ctrl-C once the given epoch is written."""
+
+    def __init__(self, epoch: int) -> None:
+        self.at_epoch = epoch
+        self.display_finished = False
+
+    def start(self, info):
+        pass
+
+    def batch(self, epoch, step, steps, loss):
+        pass
+
+    def epoch(self, row, epochs, eta_s):
+        if row["epoch"] == self.at_epoch:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here: it must not raise inside other code
+            self.display_finished = True
+
+
+def test_ctrl_c_in_process_stops_at_the_next_batch_with_the_epoch_checkpointed(tmp_path):
+    spec = caegen.load(SPECS / "quickstart.yaml")
+    display = SigintAfterEpoch(2)
+    with pytest.raises(KeyboardInterrupt):
+        caegen.train(spec, epochs=50, batch_size=64, limit=256, out=tmp_path, progress=display)
+    assert display.display_finished
+    (run,) = (tmp_path / "quickstart").iterdir()
+    assert json.loads((run / "checkpoints" / "state.json").read_text()) == {"epoch": 2}
+    with (run / "history.csv").open() as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2]
+    assert not (run / "model.keras").exists()
+
+
 @pytest.mark.parametrize("path", sorted(SPECS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_spec_trains_a_few_batches(path, keras_home, tmp_path):
     spec = caegen.load(path)
