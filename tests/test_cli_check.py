@@ -8,6 +8,7 @@ import sys
 
 from typer.testing import CliRunner
 
+import caegen
 from caegen.cli import app
 from tests.conftest import FIXTURES, ROOT, SPECS
 
@@ -30,6 +31,50 @@ def test_errors_exit_1_and_render_file_line_col():
     assert "cifar10_method1_bug.yaml:9:5: E040 error" in result.output
     assert "hint: make `mpool1_1` read it" in result.output
     assert "18,851 params" in result.output
+
+
+def test_layer_table_rows_and_columns():
+    result = runner.invoke(app, ["check", str(SPECS / "cifar10_method1_bug.yaml")])
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("#"))
+    assert lines[header].split() == [
+        "#",
+        "name",
+        "type",
+        "inputs",
+        "output",
+        "params",
+        "non-train",
+        "MACs",
+    ]
+    rows = lines[header + 1 : header + 14]
+    assert [r.split()[0] for r in rows] == [f"encoder[{i}]" for i in range(6)] + [
+        f"decoder[{i}]" for i in range(7)
+    ]
+    dead = [r.split()[1] for r in rows if "(dead)" in r]
+    assert dead == ["bnorm1_1", "bnorm1_2", "bnorm2_1", "bnorm2_2"]
+    # right-aligned numbers: every row's output shape ends where the header's `output` does
+    output_end = lines[header].index("output") + len("output")
+    for row in rows:
+        shape = row.split()[5 if "(dead)" in row else 4]
+        assert row.index(" " + shape + " ") + 1 + len(shape) == output_end, row
+    assert "bnorm1_1 (dead)  batch_norm    conv1_1   32x32x64     256        128" in rows[1]
+
+
+def test_layer_table_styles_dead_rows():
+    import io
+
+    from rich.console import Console
+
+    from caegen.cli.render import layer_table
+
+    report = caegen.check(caegen.load(SPECS / "cifar10_method1_bug.yaml"))
+    console = Console(file=io.StringIO(), force_terminal=True, color_system="standard")
+    console.print(layer_table(report), soft_wrap=True)
+    lines = console.file.getvalue().splitlines()
+    assert lines[0].startswith("\x1b[1m#")  # bold header
+    assert "\x1b[2;9m" in lines[2] and "bnorm1_1" in lines[2]  # dead: dim, struck through
+    assert "\x1b[" not in lines[1]  # live rows are plain
 
 
 def test_strict_fails_on_warnings():

@@ -165,7 +165,7 @@ def summary(
     else:
         from caegen.cli.render import summary_table, summary_totals
 
-        console.print(summary_table(report, agreements))
+        console.print(summary_table(report, agreements), soft_wrap=True)
         console.print()
         for line in summary_totals(report):
             if line:

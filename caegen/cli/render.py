@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from caegen.compiler import Report
@@ -40,9 +39,48 @@ def print_diagnostic(console: Console, d: Diagnostic, source: str | None = None)
         console.print(Text("  hint: ", style="green") + Text(d.hint), soft_wrap=True)
 
 
-def layer_table(report: Report, title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
-    for col, justify in (
+Cell = str | Text
+
+
+def aligned_table(
+    columns: list[tuple[str, str]],
+    rows: list[list[Cell]],
+    row_styles: list[str | None] | None = None,
+    title: str | None = None,
+) -> Text:
+    """Columns padded to their widest cell, two spaces apart, one line per row.
+
+    rich's Table measures and wraps every cell: about 2 ms a row, seconds for a spec of
+    thousands of layers. Layer tables never need wrapping, so plain padding does; rows
+    are joined as strings, a Text per cell being slow too.
+    """
+    header: list[Cell] = [name for name, _ in columns]
+    widths = [max(cell_len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    right = [justify == "right" for _, justify in columns]
+    out = Text()
+    if title:
+        out.append(title + "\n", style="italic")
+    styles = ["bold", *(row_styles or [None] * len(rows))]
+    for line, style in zip([header, *rows], styles, strict=True):
+        pieces: list[Cell] = []
+        for i, (cell, width, is_right) in enumerate(zip(line, widths, right)):
+            pad = " " * (width - cell_len(str(cell)))
+            pieces += ["  " if i else "", *((pad, cell) if is_right else (cell, pad))]
+        if all(isinstance(p, str) for p in pieces):
+            out.append("".join(pieces).rstrip(), style=style)  # type: ignore[arg-type]
+        else:  # a styled cell (summary --keras: the agree mark)
+            row = Text(style=style or "")
+            for piece in pieces:
+                row.append(piece)
+            row.rstrip()
+            out.append_text(row)
+        out.append("\n")
+    out.rstrip()
+    return out
+
+
+def layer_table(report: Report, title: str | None = None) -> Text:
+    columns = [
         ("#", "left"),
         ("name", "left"),
         ("type", "left"),
@@ -51,39 +89,40 @@ def layer_table(report: Report, title: str | None = None) -> Table:
         ("params", "right"),
         ("non-train", "right"),
         ("MACs", "right"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    ]
+    rows: list[list[Cell]] = []
+    styles: list[str | None] = []
     for node in report.layers():
         p = node.params
-        style = None if node.live else "strike dim"
-        table.add_row(
-            node.path,
-            escape(node.name) + ("" if node.live else " (dead)"),
-            node.type,
-            escape(", ".join(node.inputs)),
-            fmt_shape(node.shape),
-            "" if p is None else f"{p.total:,}",
-            "" if p is None or not p.non_trainable else f"{p.non_trainable:,}",
-            f"{node.macs:,}" if node.macs else "",
-            style=style,
+        rows.append(
+            [
+                node.path,
+                node.name + ("" if node.live else " (dead)"),
+                node.type,
+                ", ".join(node.inputs),
+                fmt_shape(node.shape),
+                "" if p is None else f"{p.total:,}",
+                "" if p is None or not p.non_trainable else f"{p.non_trainable:,}",
+                f"{node.macs:,}" if node.macs else "",
+            ]
         )
-    return table
+        styles.append(None if node.live else "strike dim")
+    return aligned_table(columns, rows, styles, title=title)
 
 
-def summary_table(report: Report, agreements: list[Any] | None = None) -> Table:
-    table = Table(header_style="bold", box=None, pad_edge=False)
-    columns = ["name", "type", "output", "trainable", "non-trainable", "MACs"]
+def summary_table(report: Report, agreements: list[Any] | None = None) -> Text:
+    names = ["name", "type", "output", "trainable", "non-trainable", "MACs"]
     if agreements is not None:
-        columns += ["keras output", "keras params", "agree"]
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("name", "type") else "right")
+        names += ["keras output", "keras params", "agree"]
+    columns = [(n, "left" if n in ("name", "type") else "right") for n in names]
     by_name = {a.name: a for a in agreements or []}
+    rows: list[list[Cell]] = []
     for node in report.layers():
         if not node.live:
             continue
         p = node.params
-        row = [
-            escape(node.name),
+        row: list[Cell] = [
+            node.name,
             node.type,
             fmt_shape(node.shape),
             f"{p.trainable:,}" if p else "",
@@ -95,10 +134,10 @@ def summary_table(report: Report, agreements: list[Any] | None = None) -> Table:
             row += [
                 fmt_shape(a.keras_shape),
                 f"{sum(a.keras_params):,}",
-                "[green]✓[/]" if a.agrees else "[red]✗[/]",
+                Text("✓", style="green") if a.agrees else Text("✗", style="red"),
             ]
-        table.add_row(*row)
-    return table
+        rows.append(row)
+    return aligned_table(columns, rows)
 
 
 def summary_totals(report: Report) -> list[str]:
@@ -128,7 +167,7 @@ def summary_totals(report: Report) -> list[str]:
 
 def print_report(console: Console, report: Report, *, table: bool = True) -> None:
     if table and report.graph is not None:
-        console.print(layer_table(report, title=report.file))
+        console.print(layer_table(report, title=report.file), soft_wrap=True)
     source = report.spec.source.text if report.spec and report.spec.source else None
     for d in report.diagnostics:
         print_diagnostic(console, d, source)
