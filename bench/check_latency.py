@@ -24,8 +24,8 @@ KERAS_SUBSET = ("quickstart", "cifar10_method2", "mnist_2d_latent", "cifar10_con
 KERAS_ROUTE = "import sys, caegen, keras\ncaegen.build(caegen.load(sys.argv[1]))\nprint('{}')\n"
 # Where a cold check's time goes: each stage is a fresh process that does everything the
 # stage before it did, and more. The CLI switches pydantic's plugin scan off; so do these.
-FLOOR_SPEC = ROOT / "specs" / "cifar10_bn_before_activation.yaml"  # the largest shipped
-FLOOR_STAGES = (
+BREAKDOWN_SPEC = ROOT / "specs" / "cifar10_bn_before_activation.yaml"  # the largest shipped
+BREAKDOWN_STAGES = (
     ("Python interpreter start", "pass"),
     (
         "+ pydantic (BaseModel, Field) and PyYAML",
@@ -76,19 +76,19 @@ def cold_python(code: str, *args: str) -> float:
     return time.perf_counter() - start
 
 
-def floor(repeats: int) -> dict[str, Any]:
+def stage_breakdown(repeats: int) -> dict[str, Any]:
     """Cold-process time of each cumulative stage of the check path, and of the CLI stack."""
     stages = [
         {
             "stage": name,
-            "cold_s": median([cold_python(code, str(FLOOR_SPEC)) for _ in range(repeats)]),
+            "cold_s": median([cold_python(code, str(BREAKDOWN_SPEC)) for _ in range(repeats)]),
         }
-        for name, code in FLOOR_STAGES
+        for name, code in BREAKDOWN_STAGES
     ]
-    cli = median([cold_check(FLOOR_SPEC) for _ in range(repeats)])
+    cli = median([cold_check(BREAKDOWN_SPEC) for _ in range(repeats)])
     stages.append({"stage": "+ the CLI: typer, rich, the table (caegen check)", "cold_s": cli})
     stack = median([cold_python(CLI_STACK) for _ in range(repeats)])
-    return {"spec": FLOOR_SPEC.name, "stages": stages, "typer_rich_alone_s": stack}
+    return {"spec": BREAKDOWN_SPEC.name, "stages": stages, "typer_rich_alone_s": stack}
 
 
 def generated_spec(layers: int) -> str:
@@ -161,7 +161,7 @@ def main() -> None:
             srows.append([str(n), f"{cold:.3f}", f"{warm * 1000:.1f}", f"{warm / n * 1e6:.0f}"])
     print()
     print(table(srows))
-    stages = floor(repeats)
+    stages = stage_breakdown(repeats)
     frows = [["stage (cumulative)", "cold process (s)"]]
     frows += [[r["stage"], f"{r['cold_s']:.3f}"] for r in stages["stages"]]
     frows.append([f"for reference: {CLI_STACK}", f"{stages['typer_rich_alone_s']:.3f}"])
@@ -185,7 +185,7 @@ def main() -> None:
             "repeats": repeats,
             "specs": per_spec,
             "scaling": scaling,
-            "floor": stages,
+            "breakdown": stages,
             "summary": summary,
         },
     )

@@ -21,15 +21,15 @@ COLD_DONE = (
 )
 
 
-def cold_note(floor: dict | None) -> str:
+def cold_note(breakdown: dict | None) -> str:
     """Why the cold check misses 0.3 s, from the measured stages of the check path."""
-    if not floor:
+    if not breakdown:
         return f"{COLD_INTRO} {COLD_DONE}"
-    stages = floor["stages"]
+    stages = breakdown["stages"]
     library, before_caegen = stages[3]["cold_s"], stages[1]["cold_s"]
     return "\n".join(
         [
-            f"{COLD_INTRO} Where a cold check of {floor['spec']} goes (each stage a fresh "
+            f"{COLD_INTRO} Where a cold check of {breakdown['spec']} goes (each stage a fresh "
             "process that also does every stage above it; medians):",
             "",
             "| stage (cumulative) | cold process (s) |",
@@ -39,7 +39,7 @@ def cold_note(floor: dict | None) -> str:
             f"The library path alone, with no CLI, takes {library:.3f} s, and {before_caegen:.3f}"
             " s of it passes before any caegen code runs (the interpreter, pydantic v2 and "
             "PyYAML). typer and rich, imported on their own, take "
-            f"{floor['typer_rich_alone_s']:.3f} s. {COLD_DONE}",
+            f"{breakdown['typer_rich_alone_s']:.3f} s. {COLD_DONE}",
         ]
     )
 
@@ -62,7 +62,7 @@ def missed_goal_notes(check: dict | None) -> str:
     keras_times = [r["keras_s"] for r in check["specs"] if r["keras_s"]]
     notes = []
     if summary["max_cold_check_s"] > 0.3:
-        notes.append(cold_note(check.get("floor")))
+        notes.append(cold_note(check.get("breakdown")))
     if keras_times and summary["min_ratio_vs_keras"] < 20:
         notes.append(
             RATIO_NOTE.format(

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize(
     ("script", "keys", "sections"),
     [
-        ("check_latency.py", {"max_cold_check_s", "min_ratio_vs_keras"}, {"floor"}),
+        ("check_latency.py", {"max_cold_check_s", "min_ratio_vs_keras"}, {"breakdown"}),
         ("train_throughput.py", {"caegen_images_per_s", "keras_images_per_s", "ratio"}, set()),
         ("onnx_inference.py", {"median_ratio", "max_abs_diff"}, set()),
         ("backend_throughput.py", {"min_ratio", "best_speedup_vs_float32"}, set()),

@@ -19,7 +19,7 @@ def load_report():
     return module
 
 
-def check_result(cold_s: float, floor: dict | None) -> dict:
+def check_result(cold_s: float, breakdown: dict | None) -> dict:
     result = {
         "specs": [{"spec": "a.yaml", "check_s": cold_s, "keras_s": 7.0, "ratio": 7.0 / cold_s}],
         "summary": {
@@ -28,12 +28,12 @@ def check_result(cold_s: float, floor: dict | None) -> dict:
             "largest_generated_cold_s": 0.8,
         },
     }
-    if floor:
-        result["floor"] = floor
+    if breakdown:
+        result["breakdown"] = breakdown
     return result
 
 
-FLOOR = {
+BREAKDOWN = {
     "spec": "big.yaml",
     "stages": [
         {"stage": "Python interpreter start", "cold_s": 0.015},
@@ -47,7 +47,7 @@ FLOOR = {
 
 
 def test_missed_cold_check_is_explained_stage_by_stage():
-    notes = load_report().missed_goal_notes(check_result(0.461, FLOOR))
+    notes = load_report().missed_goal_notes(check_result(0.461, BREAKDOWN))
     assert "| + load and check | 0.337 |" in notes
     assert "| Python interpreter start | 0.015 |" in notes
     assert "library path alone, with no CLI, takes 0.337 s, and 0.198 s" in notes
@@ -61,4 +61,4 @@ def test_results_without_the_stages_still_explain_the_miss():
 
 
 def test_met_goals_get_no_notes():
-    assert load_report().missed_goal_notes(check_result(0.25, FLOOR)) == ""
+    assert load_report().missed_goal_notes(check_result(0.25, BREAKDOWN)) == ""
