@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from caegen.diagnostics import CaegenError, error
+from caegen.fsutil import atomic_write_bytes, ensure_parent, unwritable
 from caegen.spec import Spec
 
 PARTS = ("autoencoder", "encoder", "decoder")
@@ -41,12 +42,6 @@ class ExportResult:
     onnx_ms_per_batch: float
     metadata: dict[str, str]
     warnings: list[str]
-
-
-def _unwritable(path: Path, exc: OSError) -> CaegenError:
-    from caegen.fsutil import os_error_reason
-
-    return error("E057", f"cannot write {path}: {os_error_reason(exc)}", "pass another PATH")
 
 
 def _load_source(source: Path) -> tuple[Spec, dict[str, Any], Path | None]:
@@ -198,19 +193,16 @@ def export_models(
             "E050", f"{target} already exists; not overwriting it", "pass --force, or another path"
         )
 
-    from caegen.fsutil import ensure_parent
-
     try:
         ensure_parent(target)
     except OSError as exc:
-        raise _unwritable(target, exc) from None
+        raise unwritable(f"write {target}", exc, "pass another PATH") from None
 
     warnings = [] if trained else ["exporting untrained weights (from a spec, not a run)"]
     import onnx
     import onnxruntime as ort
 
     from caegen import __version__
-    from caegen.fsutil import atomic_write_bytes
 
     proto = _convert(model, part, opset)
     metadata = {
@@ -233,7 +225,7 @@ def export_models(
     try:
         atomic_write_bytes(staging, proto.SerializeToString())
     except OSError as exc:
-        raise _unwritable(target, exc) from None
+        raise unwritable(f"write {target}", exc, "pass another PATH") from None
     try:
         onnx.checker.check_model(str(staging))
         session = ort.InferenceSession(str(staging), providers=["CPUExecutionProvider"])

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from caegen.diagnostics import CaegenError, error
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -32,6 +34,11 @@ def os_error_reason(exc: OSError) -> str:
         in_the_way = [p for p in (path, *path.parents) if p.exists() and not p.is_dir()]
         return f"{in_the_way[0] if in_the_way else path} is a file, not a directory"
     return exc.strerror or str(exc)
+
+
+def unwritable(what: str, exc: OSError, hint: str) -> CaegenError:
+    """E057 for an output that cannot be created: `what` says what, e.g. "write out.onnx"."""
+    return error("E057", f"cannot {what}: {os_error_reason(exc)}", hint)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

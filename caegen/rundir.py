@@ -15,19 +15,13 @@ from typing import Any
 
 import yaml
 
-from caegen.diagnostics import CaegenError, error
-from caegen.fsutil import atomic_write_text, os_error_reason
+from caegen.diagnostics import error
+from caegen.fsutil import atomic_write_text, ensure_parent, unwritable
 from caegen.spec import Spec
 
 CHECKPOINT = Path("checkpoints") / "last.keras"
 STATE = Path("checkpoints") / "state.json"
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "images_per_s", "seconds")
-
-
-def _unwritable(run_dir: Path, reason: str) -> CaegenError:
-    return error(
-        "E057", f"cannot create the run directory {run_dir}: {reason}", "pass another --out"
-    )
 
 
 def new_run_dir(out: Path, name: str) -> Path:
@@ -37,14 +31,14 @@ def new_run_dir(out: Path, name: str) -> Path:
     for suffix in ["", *(f"-{i}" for i in range(2, 1000))]:
         candidate = base / f"{stamp}{suffix}"
         try:
-            base.mkdir(parents=True, exist_ok=True)
+            ensure_parent(candidate)
             candidate.mkdir()
             return candidate
         except FileExistsError:
-            if not base.is_dir():
-                raise _unwritable(candidate, f"{base} is a file, not a directory") from None
+            continue  # taken: try the next suffix
         except OSError as exc:
-            raise _unwritable(candidate, os_error_reason(exc)) from None
+            what = f"create the run directory {candidate}"
+            raise unwritable(what, exc, "pass another --out") from None
     raise error("E050", f"too many runs named {stamp} in {base}", "pass another --out")
 
 

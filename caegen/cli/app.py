@@ -310,7 +310,7 @@ def init(
 ) -> None:
     """Write a starter spec from the shipped templates."""
     from caegen import templates
-    from caegen.fsutil import os_error_reason, write_new_text
+    from caegen.fsutil import unwritable, write_new_text
 
     names = templates.names()
     if list_:
@@ -335,8 +335,8 @@ def init(
             "E050", f"{target} already exists; not overwriting it", "pass --force or --out PATH"
         ) from None
     except OSError as exc:
-        raise fail_message(
-            "E057", f"cannot write {target}: {os_error_reason(exc)}", "pass another --out PATH"
+        raise fail(
+            unwritable(f"write {target}", exc, "pass another --out PATH").diagnostics
         ) from None
     console.print(f"wrote {target} (template `{template}`); next: caegen check {target}")
 
