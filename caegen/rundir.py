@@ -67,7 +67,7 @@ def write_run_spec(run_dir: Path, spec: Spec) -> None:
 
 def save_keras_atomic(model: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_parent(path)
     model.save(tmp)
     os.replace(tmp, path)
 
