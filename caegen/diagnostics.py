@@ -114,6 +114,13 @@ CODES: dict[str, CodeInfo] = _codes(
     CodeInfo("I106", "tiny-bottleneck", N, "The latent feature map is 4x4 or smaller."),
     CodeInfo("I107", "dense-in-conv-autoencoder", N, "Dense layers in a convolutional AE."),
     CodeInfo("I108", "decoder-not-separable", N, "The decoder cannot be built as its own model."),
+    CodeInfo(
+        "W109",
+        "backend-dependent-op",
+        W,
+        "A layer that runs only where TensorFlow has a kernel for it (e.g. a dilated "
+        "conv2d_transpose: oneDNN CPU builds run it, the default CPU kernel does not).",
+    ),
 )
 
 

@@ -200,8 +200,9 @@ def _spec(input_shape: list[int], encoder: list[dict], decoder: list[dict]) -> S
     phases=list(Phase) if RANDOM else [p for p in Phase if p is not Phase.shrink],
 )
 @given(specs())
-# Regressions found by random runs: a dilated conv2d_transpose (TensorFlow's CPU kernel
-# rejects it) and a dilated separable conv with unequal strides (which TensorFlow runs).
+# Regressions found by random runs: a dilated conv2d_transpose (TensorFlow's default CPU
+# kernel rejects it, oneDNN builds run it: W109) and a dilated separable conv with unequal
+# strides (which TensorFlow runs).
 @example(
     _spec(
         [6, 6, 1],
@@ -243,7 +244,13 @@ def test_static_analysis_agrees_with_keras(spec):
     event("caegen accepts" if report.ok else "caegen rejects")
     event("keras runs it" if keras_ok else "keras fails")
     if report.ok:
-        assert keras_ok, f"caegen accepts a spec that Keras rejects: {spec.resolved()}"
+        # whether some ops run depends on the machine's kernels (W109): either outcome is
+        # right there, and the static shapes and params must still equal what Keras builds
+        backend_dependent = any(d.code == "W109" for d in report.diagnostics)
+        if backend_dependent:
+            event("keras runs a backend-dependent op" if keras_ok else "backend lacks a kernel")
+        else:
+            assert keras_ok, f"caegen accepts a spec that Keras rejects: {spec.resolved()}"
         built = build(spec, report=report)
         for agreement in compare_with_keras(built):
             assert agreement.agrees, agreement

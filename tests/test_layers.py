@@ -144,11 +144,6 @@ def test_shape_and_params(fields, inputs, shape, trainable, non_trainable):
             [(4, 4, 2)],
             "same stride on both axes",
         ),
-        (
-            {"type": "conv2d_transpose", "filters": 1, "kernel_size": 3, "dilation_rate": 2},
-            [(6, 6, 1)],
-            "dilation rates above 1",
-        ),
         ({"type": "group_norm", "groups": 3}, [(4, 4, 4)], "cannot split 4 channels"),
         ({"type": "reshape", "target_shape": [5, 5, 1]}, [(4, 4, 1)], "cannot reshape"),
         ({"type": "reshape", "target_shape": [5, -1]}, [(4, 4, 1)], "not a multiple"),

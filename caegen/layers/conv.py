@@ -138,19 +138,8 @@ class Conv2DTranspose(_Conv):
                 field="output_padding",
                 code="E032",
             )
-        self._check_undilated()
         self._check_invertible()
         return (*out, self.filters)
-
-    def _check_undilated(self) -> None:
-        if max(self.dilation_rate) > 1:
-            raise ShapeError(
-                f"conv2d_transpose with dilation_rate {list(self.dilation_rate)}: TensorFlow's "
-                "CPU kernel rejects dilation rates above 1 (Keras builds it, the op fails at "
-                "run time)",
-                "use dilation_rate: 1, or upsampling2d followed by a dilated conv2d",
-                field="dilation_rate",
-            )
 
     def _check_invertible(self) -> None:
         # TensorFlow computes a transposed conv as the gradient of a forward conv, which

@@ -8,6 +8,7 @@ from types import ModuleType
 from caegen.diagnostics import Diagnostic
 from caegen.graph import Graph
 from caegen.lints import (
+    backend_dependent_op,
     batch_norm_after_activation,
     decoder_not_separable,
     dense_in_conv_autoencoder,
@@ -27,6 +28,7 @@ RULES: tuple[ModuleType, ...] = (
     tiny_bottleneck,
     dense_in_conv_autoencoder,
     decoder_not_separable,
+    backend_dependent_op,
 )
 
 Rule = Callable[[Graph], list[Diagnostic]]

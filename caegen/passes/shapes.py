@@ -56,8 +56,11 @@ def _receptive_field(graph: Graph, node: Node) -> None:
         jump = tuple(j / s for j, s in zip(jump, layer.size, strict=False))  # type: ignore[attr-defined]
     elif node.type == "conv2d_transpose":
         strides = layer.strides  # type: ignore[attr-defined]
+        dilation = layer.dilation_rate  # type: ignore[attr-defined]
         jump = tuple(j / s for j, s in zip(jump, strides, strict=False))
-        rf = tuple(r + (k - 1) * j for r, k, j in zip(rf, kernel, jump, strict=False))
+        rf = tuple(
+            r + (dilated(k, d) - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump, strict=False)
+        )
     elif kernel is not None:
         dilation = getattr(layer, "dilation_rate", (1, 1))
         strides = layer.window_strides or (1, 1)
