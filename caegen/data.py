@@ -57,27 +57,52 @@ def unavailable(message: str, hint: str) -> CaegenError:
 
 
 # --- fitting images to the input shape -----------------------------------------------------
+def convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """(N, h, w, c) with c in 1..4 to `channels` (1, 3 or 4), the way image tools do:
+    gray is repeated to RGB, RGB is weighed to luminance (ITU-R 709), alpha is dropped
+    (RGBA -> RGB) or made opaque (RGB -> RGBA). 2 channels read as gray + alpha."""
+    c = images.shape[-1]
+    if c == channels:
+        return images
+    color = images[..., :3] if c >= 3 else np.repeat(images[..., :1], 3, axis=-1)
+    if channels == 1:
+        weights = np.array([0.2125, 0.7154, 0.0721], np.float32)
+        return (color @ weights)[..., None]
+    if channels == 3:
+        return color
+    alpha = images[..., -1:] if c in (2, 4) else np.ones_like(images[..., :1])
+    return np.concatenate([color, alpha], axis=-1)
+
+
 def fit_images(images: np.ndarray, shape: tuple[int, int, int], how: str) -> np.ndarray:
-    """(N, h, w[, c]) floats in [0, 1] -> (N, H, W, C) float32, resized or zero-padded."""
+    """(N, h, w[, c]) floats in [0, 1] -> (N, H, W, C) float32.
+
+    `resize` scales every image to H x W. `pad` keeps the pixels' scale: a smaller side is
+    zero-padded around the centre, a larger side is cropped around the centre.
+    """
     if images.ndim == 3:
         images = images[..., None]
     h, w, c = shape
-    if images.shape[-1] != c:
-        if c == 1:
-            images = images[..., :3].mean(axis=-1, keepdims=True)
-        else:
-            images = np.repeat(images[..., :1], c, axis=-1)
+    images = convert_channels(images, c)
     if images.shape[1:3] != (h, w):
-        if how == "pad" and images.shape[1] <= h and images.shape[2] <= w:
-            top, left = (h - images.shape[1]) // 2, (w - images.shape[2]) // 2
-            out = np.zeros((len(images), h, w, c), dtype=np.float32)
-            out[:, top : top + images.shape[1], left : left + images.shape[2]] = images
-            images = out
+        if how == "pad":
+            images = _pad_or_crop(images, h, w)
         else:
             from skimage.transform import resize
 
             images = np.stack([resize(im, (h, w, c), order=1, anti_aliasing=True) for im in images])
     return np.clip(images, 0.0, 1.0).astype(np.float32)
+
+
+def _pad_or_crop(images: np.ndarray, h: int, w: int) -> np.ndarray:
+    n, ih, iw, c = images.shape
+    top, left = max((ih - h) // 2, 0), max((iw - w) // 2, 0)
+    images = images[:, top : top + h, left : left + w]  # crop what is too large
+    ih, iw = images.shape[1:3]
+    out = np.zeros((n, h, w, c), dtype=np.float32)
+    top, left = (h - ih) // 2, (w - iw) // 2
+    out[:, top : top + ih, left : left + iw] = images
+    return out
 
 
 def _split(
@@ -243,17 +268,19 @@ def _keras_dataset(spec: Spec) -> DataSplits:
     )
 
 
-def _folder(spec: Spec) -> DataSplits:
+def _folder(spec: Spec, output_root: Path | None = None) -> DataSplits:
     root = Path(spec.data.path or "")
     if not root.is_dir():
         raise unavailable(
             f"data.path `{root}` is not a directory",
             "point data.path at a folder of images (searched recursively)",
         )
-    files = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    skip = output_root.resolve() if output_root is not None else None
+    files = sorted(str(p) for p in _walk(root, skip) if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(files) < 2:
         raise unavailable(
-            f"found {len(files)} image(s) under {root}",
+            f"found {len(files)} image(s) under {root}"
+            + (f" (outside the run folder {output_root})" if skip is not None else ""),
             f"add images with suffixes {', '.join(IMAGE_SUFFIXES)}",
         )
     unreadable = [f for f in files if not _looks_like_an_image(f)]
@@ -269,6 +296,22 @@ def _folder(spec: Spec) -> DataSplits:
     return DataSplits(Images(files=train), Images(files=test), f"{len(files)} images under {root}")
 
 
+def _walk(root: Path, skip: Path | None) -> list[Path]:
+    """Files under root, symlinked folders followed (each real folder once), `skip` left out:
+    a run's own figures must never become its next run's data."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = Path(folder).resolve()
+        if real in seen or (skip is not None and (real == skip or skip in real.parents)):
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        found.extend(Path(folder) / name for name in names)
+    return found
+
+
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
@@ -282,53 +325,110 @@ def _looks_like_an_image(path: str) -> bool:
     return head.startswith(_IMAGE_MAGIC)
 
 
+NPZ_HINT = "save it with np.savez(path, x_train=..., x_test=...)"
+
+
 def _npz(spec: Spec) -> DataSplits:
     path = Path(spec.data.path or "")
+    if path.is_dir():
+        raise unavailable(f"{path} is a directory, not an .npz file", "use source: folder")
     if not path.is_file():
         raise unavailable(f"no such file: {path}", "data.path must name an .npz file")
     if not zipfile.is_zipfile(path):
-        raise unavailable(
-            f"{path} is not an .npz archive", "save it with np.savez(path, x_train=..., x_test=...)"
-        )
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in ("x_train", "x_test") if k not in f.files]
-            if missing:
-                raise unavailable(
-                    f"{path} has no {' or '.join(missing)} (it holds: "
-                    f"{', '.join(f.files) or 'nothing'})",
-                    "save it with np.savez(path, x_train=..., x_test=...)",
-                )
-            x_train, x_test = f["x_train"], f["x_test"]
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise unavailable(f"cannot read {path}: {exc}", "pass an .npz file") from None
+        raise unavailable(f"{path} is not an .npz archive", NPZ_HINT)
+    arrays = {key: _npz_member(path, key) for key in ("x_train", "x_test")}
+    scale = _npz_scale(arrays, path)
     return DataSplits(
-        Images(_npz_images(x_train, "x_train", path)),
-        Images(_npz_images(x_test, "x_test", path)),
-        f"arrays from {path}",
+        Images(arrays["x_train"].astype(np.float32) / scale),
+        Images(arrays["x_test"].astype(np.float32) / scale),
+        f"arrays from {path}" + (" (0..255, scaled to [0, 1])" if scale != 1.0 else ""),
     )
 
 
-def _npz_images(x: np.ndarray, key: str, path: Path) -> np.ndarray:
-    """A user's array as (N, h, w[, c]) floats in [0, 1]: [0, 255] is scaled, others refused."""
+def _npz_member(path: Path, key: str) -> np.ndarray:
+    """One array of the archive, its header checked before its data is read."""
     where = f"{key} in {path}"
-    if x.ndim not in (3, 4) or len(x) == 0 or (x.ndim == 4 and x.shape[-1] not in (1, 3, 4)):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            missing = [k for k in ("x_train", "x_test") if f"{k}.npy" not in names]
+            if missing:
+                held = ", ".join(n.removesuffix(".npy") for n in names) or "nothing"
+                raise unavailable(
+                    f"{path} has no {' or '.join(missing)} (it holds: {held})", NPZ_HINT
+                )
+            with archive.open(f"{key}.npy") as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(f)
+        _check_npz_header(where, shape, dtype)
+        with np.load(path, allow_pickle=False) as f:
+            x = f[key]
+    except CaegenError:
+        raise
+    except MemoryError:
+        raise unavailable(f"{where} does not fit in memory", "train on a smaller array") from None
+    except Exception as exc:  # zlib.error, BadZipFile, ValueError: a damaged archive
         raise unavailable(
-            f"{where} has shape {x.shape}; expected images (N, H, W) or (N, H, W, C)",
-            "reshape it: one image per row of the first axis, C (if any) 1, 3 or 4",
-        )
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise unavailable(f"{where} holds {x.dtype} values, not numbers", "save numeric arrays")
-    x = x.astype(np.float32)
-    if not np.isfinite(x).all():
-        raise unavailable(f"{where} contains NaN or infinite values", "clean the data first")
-    low, high = float(x.min()), float(x.max())
-    if low < 0.0 or high > 255.0:
+            f"cannot read {where}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            f"the archive is damaged; {NPZ_HINT}",
+        ) from None
+    return x
+
+
+def _check_npz_header(where: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    ok_shape = (
+        len(shape) in (3, 4) and all(shape) and (len(shape) == 3 or shape[-1] in (1, 2, 3, 4))
+    )
+    if not ok_shape:
         raise unavailable(
-            f"{where} spans [{low:g}, {high:g}]; caegen reads images in [0, 1] or [0, 255]",
-            "rescale the arrays; data.range then maps them to what the model sees",
+            f"{where} has shape {shape}; expected images (N, H, W) or (N, H, W, C) with C 1-4",
+            "reshape it: one image per row of the first axis, no empty axis",
         )
-    return x / 255.0 if high > 1.0 else x
+    if dtype.kind not in "biuf":
+        what = "complex" if dtype.kind == "c" else str(dtype)
+        raise unavailable(f"{where} holds {what} values, not numbers", "save real arrays")
+    needed = int(np.prod(shape, dtype=np.float64)) * max(dtype.itemsize, 4)
+    available = available_memory()
+    if available is not None and needed > available:
+        gib = 1024**3
+        raise unavailable(
+            f"{where} declares {shape} ({needed / gib:.1f} GiB as float32); "
+            f"{available / gib:.1f} GiB is available",
+            "split the data, or put the images in a folder (source: folder streams them)",
+        )
+
+
+def _npz_scale(arrays: dict[str, np.ndarray], path: Path) -> float:
+    """One scale for both splits: integers are 0..255; floats are [0, 1], or 0..255 when
+    every value of both splits is a whole number in that range."""
+    for key, x in arrays.items():
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            index = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise unavailable(
+                f"{key} in {path} holds {float(x[index]):.6g} at index {index}", "clean the data first"
+            )
+    if all(x.dtype.kind in "biu" for x in arrays.values()):
+        scale = 255.0
+    else:
+        high = max(float(x.max()) for x in arrays.values())
+        whole = all(np.array_equal(x, np.round(x)) for x in arrays.values())
+        scale = 255.0 if high > 1.0 and whole else 1.0
+    for key, x in arrays.items():
+        bad = (x < 0) | (x > scale)
+        if bad.any():
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            expected = "0..255" if scale == 255.0 else "[0, 1]"
+            raise unavailable(
+                f"{key} in {path} holds {float(x[index]):.6g} at index {index}, outside {expected} "
+                "(the range is decided once for both splits from the dtype and the values)",
+                "save images as uint8 in 0..255 or as floats in [0, 1]",
+            )
+    return scale
 
 
 SOURCES = {
@@ -343,13 +443,15 @@ SOURCES = {
 }
 
 
-def load_data(spec: Spec, limit: int | None = None) -> DataSplits:
+def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = None) -> DataSplits:
     """The spec's data, fitted to its input shape, in [0, 1] (`range` is applied later).
 
     Sources return images at their own size; the limit is applied before fitting, so that
-    only the images used are resized and held in memory.
+    only the images used are resized and held in memory. A folder source never reads
+    `output_root` (where runs are written).
     """
-    splits = SOURCES[spec.data.source](spec)
+    source = SOURCES[spec.data.source]
+    splits = source(spec, output_root) if source is _folder else source(spec)
     limit = limit or spec.data.limit
     if limit:
         splits.train = splits.train.head(limit)

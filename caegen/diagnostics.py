@@ -103,6 +103,23 @@ CODES: dict[str, CodeInfo] = _codes(
     CodeInfo("E056", "export-unavailable", E, "The requested part cannot be exported."),
     CodeInfo("E057", "output-unwritable", E, "An output path cannot be created or written."),
     CodeInfo("E058", "run-complete", E, "The run has finished the requested epochs already."),
+    CodeInfo(
+        "E059", "run-file-damaged", E, "A file in a run directory cannot be read back intact."
+    ),
+    CodeInfo("E060", "run-in-use", E, "A live process is training the run; one writer at a time."),
+    CodeInfo(
+        "E061",
+        "resume-mismatch",
+        E,
+        "A resumed run was given a spec or settings other than the ones it was trained with.",
+    ),
+    CodeInfo(
+        "E062",
+        "training-failed",
+        E,
+        "TensorFlow stopped training with an error (e.g. out of memory, a missing kernel); "
+        "the run is marked failed.",
+    ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(

@@ -44,13 +44,11 @@ class ExportResult:
     warnings: list[str]
 
 
-def _load_source(source: Path) -> tuple[Spec, dict[str, Any], Path | None]:
+def _load_source(source: Path, part: str) -> tuple[Spec, dict[str, Any], Path | None]:
     """The spec and its Keras models, from a run directory (trained) or a spec file."""
-    import keras
-
     from caegen.keras_backend import build
     from caegen.loader import load
-    from caegen.rundir import resolve_run_dir
+    from caegen.rundir import Run
 
     if source.is_file():
         spec = load(source)
@@ -60,36 +58,52 @@ def _load_source(source: Path) -> tuple[Spec, dict[str, Any], Path | None]:
             {"autoencoder": built.autoencoder, "encoder": built.encoder, "decoder": built.decoder},
             None,
         )
-    run_dir = resolve_run_dir(source)
-    spec = load(run_dir / "spec.yaml")
-    models: dict[str, Any] = {}
-    for part, file in (
-        ("autoencoder", "model.keras"),
-        ("encoder", "encoder.keras"),
-        ("decoder", "decoder.keras"),
-    ):
-        path = run_dir / file
-        models[part] = keras.saving.load_model(path, safe_mode=True) if path.exists() else None
-    if models["autoencoder"] is None:
+    run = Run.find(source, purpose="export")
+    status = run.status()
+    if status.state != "finished":
         raise error(
             "E052",
-            f"{run_dir} has no model.keras (training did not finish)",
-            f"finish it with `caegen train --resume {run_dir}`",
+            f"{run.path} is not finished ({status.describe()})",
+            run._next_step(status),
         )
-    return spec, models, run_dir
+    spec = run.spec
+    # the decoder's inputs come from the encoder; the autoencoder is needed for nothing else
+    needed = {"autoencoder": ["autoencoder"], "encoder": ["encoder"], "decoder": ["encoder"]}
+    parts = [*needed[part], part]
+    models: dict[str, Any] = dict.fromkeys(("autoencoder", "encoder", "decoder"))
+    for name in dict.fromkeys(parts):
+        if name == "decoder" and not run.has_model("decoder") and not _separable(spec):
+            continue  # export_models explains that there is no standalone decoder
+        models[name] = run.load_model(name)
+    return spec, models, run.path
+
+
+def _separable(spec: Spec) -> bool:
+    from caegen.compiler import check
+
+    report = check(spec)
+    return not any(d.code == "I108" for d in report.diagnostics)
 
 
 def _comparison_inputs(
     spec: Spec, models: dict[str, Any], part: str, limit: int = 256
 ) -> tuple[np.ndarray, str, list[str]]:
     """Real inputs for the part: the spec's test images (noisy for a denoiser)."""
+    import tensorflow as tf
+
     from caegen.data import load_data
-    from caegen.pipeline import evaluation_arrays
+    from caegen.pipeline import evaluation_arrays, spread, undecodable
 
     warnings: list[str] = []
     try:
         splits = load_data(spec)
-        images, _ = evaluation_arrays(splits.test, spec, seed=spec.train.seed + 1, limit=limit)
+        indices = spread(len(splits.test), limit)
+        try:
+            images, _ = evaluation_arrays(
+                splits.test, spec, seed=spec.train.seed + 1, indices=indices
+            )
+        except tf.errors.OpError as exc:
+            raise undecodable(exc, spec, splits.test.files) from None
         what = f"{len(images)} test images ({splits.description})"
     except CaegenError as exc:
         rng = np.random.default_rng(0)
@@ -149,7 +163,7 @@ def export_onnx(
             f"no such run directory or spec: {source}",
             "pass runs/<name>[/<timestamp>] or a spec file",
         )
-    spec, models, run_dir = _load_source(source)
+    spec, models, run_dir = _load_source(source, part)
     target = (
         Path(path)
         if path
@@ -187,6 +201,12 @@ def export_models(
             "E056",
             f"{spec.name} has no standalone decoder (skip connections)",
             "export the autoencoder or the encoder instead",
+        )
+    if target.is_dir():
+        raise error(
+            "E057",
+            f"cannot write {target}: it is a directory",
+            f"pass a file path, e.g. {target / (spec.name + '-' + part + '.onnx')}",
         )
     if target.exists() and not force:
         raise error(
@@ -244,7 +264,10 @@ def export_models(
                 f"{tolerance:g}); {target} was not written",
                 "report the spec: a layer converts differently; --tolerance raises the bound",
             )
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except OSError as exc:
+            raise unwritable(f"write {target}", exc, "pass another PATH") from None
     finally:
         staging.unlink(missing_ok=True)
     return ExportResult(

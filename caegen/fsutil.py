@@ -41,6 +41,29 @@ def unwritable(what: str, exc: OSError, hint: str) -> CaegenError:
     return error("E057", f"cannot {what}: {os_error_reason(exc)}", hint)
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a file that another library wrote (e.g. a Keras archive) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside `path` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     ensure_parent(path)

@@ -1,7 +1,14 @@
-"""tf.data input pipelines: cache, shuffle, batch, noise on the fly, prefetch."""
+"""tf.data input pipelines whose every random choice is keyed by seed and position.
+
+Training: epoch e visits the split in one permutation keyed by (seed, e), in batches of
+`batch_size` (the last one smaller); denoising noise for step s of epoch e is keyed by
+(seed, e, s). A resumed run therefore sees exactly what the uninterrupted run saw.
+Evaluation: the whole test split in order, noise for image i keyed by (seed, i).
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,75 +26,163 @@ def range_bounds(data_range: str) -> tuple[float, float]:
     return (-1.0, 1.0) if data_range == "symmetric" else (0.0, 1.0)
 
 
-def _decode_files(files: list[str], spec: Spec) -> Any:
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    return max(1, math.ceil(images / batch_size))
+
+
+def decode_file(path: Any, spec: Spec) -> Any:
+    """One image file as an (H, W, C) float tensor in [0, 1], channels converted."""
     import tensorflow as tf
 
     h, w, c = spec.input
-
-    def load(path: Any) -> Any:
-        image = tf.io.decode_image(tf.io.read_file(path), channels=c, expand_animations=False)
-        image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, (h, w), antialias=True)
-        return tf.clip_by_value(tf.ensure_shape(image, (h, w, c)), 0.0, 1.0)
-
-    return tf.data.Dataset.from_tensor_slices(files).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+    image = tf.cast(image, tf.float32) / 255.0
+    image = convert_channels(image, c)
+    image = tf.image.resize(image, (h, w), antialias=True)
+    return tf.clip_by_value(tf.ensure_shape(image, (h, w, c)), 0.0, 1.0)
 
 
-def clean_images(images: Images, spec: Spec) -> Any:
-    """A dataset of single images in the spec's range (arrays are cached in memory)."""
+def convert_channels(image: Any, channels: int) -> Any:
+    """Gray, gray+alpha, RGB or RGBA to `channels` (1, 3 or 4): alpha dropped or made opaque."""
+    import tensorflow as tf
+
+    have = tf.shape(image)[-1]
+    color = tf.cond(
+        have >= 3,
+        lambda: image[..., :3],
+        lambda: tf.repeat(image[..., :1], 3, axis=-1),
+    )
+    color = tf.ensure_shape(color, [None, None, 3])
+    if channels == 1:
+        return tf.image.rgb_to_grayscale(color)
+    if channels == 3:
+        return color
+    alpha = tf.cond(
+        tf.equal(have, 4) | tf.equal(have, 2),
+        lambda: image[..., -1:],
+        lambda: tf.ones_like(image[..., :1]),
+    )
+    alpha = tf.ensure_shape(alpha, [None, None, 1])
+    return tf.concat([color, alpha], axis=-1)
+
+
+def _noisy(x: Any, spec: Spec, seed: Any) -> Any:
+    import tensorflow as tf
+
+    low, high = range_bounds(spec.data.range)
+    scale = spec.data.noise.stddev * (high - low)  # type: ignore[union-attr]
+    noise = tf.random.stateless_normal(tf.shape(x), seed=seed, stddev=scale)
+    return tf.clip_by_value(x + noise, low, high)
+
+
+def _images(images: Images, spec: Spec) -> tuple[Any, Any]:
+    """(source, fetch): fetch(index) -> one image in the spec's range."""
     import tensorflow as tf
 
     if images.array is not None:
-        ds = tf.data.Dataset.from_tensor_slices(to_range(images.array, spec.data.range)).cache()
-    else:
-        ds = _decode_files(images.files or [], spec).map(lambda x: to_range(x, spec.data.range))
-    return ds
+        source = tf.constant(to_range(images.array, spec.data.range))
+        return source, lambda i: tf.gather(source, i)
+    files = tf.constant(images.files or [])
+    return files, lambda i: to_range(decode_file(tf.gather(files, i), spec), spec.data.range)
 
 
-def add_noise(x: np.ndarray, spec: Spec, seed: int) -> np.ndarray:
-    """The same noise as training, in NumPy (for fixed validation and test inputs)."""
-    if spec.data.noise is None:
-        return x
-    low, high = range_bounds(spec.data.range)
-    rng = np.random.default_rng(seed)
-    scale = spec.data.noise.stddev * (high - low)
-    return np.clip(x + rng.normal(0.0, scale, x.shape).astype(np.float32), low, high)
-
-
-def training_dataset(images: Images, spec: Spec, batch_size: int, seed: int) -> Any:
-    """Endless (noisy, clean) batches; call fit with steps_per_epoch.
-
-    Noise is drawn with stateless ops from a seeded stream, so a run is reproducible and
-    each epoch sees fresh noise.
-    """
+def training_dataset(
+    images: Images, spec: Spec, batch_size: int, seed: int, first_epoch: int, epochs: int
+) -> Any:
+    """(input, target) batches of epochs first_epoch .. epochs-1 (0-based), in order."""
     import tensorflow as tf
 
-    ds = clean_images(images, spec)
-    ds = ds.shuffle(min(len(images), 50_000), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.repeat().batch(batch_size, drop_remainder=False)
-    noise = spec.data.noise
-    if noise is None:
-        ds = ds.map(lambda x: (x, x), num_parallel_calls=tf.data.AUTOTUNE)
+    n = len(images)
+    in_memory = images.array is not None
+    _, fetch = _images(images, spec)
+    seed_t = tf.constant(seed, tf.int64)
+
+    def epoch_batches(epoch: Any) -> Any:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([seed_t, epoch])
+        )
+        ds = tf.data.Dataset.from_tensor_slices(order)
+        if in_memory:
+            ds = ds.batch(batch_size).map(fetch)
+        else:
+            ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ds = ds.batch(batch_size)
+        return ds.enumerate().map(lambda step, x: (epoch, step, x))
+
+    ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches)
+    if spec.data.noise is None:
+        ds = ds.map(lambda e, s, x: (x, x))
     else:
-        low, high = range_bounds(spec.data.range)
-        scale = noise.stddev * (high - low)
-        seeds = tf.data.Dataset.random(seed=seed).batch(2)
 
-        def noisy(x: Any, pair: Any) -> tuple[Any, Any]:
-            n = tf.random.stateless_normal(tf.shape(x), seed=pair, stddev=scale)
-            return tf.clip_by_value(x + n, low, high), x
+        def noisy(epoch: Any, step: Any, x: Any) -> tuple[Any, Any]:
+            key = tf.random.experimental.stateless_fold_in(tf.stack([seed_t, epoch]), step)
+            return _noisy(x, spec, key), x
 
-        ds = tf.data.Dataset.zip((ds, seeds)).map(noisy, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(noisy, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def evaluation_dataset(
+    images: Images, spec: Spec, batch_size: int, seed: int, indices: list[int] | None = None
+) -> Any:
+    """(input, target) batches of the split (or of `indices`), in order."""
+    import tensorflow as tf
+
+    _, fetch = _images(images, spec)
+    order = np.arange(len(images)) if indices is None else np.asarray(indices)
+    ds = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
+    seed_t = tf.constant(seed, tf.int64)
+
+    def pair(i: Any) -> tuple[Any, Any]:
+        x = fetch(i)
+        if spec.data.noise is None:
+            return x, x
+        return _noisy(x, spec, tf.stack([seed_t, i])), x
+
+    ds = ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def evaluation_arrays(
-    images: Images, spec: Spec, seed: int, limit: int = 2000
+    images: Images, spec: Spec, seed: int, indices: list[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(input, target) arrays of test images in the spec's range, noise fixed by `seed`."""
-    if images.array is not None:
-        clean = to_range(images.array[:limit], spec.data.range)
-    else:
-        clean = np.stack(
-            list(clean_images(Images(files=(images.files or [])[:limit]), spec).as_numpy_iterator())
-        )
-    return add_noise(clean, spec, seed), clean
+    """(input, target) arrays of the chosen test images: for small samples only."""
+    inputs, targets = [], []
+    for x, y in evaluation_dataset(images, spec, 256, seed, indices).as_numpy_iterator():
+        inputs.append(x)
+        targets.append(y)
+    return np.concatenate(inputs), np.concatenate(targets)
+
+
+def undecodable(exc: Any, spec: Spec, files: list[str] | None = None) -> Any:
+    """E053 for an image file that TensorFlow could not decode while streaming, named."""
+    from caegen.data import unavailable
+
+    message = str(getattr(exc, "message", exc))
+    reason = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    for line in message.splitlines():
+        if line.startswith("Error in user-defined function"):
+            reason = line.rsplit(": ", 1)[-1]
+    culprit = _first_undecodable(files or [])
+    what = culprit or f"an image under {spec.data.path}"
+    return unavailable(
+        f"{what} could not be decoded: {reason}",
+        "open it with an image viewer or PIL's Image.verify(), then remove or re-save it",
+    )
+
+
+def _first_undecodable(files: list[str]) -> str | None:
+    """The first file TensorFlow cannot decode (only asked after a decode failed)."""
+    import tensorflow as tf
+
+    for path in files:
+        try:
+            tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+        except (tf.errors.OpError, ValueError):
+            return path
+    return None
+
+
+def spread(n: int, k: int) -> list[int]:
+    """k indices spread evenly over range(n)."""
+    return sorted({int(i) for i in np.linspace(0, n - 1, min(k, n))})

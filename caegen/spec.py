@@ -11,11 +11,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    Strict,
     model_validator,
 )
 
 from caegen.layers import LayerSpec
 from caegen.layers.base import PositiveInt
+from caegen.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 from caegen.yamlpos import Positions
 
 DataSource = Literal[
@@ -30,8 +32,10 @@ def _yaml_boolean_to_toggle(value: object) -> object:
 
 
 Toggle = Annotated[Literal["auto", "on", "off"], BeforeValidator(_yaml_boolean_to_toggle)]
-NonNegativeFloat = Annotated[float, Field(ge=0.0)]
-PositiveFloat = Annotated[float, Field(gt=0.0)]
+# Strict: a YAML number, never a numeric string or a boolean; finite.
+NonNegativeFloat = Annotated[float, Strict(), Field(ge=0.0, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Strict(), Field(gt=0.0, allow_inf_nan=False)]
+UnitInterval = Annotated[float, Strict(), Field(ge=0.0, lt=1.0)]
 
 
 class _Strict(BaseModel):
@@ -53,6 +57,10 @@ class Data(_Strict):
         default="resize", description="how images smaller or larger than `input` are fitted"
     )
     limit: PositiveInt | None = Field(default=None, description="use at most N train images")
+    eval_limit: PositiveInt | None = Field(
+        default=None,
+        description="score on at most N test images (default: the whole test split)",
+    )
 
     @model_validator(mode="after")
     def _path_for_files(self) -> "Data":
@@ -63,8 +71,8 @@ class Data(_Strict):
 
 class _AdamFamily(_Strict):
     learning_rate: PositiveFloat = 0.001
-    beta_1: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
-    beta_2: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.999
+    beta_1: UnitInterval = 0.9
+    beta_2: UnitInterval = 0.999
     epsilon: PositiveFloat = 1e-7
 
 
@@ -80,15 +88,15 @@ class AdamW(_AdamFamily):
 class SGD(_Strict):
     name: Literal["sgd"] = "sgd"
     learning_rate: PositiveFloat = 0.01
-    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    momentum: UnitInterval = 0.0
     nesterov: bool = False
 
 
 class RMSprop(_Strict):
     name: Literal["rmsprop"] = "rmsprop"
     learning_rate: PositiveFloat = 0.001
-    rho: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.9
-    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    rho: Annotated[float, Strict(), Field(gt=0.0, lt=1.0)] = 0.9
+    momentum: UnitInterval = 0.0
     epsilon: PositiveFloat = 1e-7
 
 
@@ -108,15 +116,15 @@ class EarlyStopping(_Strict):
 
 
 class Train(_Strict):
-    epochs: PositiveInt = 10
-    batch_size: PositiveInt = 128
+    epochs: Annotated[PositiveInt, Field(le=MAX_EPOCHS)] = 10
+    batch_size: Annotated[PositiveInt, Field(le=MAX_BATCH)] = 128
     loss: Literal["mse", "mae", "bce"] = "mse"
     optimizer: Optimizer = Field(default_factory=Adam)
     weight_decay: WeightDecay = Field(default_factory=WeightDecay)
     early_stopping: EarlyStopping | None = None
     mixed_precision: Toggle = Field(default="auto", description="auto: on when a GPU is present")
     jit_compile: Toggle = Field(default="auto", description="auto: on when a GPU is present")
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Strict(), Field(ge=0, le=MAX_SEED)] = 0
 
 
 @dataclass(frozen=True)

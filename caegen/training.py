@@ -1,8 +1,7 @@
-"""`caegen train`: real data, a tf.data pipeline, and a run directory people can read."""
+"""`caegen train`: the fitting loop. The run directory and its files belong to `caegen.rundir`."""
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
@@ -16,19 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from caegen.compiler import Report, check
-from caegen.data import DataSplits, load_data, unavailable
+from caegen.data import DataSplits, load_data
 from caegen.diagnostics import CaegenError, error
-from caegen.fsutil import atomic_write_text
-from caegen.rundir import (
-    CHECKPOINT,
-    STATE,
-    new_run_dir,
-    read_history,
-    resolve_run_dir,
-    save_keras_atomic,
-    write_history,
-    write_run_spec,
-)
+from caegen.rundir import DIVERGED, FAILED, FINISHED, INTERRUPTED, Checkpoint, Run
 from caegen.spec import Spec
 
 
@@ -38,6 +27,7 @@ class Progress(Protocol):
     def start(self, info: dict[str, Any]) -> None: ...
     def batch(self, epoch: int, step: int, steps: int, loss: float) -> None: ...
     def epoch(self, row: dict[str, Any], epochs: int, eta_s: float) -> None: ...
+    def warn(self, message: str) -> None: ...
 
 
 class _Silent:
@@ -50,12 +40,24 @@ class _Silent:
     def epoch(self, row: dict[str, Any], epochs: int, eta_s: float) -> None:
         pass
 
+    def warn(self, message: str) -> None:
+        pass
+
 
 @dataclass
 class RunResult:
     run_dir: Path
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run: `epoch` epochs are checkpointed in `run_dir` (0: none)."""
+
+    def __init__(self, run_dir: Path, epoch: int) -> None:
+        super().__init__(f"{run_dir} interrupted after epoch {epoch}")
+        self.run_dir = run_dir
+        self.epoch = epoch
 
 
 class Interrupt:
@@ -93,6 +95,12 @@ class Interrupt:
         self.raise_if_requested()
 
 
+class Diverged(Exception):
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"diverged in epoch {epoch}")
+        self.epoch = epoch
+
+
 # --- Keras pieces -------------------------------------------------------------------------
 def _toggle(value: str, gpu: bool) -> bool:
     return gpu if value == "auto" else value == "on"
@@ -122,19 +130,32 @@ def make_loss(spec: Spec) -> Any:
     }[spec.train.loss]()
 
 
+def reseed_layers(model: Any, seed: int, epoch: int) -> None:
+    """Key the random layers (dropout, gaussian_noise) by (seed, layer, epoch).
+
+    Keras layers draw from a SeedGenerator whose state is a [seed, counter] variable that
+    a saved model does not keep; setting it at each epoch start makes the masks a function
+    of (seed, layer, epoch, step) alone, so a resumed run draws what the original drew.
+    """
+    states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
+    for index, state in enumerate(states):
+        state.assign(np.array([seed + 7919 * index, epoch << 20], dtype=state.dtype))
+
+
 def _run_callback(
-    run_dir: Path,
+    run: Run,
     history: list[dict[str, Any]],
     progress: Progress,
     epochs: int,
     images_per_epoch: int,
     steps: int,
+    seed: int,
     interrupt: Interrupt,
 ) -> Any:
     import keras
 
     class RunCallback(keras.callbacks.Callback):
-        """Checkpoints each good epoch atomically, records history, stops on NaN."""
+        """Checkpoints each good epoch, records history and status, stops on NaN."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -144,6 +165,7 @@ def _run_callback(
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             interrupt.raise_if_requested()
+            reseed_layers(self.model, seed, epoch)
             self.epoch_start = time.perf_counter()
             self.current_epoch = epoch
 
@@ -177,9 +199,10 @@ def _run_callback(
                 "seconds": seconds,
             }
             history.append(row)
-            save_keras_atomic(self.model, run_dir / CHECKPOINT)
-            atomic_write_text(run_dir / STATE, json.dumps({"epoch": epoch + 1}))
-            write_history(run_dir, history)
+            # history first: a crash before the checkpoint lands costs this row, not a gap
+            run.write_history(history)
+            run.save_checkpoint(self.model, epoch + 1)
+            run.mark("running", epoch + 1)
             # the first epoch traces and compiles: leave it out of the estimate when we can
             recent = [r["seconds"] for r in history[1:]] or [seconds]
             progress.epoch(row, epochs, float(np.median(recent)) * (epochs - epoch - 1))
@@ -187,7 +210,23 @@ def _run_callback(
     return RunCallback()
 
 
-# --- training -----------------------------------------------------------------------------
+# --- what to train ------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """A run to train: the directory, its spec, and where training starts."""
+
+    run: Run
+    spec: Spec
+    report: Report
+    data: DataSplits
+    checkpoint: Checkpoint | None
+    history: list[dict[str, Any]]
+
+    @property
+    def initial_epoch(self) -> int:
+        return self.checkpoint.epoch if self.checkpoint else 0
+
+
 def train(
     spec: Spec | None = None,
     *,
@@ -197,40 +236,207 @@ def train(
     resume: str | Path | None = None,
     seed: int | None = None,
     limit: int | None = None,
+    eval_limit: int | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
     """Train a spec on its data and write a run directory; or continue a run (`resume`)."""
     progress = progress or _Silent()
-    run_dir, spec, initial_epoch, history = _prepare(spec, resume)
-    train_cfg = spec.train.model_copy(
-        update={
-            k: v
-            for k, v in {"epochs": epochs, "batch_size": batch_size, "seed": seed}.items()
-            if v is not None
+    overrides = {"epochs": epochs, "batch_size": batch_size, "seed": seed}
+    data_overrides = {"limit": limit, "eval_limit": eval_limit}
+    if resume is None:
+        if spec is None:
+            raise error("E052", "nothing to train", "pass a spec, or --resume RUN_DIR")
+        spec = _with_overrides(spec, overrides, data_overrides)
+        report = _checked(spec)
+        data = load_data(spec, output_root=Path(out))  # a data error leaves no directory
+        run = Run.create(Path(out), spec)
+        plan = Plan(run, spec, report, data, None, [])
+    else:
+        plan = _resume_plan(Path(resume), spec, overrides, data_overrides, Path(out), progress)
+    return _train(plan, progress)
+
+
+def _with_overrides(spec: Spec, train: dict[str, Any], data: dict[str, Any]) -> Spec:
+    train_update = {k: v for k, v in train.items() if v is not None}
+    data_update = {k: v for k, v in data.items() if v is not None}
+    return Spec.model_validate(
+        {
+            **spec.resolved(),
+            "train": {**spec.train.model_dump(mode="json"), **train_update},
+            "data": {**spec.data.model_dump(mode="json", exclude_none=True), **data_update},
         }
     )
-    update: dict[str, Any] = {"train": train_cfg}
-    if limit is not None:  # recorded in the run's spec, so that --resume sees the same data
-        update["data"] = spec.data.model_copy(update={"limit": limit})
-    spec = spec.model_copy(update=update)
-    finished = run_dir is not None and (run_dir / "metrics.json").exists()
-    if finished and initial_epoch >= train_cfg.epochs:
-        raise error(
-            "E058",
-            f"{run_dir} has finished {initial_epoch} epoch(s); nothing to resume",
-            f"pass --epochs N with N > {initial_epoch} to train it further",
-        )
+
+
+def _checked(spec: Spec) -> Report:
     report = check(spec)
     if not report.ok:
         raise CaegenError(report.errors)
-    data = load_data(spec, limit)  # before any run directory exists: a data error leaves none
-    if run_dir is None:
-        run_dir = new_run_dir(Path(out), spec.name)
-        write_run_spec(run_dir, spec)
+    return report
 
+
+def _resume_plan(
+    path: Path,
+    spec: Spec | None,
+    train: dict[str, Any],
+    data: dict[str, Any],
+    out: Path,
+    progress: Progress,
+) -> Plan:
+    run = Run.find(path, purpose="resume")
+    recorded = run.spec
+    _refuse_changes(run, recorded, spec, train, data)
+    target = train["epochs"] or recorded.train.epochs
+    status = run.status()
+    run.claim()  # E060 when a live process trains it
+    try:
+        checkpoint = run.checkpoint()
+        done = checkpoint.epoch
+        finished = status.state == FINISHED and done == status.epoch
+        if done > target or (finished and done >= target):
+            raise error(
+                "E058",
+                f"{run.path} has trained {done} epoch(s) already"
+                + (" and finished" if finished else "")
+                + f"; --epochs {target} asks for no more",
+                f"pass --epochs N with N > {done} to train it further",
+            )
+        for warning in checkpoint.warnings:
+            progress.warn(warning)
+        history = [row for row in run.history() if row["epoch"] <= done]
+        if len(history) != done:
+            progress.warn(
+                f"history.csv holds {len(history)} of the {done} checkpointed epochs' rows"
+            )
+        resumed = recorded.model_copy(
+            update={"train": recorded.train.model_copy(update={"epochs": target})}
+        )
+        report = _checked(resumed)
+        loaded = load_data(resumed, output_root=out)
+    except BaseException:
+        run.release()
+        run.mark(status.state if status.state != "killed" else INTERRUPTED, status.epoch)
+        raise
+    return Plan(run, resumed, report, loaded, checkpoint, history)
+
+
+def _refuse_changes(
+    run: Run, recorded: Spec, spec: Spec | None, train: dict[str, Any], data: dict[str, Any]
+) -> None:
+    """A resumed run trains on what it was started with: anything else is E061."""
+    differences: list[str] = []
+    if spec is not None:
+        mine, theirs = _flat(spec.resolved()), _flat(recorded.resolved())
+        ignored = {"train.epochs", "data.limit", "data.eval_limit"}
+        differences += [
+            f"{key}: {theirs.get(key, '(unset)')} in the run, {mine.get(key, '(unset)')} in "
+            f"{spec.name}"
+            for key in sorted(set(mine) | set(theirs))
+            if key not in ignored and mine.get(key) != theirs.get(key)
+        ]
+    for section, values in (("train", train), ("data", data)):
+        for key, value in values.items():
+            if key == "epochs" or value is None:
+                continue
+            current = getattr(getattr(recorded, section), key)
+            if value != current:
+                differences.append(f"{section}.{key}: {current} in the run, {value} given")
+    if differences:
+        raise error(
+            "E061",
+            f"{run.path} was trained with other settings: " + "; ".join(differences[:6]),
+            "resume with only --epochs (the run keeps its own spec, data and seed), or start "
+            "a new run with `caegen train SPEC`",
+        )
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        out = {}
+        for i, value in enumerate(data):
+            out.update(_flat(value, f"{prefix[:-1]}[{i}]."))
+        return out
+    return {prefix[:-1]: data}
+
+
+# --- training -----------------------------------------------------------------------------
+def _train(plan: Plan, progress: Progress) -> RunResult:
+    """Fit, record how the run ended in its status, and release it."""
+    run = plan.run
+    try:
+        result = _fit_and_finish(plan, progress)
+    except KeyboardInterrupt:
+        epoch = _done(run)
+        run.mark(INTERRUPTED, epoch, "Ctrl-C")
+        raise RunInterrupted(run.path, epoch) from None
+    except Diverged as exc:
+        epoch = _done(run)
+        run.mark(DIVERGED, epoch, f"the loss became NaN or infinite in epoch {exc.epoch}")
+        kept = (
+            f"{run.path / 'checkpoints'} keeps epoch {epoch}, the last good one"
+            if epoch
+            else "no epoch finished, so nothing was kept"
+        )
+        raise error(
+            "E055",
+            f"the loss became NaN or infinite in epoch {exc.epoch}; training stopped and {kept}",
+            "lower train.optimizer.learning_rate, check the data range against the loss, "
+            "or add batch_norm",
+        ) from None
+    except CaegenError as exc:
+        run.mark(FAILED, _done(run), f"{exc.diagnostics[0].code}: {exc.diagnostics[0].message}")
+        raise
+    except BaseException as exc:
+        run.mark(FAILED, _done(run), f"{type(exc).__name__}: {_first_line(exc)}")
+        raise _tensorflow_failure(exc, run) from None
+    finally:
+        run.release()
+    run.mark(FINISHED, len(result.history))
+    return result
+
+
+def _done(run: Run) -> int:
+    try:
+        return run.checkpoint().epoch
+    except CaegenError:
+        return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
+def _tensorflow_failure(exc: BaseException, run: Run) -> BaseException:
+    """TensorFlow's own errors become E062 (the run is marked failed); others stay bugs."""
+    import tensorflow as tf
+
+    if isinstance(exc, tf.errors.ResourceExhaustedError):
+        return error(
+            "E062",
+            f"out of memory while training {run.path}: {_first_line(exc)}",
+            "lower train.batch_size, or use a smaller input or fewer filters",
+        )
+    if isinstance(exc, tf.errors.OpError):
+        return error(
+            "E062",
+            f"TensorFlow stopped training {run.path}: {_first_line(exc)}",
+            "see the message: a layer this machine has no kernel for (W109) or damaged data; "
+            "the run is marked failed",
+        )
+    return exc
+
+
+def _fit_and_finish(plan: Plan, progress: Progress) -> RunResult:
     import keras
     import tensorflow as tf
 
+    spec = plan.spec
     keras.utils.set_random_seed(spec.train.seed)
     gpus = tf.config.list_physical_devices("GPU")
     mixed = _toggle(spec.train.mixed_precision, bool(gpus))
@@ -239,120 +445,57 @@ def train(
     if mixed:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        return _fit(
-            spec,
-            report,
-            data,
-            run_dir,
-            initial_epoch,
-            history,
-            progress,
-            gpus=len(gpus),
-            mixed=mixed,
-            jit=jit,
-        )
+        return _fit(plan, progress, gpus=len(gpus), mixed=mixed, jit=jit)
     except tf.errors.InvalidArgumentError as exc:
-        if data.train.files is None:
+        if plan.data.train.files is None:
             raise
         # a file with an image signature but a damaged body, met while streaming
-        detail = _decode_failure(str(exc.message))
-        raise unavailable(
-            f"an image under {spec.data.path} could not be decoded: {detail}",
-            "find it with an image viewer or PIL's Image.verify(), then remove or re-save it",
-        ) from None
+        from caegen.pipeline import undecodable
+
+        files = (plan.data.train.files or []) + (plan.data.test.files or [])
+        raise undecodable(exc, spec, files) from None
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _decode_failure(message: str) -> str:
-    """TensorFlow's reason from a failed input pipeline, e.g. "Invalid PNG data, size 60"."""
-    for line in message.splitlines():
-        if line.startswith("Error in user-defined function"):
-            return line.rsplit(": ", 1)[-1]
-    return message.strip().splitlines()[0] if message.strip() else "unknown error"
-
-
-def _prepare(
-    spec: Spec | None, resume: str | Path | None
-) -> tuple[Path | None, Spec, int, list[dict[str, Any]]]:
-    """The run to continue (directory, spec, epochs done, history); no directory if new."""
-    from caegen.loader import load
-
-    if resume is None:
-        if spec is None:
-            raise error("E052", "nothing to train", "pass a spec, or --resume RUN_DIR")
-        return None, spec, 0, []
-    run_dir = resolve_run_dir(Path(resume))
-    if not (run_dir / CHECKPOINT).exists() or not (run_dir / STATE).exists():
-        raise error(
-            "E052",
-            f"{run_dir} has no checkpoint to resume from",
-            "a run can be resumed once it has finished at least one epoch",
-        )
-    run_spec = load(run_dir / "spec.yaml")
-    if spec is not None and _architecture(spec) != _architecture(run_spec):
-        raise error(
-            "E052",
-            f"the spec {spec.name} differs from the one {run_dir} was trained with",
-            "resume with the run's own spec (omit SPEC)",
-        )
-    state = json.loads((run_dir / STATE).read_text())
-    return run_dir, run_spec, int(state["epoch"]), read_history(run_dir)
-
-
-def _architecture(spec: Spec) -> Any:
-    data = spec.resolved()
-    data["data"].pop("limit", None)  # --limit may differ between a run and its resumption
-    return (data["input"], data["encoder"], data["decoder"], data["data"])
-
-
-def _fit(
-    spec: Spec,
-    report: Report,
-    data: DataSplits,
-    run_dir: Path,
-    initial_epoch: int,
-    history: list[dict[str, Any]],
-    progress: Progress,
-    *,
-    gpus: int,
-    mixed: bool,
-    jit: bool,
-) -> RunResult:
+def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -> RunResult:
     import keras
     import tensorflow as tf
 
     from caegen.keras_backend import build, split_models
-    from caegen.pipeline import evaluation_arrays, training_dataset
+    from caegen.pipeline import evaluation_dataset, steps_per_epoch, training_dataset
 
+    spec, run, data, report = plan.spec, plan.run, plan.data, plan.report
     cfg = spec.train
+    n_train = len(data.train)
+    batch_size = cfg.batch_size
+    if batch_size > n_train:
+        progress.warn(
+            f"batch size {batch_size} is larger than the {n_train} training images: each "
+            f"step uses all {n_train}"
+        )
+        batch_size = n_train
     strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
     with strategy.scope():
-        if initial_epoch:
-            model = keras.saving.load_model(run_dir / CHECKPOINT, safe_mode=True)
+        if plan.checkpoint is not None:
+            model = run.load_checkpoint(plan.checkpoint)
         else:
             model = build(spec, report=report, float32_output=mixed).autoencoder
             model.compile(optimizer=make_optimizer(spec), loss=make_loss(spec), jit_compile=jit)
 
-    n_train = len(data.train)
-    steps = max(1, math.ceil(n_train / cfg.batch_size))
-    train_ds = training_dataset(data.train, spec, cfg.batch_size, cfg.seed)
-    val_in, val_target = evaluation_arrays(data.test, spec, seed=cfg.seed + 1)
-    val_ds = (
-        tf.data.Dataset.from_tensor_slices((val_in, val_target))
-        .batch(cfg.batch_size)
-        .cache()
-        .prefetch(tf.data.AUTOTUNE)
+    steps = steps_per_epoch(n_train, batch_size)
+    test = _evaluation_split(data, spec)
+    train_ds = training_dataset(
+        data.train, spec, batch_size, cfg.seed, plan.initial_epoch, cfg.epochs
     )
+    val_ds = evaluation_dataset(test, spec, batch_size, seed=cfg.seed + 1)
 
-    # the training stream repeats, so every step is a full batch
+    history = list(plan.history)
     interrupt = Interrupt()
-    run_cb = _run_callback(
-        run_dir, history, progress, cfg.epochs, steps * cfg.batch_size, steps, interrupt
-    )
+    run_cb = _run_callback(run, history, progress, cfg.epochs, n_train, steps, cfg.seed, interrupt)
     callbacks = [
         run_cb,
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
+        keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=False),
     ]
     if cfg.early_stopping is not None:
         callbacks.append(
@@ -365,11 +508,11 @@ def _fit(
         )
     progress.start(
         {
-            "run_dir": str(run_dir),
+            "run_dir": str(run.path),
             "train_images": n_train,
-            "test_images": len(data.test),
+            "test_images": len(test),
             "data": data.description,
-            "initial_epoch": initial_epoch,
+            "initial_epoch": plan.initial_epoch,
             "epochs": cfg.epochs,
             "device": f"{gpus} GPU(s)" if gpus else "CPU",
             "mixed_precision": mixed,
@@ -378,39 +521,31 @@ def _fit(
         }
     )
     started = time.perf_counter()
-    if initial_epoch < cfg.epochs:
+    if plan.initial_epoch < cfg.epochs:
         with interrupt.installed():
             model.fit(
                 train_ds,
                 epochs=cfg.epochs,
-                initial_epoch=initial_epoch,
+                initial_epoch=plan.initial_epoch,
                 steps_per_epoch=steps,
                 validation_data=val_ds,
                 callbacks=callbacks,
                 shuffle=False,
                 verbose=0,
-            )  # the dataset shuffles itself
+            )  # the dataset orders each epoch itself, keyed by (seed, epoch)
     if run_cb.diverged_at is not None:
-        raise error(
-            "E055",
-            f"the loss became NaN or infinite in epoch {run_cb.diverged_at}; training stopped "
-            f"and {run_dir / CHECKPOINT} keeps the last good epoch",
-            "lower train.optimizer.learning_rate, check the data range against the loss, "
-            "or add batch_norm",
-        )
+        raise Diverged(run_cb.diverged_at)
 
     encoder, decoder, _ = split_models(model, report)
-    save_keras_atomic(model, run_dir / "model.keras")
-    save_keras_atomic(encoder, run_dir / "encoder.keras")
-    if decoder is not None:
-        save_keras_atomic(decoder, run_dir / "decoder.keras")
-    metrics = _evaluate(spec, model, data, val_in, val_target)
+    run.save_models({"autoencoder": model, "encoder": encoder, "decoder": decoder})
+    metrics = evaluate(spec, model, data, test)
     metrics.update(
         {
             "spec": spec.name,
             "spec_hash": spec.spec_hash(),
             "epochs": len(history),
             "train_images": n_train,
+            "test_split_images": len(data.test),
             "train_seconds": round(time.perf_counter() - started, 2),
             "images_per_s": float(np.median([r["images_per_s"] for r in history]))
             if history
@@ -420,40 +555,65 @@ def _fit(
             "jit_compile": jit,
         }
     )
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    _figures(spec, model, run_dir, history, val_in, val_target)
-    return RunResult(run_dir, metrics, history)
+    run.write_metrics(metrics)
+    _figures(spec, model, run.path, history, test)
+    return RunResult(run.path, metrics, history)
 
 
-def _evaluate(
-    spec: Spec, model: Any, data: DataSplits, test_in: np.ndarray, test_target: np.ndarray
-) -> dict[str, Any]:
-    from caegen.metrics import reconstruction_metrics
-    from caegen.pipeline import evaluation_arrays
+def _evaluation_split(data: DataSplits, spec: Spec) -> Any:
+    """The test split, or its first `data.eval_limit` images when the spec asks for fewer."""
+    limit = spec.data.eval_limit
+    return data.test.head(limit) if limit else data.test
 
-    recon = model.predict(test_in, batch_size=256, verbose=0).astype(np.float32)
-    train_clean = evaluation_arrays(data.train, spec, seed=0, limit=5000)[1]
+
+def evaluate(spec: Spec, model: Any, data: DataSplits, test: Any, batch_size: int = 256) -> dict:
+    """Metrics over every image of `test`, batch by batch (bounded memory)."""
+    from caegen.metrics import ReconstructionScore
+    from caegen.pipeline import evaluation_dataset
+
     data_range = 2.0 if spec.data.range == "symmetric" else 1.0
-    noisy = test_in if spec.data.noise is not None else None
-    return reconstruction_metrics(test_target, recon, data_range, noisy, train_clean.mean(axis=0))
+    score = ReconstructionScore(
+        data_range, _train_mean(spec, data), denoising=spec.data.noise is not None
+    )
+    infer = inference_function(model, spec)
+    for x, clean in evaluation_dataset(test, spec, batch_size, seed=spec.train.seed + 1):
+        recon = np.asarray(infer(x), dtype=np.float32)
+        score.update(clean.numpy(), recon, x.numpy())
+    return score.result()
+
+
+def inference_function(model: Any, spec: Spec) -> Any:
+    """model(x, training=False) traced once for any batch size."""
+    import tensorflow as tf
+
+    signature = tf.TensorSpec((None, *spec.input), tf.float32)
+    return tf.function(lambda x: model(x, training=False), input_signature=(signature,))
+
+
+def _train_mean(spec: Spec, data: DataSplits, files_cap: int = 5000) -> np.ndarray:
+    """The mean training image in the spec's range (of the first 5,000 when streamed)."""
+    from caegen.pipeline import evaluation_dataset, to_range
+
+    if data.train.array is not None:
+        return to_range(data.train.array.mean(axis=0, dtype=np.float64), spec.data.range)
+    total, count = 0.0, 0
+    for _, clean in evaluation_dataset(data.train.head(files_cap), spec, 256, seed=0):
+        total = total + clean.numpy().sum(axis=0, dtype=np.float64)
+        count += len(clean)
+    return total / max(count, 1)
 
 
 def _figures(
-    spec: Spec,
-    model: Any,
-    run_dir: Path,
-    history: list[dict[str, Any]],
-    test_in: np.ndarray,
-    test_target: np.ndarray,
+    spec: Spec, model: Any, run_dir: Path, history: list[dict[str, Any]], test: Any
 ) -> None:
+    from caegen.pipeline import evaluation_arrays, spread
     from caegen.plots import loss_plot, reconstruction_grid
 
     loss_plot(history, run_dir / "loss.png", f"{spec.name}: {spec.train.loss} loss")
-    picks = np.linspace(0, len(test_in) - 1, min(8, len(test_in))).astype(int)  # spread out
-    x = test_in[picks]
+    x, clean = evaluation_arrays(test, spec, seed=spec.train.seed + 1, indices=spread(len(test), 8))
     recon = model.predict(x, verbose=0)
     rows = (
-        [("noisy", x), ("denoised", recon), ("clean", test_target[picks])]
+        [("noisy", x), ("denoised", recon), ("clean", clean)]
         if spec.data.noise is not None
         else [("input", x), ("reconstruction", recon)]
     )

@@ -127,7 +127,7 @@ def test_npz(tmp_path):
         load_data(spec_with(f"{{source: npz, path: '{tmp_path / 'bad.npz'}'}}"))
 
 
-def _npz_error(tmp_path, x_train: np.ndarray, raw: bytes | None = None) -> str:
+def _npz_error(tmp_path, x_train: np.ndarray | None, raw: bytes | None = None) -> str:
     path = tmp_path / "user.npz"
     if raw is None:
         np.savez(path, x_train=x_train, x_test=np.zeros((2, 8, 8)))
@@ -143,14 +143,16 @@ def _npz_error(tmp_path, x_train: np.ndarray, raw: bytes | None = None) -> str:
 @pytest.mark.parametrize(
     ("x_train", "expected"),
     [
-        (np.full((4, 8, 8), np.nan), "NaN or infinite"),
-        (np.linspace(-1, 1, 256).reshape(4, 8, 8), "spans [-1, 1]"),
+        (np.full((4, 8, 8), np.nan), "holds nan at index (0, 0, 0)"),
+        (np.linspace(-1, 1, 256).reshape(4, 8, 8), "holds -1 at index (0, 0, 0), outside"),
+        (np.zeros((4, 0, 8)), "has shape (4, 0, 8)"),
+        (np.zeros((4, 8, 8), dtype=np.complex64), "complex values"),
         (np.zeros((4, 64)), "has shape (4, 64)"),
         (np.zeros((4, 8, 8, 5)), "has shape (4, 8, 8, 5)"),
         (np.zeros((0, 8, 8)), "has shape (0, 8, 8)"),
         (np.array([["a"] * 8] * 8 * 4).reshape(4, 8, 8), "not numbers"),
     ],
-    ids=["nan", "symmetric", "flat", "channels", "empty", "strings"],
+    ids=["nan", "symmetric", "flat", "channels", "empty", "strings", "empty-axis", "complex"],
 )
 def test_npz_arrays_that_are_not_images_are_refused(tmp_path, x_train, expected):
     assert expected in _npz_error(tmp_path, x_train)
@@ -188,3 +190,88 @@ def test_data_that_cannot_fit_in_memory_is_refused_before_loading(monkeypatch):
     assert d.code == "E053" and "1,797 images of 16x16x1" in d.message and "--limit" in d.hint
     splits = load_data(spec, limit=64)  # the limit applies before the images are fitted
     assert len(splits.train) == 64 and splits.train.array.shape[1:] == (16, 16, 1)
+
+
+def test_npz_range_is_decided_once_for_both_splits(tmp_path):
+    rng = np.random.default_rng(0)
+    x_train = rng.random((8, 8, 8)).astype(np.float32)
+    x_train[3, 2, 1] = 1.0001  # one stray value must not rescale the whole array by 255
+    x_test = rng.random((4, 8, 8)).astype(np.float32)
+    path = tmp_path / "a.npz"
+    np.savez(path, x_train=x_train, x_test=x_test)
+    message = _npz_error(tmp_path, x_train, raw=path.read_bytes())
+    assert "holds 1.0001 at index (3, 2, 1), outside [0, 1]" in message
+    # 8-bit data stored as floats: whole numbers in 0..255 in both splits, scaled together
+    np.savez(path, x_train=np.full((4, 8, 8), 255.0), x_test=np.full((2, 8, 8), 51.0))
+    splits = load_data(spec_with(f"{{source: npz, path: '{path}'}}"))
+    assert splits.train.array.max() == 1.0
+    np.testing.assert_allclose(splits.test.array.max(), 0.2)
+
+
+def _zip_with(path, members: dict[str, bytes], compression=None):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression or zipfile.ZIP_STORED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+
+def _npy_bytes(x: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, x)
+    return buf.getvalue()
+
+
+def test_npz_damaged_archives_are_clear_errors(tmp_path):
+    import zipfile
+
+    good = _npy_bytes(np.zeros((2, 8, 8), np.uint8))
+    # a member that is not .npy
+    _zip_with(tmp_path / "user.npz", {"x_train": b"raw", "x_test.npy": good})
+    assert "has no x_train" in _npz_error(tmp_path, None, raw=(tmp_path / "user.npz").read_bytes())
+    # a corrupt deflate stream
+    _zip_with(
+        tmp_path / "d.npz", {"x_train.npy": good * 50, "x_test.npy": good}, zipfile.ZIP_DEFLATED
+    )
+    raw = bytearray((tmp_path / "d.npz").read_bytes())
+    raw[120:160] = b"\xff" * 40
+    message = _npz_error(tmp_path, None, raw=bytes(raw))
+    assert "cannot read x_train" in message or "not an .npz archive" in message
+    # a header that declares 1e11 images: refused before anything is allocated
+    header = _npy_bytes(np.zeros((1, 8, 8), np.uint8))
+    huge = header.replace(b"(1, 8, 8)", b"(100000000000, 8, 8)")
+    _zip_with(tmp_path / "h.npz", {"x_train.npy": huge, "x_test.npy": good})
+    assert "declares (100000000000, 8, 8)" in _npz_error(
+        tmp_path, None, raw=(tmp_path / "h.npz").read_bytes()
+    )
+
+
+def test_npz_path_that_is_a_directory(tmp_path):
+    (tmp_path / "data.npz").mkdir()
+    with pytest.raises(CaegenError, match="is a directory"):
+        load_data(spec_with(f"{{source: npz, path: '{tmp_path / 'data.npz'}'}}"))
+
+
+@pytest.mark.parametrize(
+    ("have", "want", "expected"),
+    [
+        ([0.0, 1.0, 0.0, 1.0], 3, [0.0, 1.0, 0.0]),  # opaque green RGBA -> green, not black
+        ([0.0, 1.0, 0.0], 4, [0.0, 1.0, 0.0, 1.0]),  # RGB -> RGBA: opaque
+        ([0.5], 3, [0.5, 0.5, 0.5]),
+        ([0.5, 1.0], 3, [0.5, 0.5, 0.5]),  # gray + alpha
+        ([0.0, 1.0, 0.0, 1.0], 1, [0.7154]),  # luminance
+    ],
+)
+def test_channels_are_converted_not_truncated(have, want, expected):
+    image = np.array(have, np.float32).reshape(1, 1, 1, -1)
+    out = fit_images(np.repeat(np.repeat(image, 4, 1), 4, 2), (4, 4, want), "resize")
+    np.testing.assert_allclose(out[0, 0, 0], expected, atol=1e-4)
+
+
+def test_pad_crops_larger_images_instead_of_resizing(tmp_path):
+    images = np.zeros((1, 30, 40), np.float32)
+    images[0, 15, 20] = 1.0  # the centre pixel keeps its scale
+    out = fit_images(images, (16, 16, 1), "pad")
+    assert out.shape == (1, 16, 16, 1) and out.sum() == 1.0 and out[0, 8, 8, 0] == 1.0

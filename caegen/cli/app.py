@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from caegen.diagnostics import CaegenError, Diagnostic, Location
+from caegen.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 
 app = typer.Typer(
     name="caegen",
@@ -186,16 +187,25 @@ def train(
     spec_path: Annotated[
         Path | None, typer.Argument(metavar="SPEC", help="The spec file (optional with --resume).")
     ] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Override train.epochs.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, max=MAX_EPOCHS, help="Override train.epochs.")
+    ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", min=1, help="Override train.batch_size.")
+        int | None,
+        typer.Option("--batch-size", min=1, max=MAX_BATCH, help="Override train.batch_size."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("runs"),
     resume: Annotated[
         Path | None, typer.Option(help="Continue this run directory to --epochs.")
     ] = None,
-    seed: Annotated[int | None, typer.Option(min=0, help="Override train.seed.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, max=MAX_SEED, help="Override train.seed.")
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Use at most N train images.")] = None,
+    eval_limit: Annotated[
+        int | None,
+        typer.Option("--eval-limit", min=1, help="Score on at most N test images (default: all)."),
+    ] = None,
 ) -> None:
     """Train a spec on its data; writes runs/<name>/<timestamp>/."""
     from caegen.cli.progress import RichProgress
@@ -218,17 +228,15 @@ def train(
                 resume=resume,
                 seed=seed,
                 limit=limit,
+                eval_limit=eval_limit,
                 progress=progress,
             )
         finally:
             progress.stop()
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
-    except KeyboardInterrupt:
-        err_console.print(
-            "[yellow]interrupted[/]: the last finished epoch is checkpointed; continue with "
-            "`caegen train --resume RUN_DIR --epochs N`"
-        )
+    except KeyboardInterrupt as exc:
+        err_console.print(f"[yellow]interrupted[/]: {_interrupted_message(exc)}")
         raise typer.Exit(code=130) from None
     m = result.metrics
     line = (
@@ -238,8 +246,24 @@ def train(
         line += f", SSIM {m['ssim']:.3f}"
     if "noisy_input_psnr" in m:
         line += f"; noisy input {m['noisy_input_psnr']:.2f} dB (+{m['psnr_gain_db']:.2f} dB)"
+    split = m.get("test_split_images")
+    line += f"; on {m['test_images']:,} test images"
+    if split and split != m["test_images"]:
+        line += f" of {split:,} (--eval-limit)"
     console.print(line)
     console.print(f"[bold green]wrote[/] {result.run_dir}")
+
+
+def _interrupted_message(exc: KeyboardInterrupt) -> str:
+    run_dir, epoch = getattr(exc, "run_dir", None), getattr(exc, "epoch", 0)
+    if run_dir is None:
+        return "stopped before a run directory was created; nothing was written"
+    if not epoch:
+        return f"no epoch had finished, so nothing was kept ({run_dir} records the stop)"
+    return (
+        f"epoch {epoch} is checkpointed in {run_dir}; continue with "
+        f"`caegen train --resume {run_dir} --epochs N`"
+    )
 
 
 class Part(str, Enum):

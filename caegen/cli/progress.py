@@ -40,7 +40,7 @@ class RichProgress:
             f"XLA {'on' if info['jit_compile'] else 'off'})"
         )
         if info["initial_epoch"]:
-            c.print(f"resuming after epoch {info['initial_epoch']} of {info['epochs']}")
+            c.print(f"resuming after epoch {info['initial_epoch']}, to epoch {info['epochs']}")
         self.bar.start()
 
     def batch(self, epoch: int, step: int, steps: int, loss: float) -> None:
@@ -56,6 +56,9 @@ class RichProgress:
         )
         if self.task is not None:
             self.bar.reset(self.task)
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]warning[/]: {message}")
 
     def stop(self) -> None:
         if self.bar.live.is_started:

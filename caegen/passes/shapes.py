@@ -59,7 +59,8 @@ def _receptive_field(graph: Graph, node: Node) -> None:
         dilation = layer.dilation_rate  # type: ignore[attr-defined]
         jump = tuple(j / s for j, s in zip(jump, strides, strict=False))
         rf = tuple(
-            r + (dilated(k, d) - 1) * j for r, k, d, j in zip(rf, kernel, dilation, jump, strict=False)
+            r + (dilated(k, d) - 1) * j
+            for r, k, d, j in zip(rf, kernel, dilation, jump, strict=False)
         )
     elif kernel is not None:
         dilation = getattr(layer, "dilation_rate", (1, 1))

@@ -1,0 +1,6 @@
+"""Bounds of the values a spec or the command line may give (shared without imports)."""
+
+MAX_SEED = 2**32 - 1
+"""Seeds are 32-bit, as NumPy's and TensorFlow's generators take them."""
+MAX_BATCH = 2**20
+MAX_EPOCHS = 1_000_000
