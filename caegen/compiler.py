@@ -11,6 +11,7 @@ from caegen.graph import Graph, Node
 from caegen.layers import ParamCount, Shape, fmt_shape
 from caegen.lints import run_lints
 from caegen.lints.decoder_not_separable import decoder_reads_encoder
+from caegen.passes.data_channels import check_data_channels
 from caegen.passes.liveness import mark_liveness
 from caegen.passes.reconstruction import check_reconstruction
 from caegen.passes.shapes import infer_shapes
@@ -170,6 +171,7 @@ def check(spec: Spec) -> Report:
     if wired:  # on a mis-wired graph, dead branches are only echoes of the wiring errors
         diagnostics += dead
     diagnostics += check_reconstruction(graph)
+    diagnostics += check_data_channels(spec)
     if not any(d.code < "E040" for d in diagnostics if d.severity == Severity.ERROR):
         diagnostics += run_lints(graph)  # lints need a wired, shaped graph
     diagnostics.sort(key=lambda d: (d.location.line or 0, d.location.column or 0))

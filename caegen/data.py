@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from caegen.diagnostics import CaegenError, Location, error
+from caegen.memory import available_memory
 from caegen.spec import Spec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -160,7 +161,8 @@ def _patches(spec: Spec) -> DataSplits:
     train_names, test_names = (
         (RGB_TRAIN, RGB_TEST) if c == 3 else (GRAY_TRAIN + RGB_TRAIN, GRAY_TEST + RGB_TEST)
     )
-    train, test = _crops(train_names, c), _crops(test_names, c)
+    photo_channels = 1 if c == 1 else 3  # other counts are converted by fit_images
+    train, test = _crops(train_names, photo_channels), _crops(test_names, photo_channels)
     rng = np.random.default_rng(0)
     train = train[rng.permutation(len(train))]
     return DataSplits(
@@ -410,7 +412,8 @@ def _npz_scale(arrays: dict[str, np.ndarray], path: Path) -> float:
         if x.dtype.kind == "f" and not np.isfinite(x).all():
             index = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
             raise unavailable(
-                f"{key} in {path} holds {float(x[index]):.6g} at index {index}", "clean the data first"
+                f"{key} in {path} holds {float(x[index]):.6g} at index {index}",
+                "clean the data first",
             )
     if all(x.dtype.kind in "biu" for x in arrays.values()):
         scale = 255.0
@@ -451,7 +454,15 @@ def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = N
     `output_root` (where runs are written).
     """
     source = SOURCES[spec.data.source]
-    splits = source(spec, output_root) if source is _folder else source(spec)
+    try:
+        splits = source(spec, output_root) if source is _folder else source(spec)
+    except OSError as exc:  # a path the user named: unreadable, too long, a loop
+        from caegen.fsutil import os_error_reason
+
+        raise unavailable(
+            f"cannot read data.path `{spec.data.path}`: {os_error_reason(exc)}",
+            "check the path and its permissions",
+        ) from None
     limit = limit or spec.data.limit
     if limit:
         splits.train = splits.train.head(limit)
@@ -465,18 +476,6 @@ def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = N
 
 # The input pipeline holds about two more copies of in-memory arrays (tensor and cache).
 PIPELINE_COPIES = 3
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux), or None when unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 def _check_memory(spec: Spec, images: int) -> None:

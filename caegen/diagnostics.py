@@ -78,6 +78,13 @@ CODES: dict[str, CodeInfo] = _codes(
         "A layer produces a spatial size of 0.",
         keras_accepts_silently=True,
     ),
+    CodeInfo(
+        "E034",
+        "data-channels",
+        E,
+        "The data source cannot give the input's channel count.",
+        keras_accepts_silently=True,
+    ),
     # graph semantics Keras does not check
     CodeInfo(
         "E040",
@@ -119,6 +126,12 @@ CODES: dict[str, CodeInfo] = _codes(
         E,
         "TensorFlow stopped training with an error (e.g. out of memory, a missing kernel); "
         "the run is marked failed.",
+    ),
+    CodeInfo(
+        "E063",
+        "out-of-memory",
+        E,
+        "A training step or the model's weights would not fit in the available memory.",
     ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),

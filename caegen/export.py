@@ -202,13 +202,17 @@ def export_models(
             f"{spec.name} has no standalone decoder (skip connections)",
             "export the autoencoder or the encoder instead",
         )
-    if target.is_dir():
+    try:
+        target_is_dir, target_exists = target.is_dir(), target.exists()
+    except OSError as exc:  # e.g. a file name longer than the file system allows
+        raise unwritable(f"write {target}", exc, "pass another PATH") from None
+    if target_is_dir:
         raise error(
             "E057",
             f"cannot write {target}: it is a directory",
             f"pass a file path, e.g. {target / (spec.name + '-' + part + '.onnx')}",
         )
-    if target.exists() and not force:
+    if target_exists and not force:
         raise error(
             "E050", f"{target} already exists; not overwriting it", "pass --force, or another path"
         )

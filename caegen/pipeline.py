@@ -164,22 +164,27 @@ def undecodable(exc: Any, spec: Spec, files: list[str] | None = None) -> Any:
         if line.startswith("Error in user-defined function"):
             reason = line.rsplit(": ", 1)[-1]
     culprit = _first_undecodable(files or [])
-    what = culprit or f"an image under {spec.data.path}"
+    if culprit is not None:
+        path, reason = culprit
+        what = path
+    else:
+        what = f"an image under {spec.data.path}"
     return unavailable(
         f"{what} could not be decoded: {reason}",
         "open it with an image viewer or PIL's Image.verify(), then remove or re-save it",
     )
 
 
-def _first_undecodable(files: list[str]) -> str | None:
-    """The first file TensorFlow cannot decode (only asked after a decode failed)."""
+def _first_undecodable(files: list[str]) -> tuple[str, str] | None:
+    """The first file TensorFlow cannot decode, and why (asked only after a decode failed)."""
     import tensorflow as tf
 
     for path in files:
         try:
             tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
-        except (tf.errors.OpError, ValueError):
-            return path
+        except (tf.errors.OpError, ValueError) as exc:
+            message = str(getattr(exc, "message", exc)).strip()
+            return path, message.splitlines()[0] if message else type(exc).__name__
     return None
 
 

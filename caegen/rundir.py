@@ -27,7 +27,14 @@ from typing import Any
 import yaml
 
 from caegen.diagnostics import CaegenError, error
-from caegen.fsutil import atomic_write_text, ensure_parent, fsync_dir, fsync_file, unwritable
+from caegen.fsutil import (
+    atomic_write_text,
+    ensure_parent,
+    fsync_dir,
+    fsync_file,
+    os_error_reason,
+    unwritable,
+)
 from caegen.spec import Spec
 
 try:
@@ -156,11 +163,18 @@ class Run:
         takes the latest. Stubs of runs that failed early never hide the good ones.
         """
         path = Path(path)
-        if (path / SPEC).exists():
-            return cls(path)
-        runs = (
-            sorted(cls(p) for p in path.iterdir() if (p / SPEC).exists()) if path.is_dir() else []
-        )
+        try:
+            if (path / SPEC).exists():
+                return cls(path)
+            runs = (
+                sorted(cls(p) for p in path.iterdir() if (p / SPEC).exists())
+                if path.is_dir()
+                else []
+            )
+        except OSError as exc:
+            raise error(
+                "E052", f"cannot read {path}: {os_error_reason(exc)}", "pass a run directory"
+            ) from None
         if not runs:
             raise error(
                 "E052",

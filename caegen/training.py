@@ -221,6 +221,7 @@ class Plan:
     data: DataSplits
     checkpoint: Checkpoint | None
     history: list[dict[str, Any]]
+    batch_size: int
 
     @property
     def initial_epoch(self) -> int:
@@ -248,9 +249,11 @@ def train(
             raise error("E052", "nothing to train", "pass a spec, or --resume RUN_DIR")
         spec = _with_overrides(spec, overrides, data_overrides)
         report = _checked(spec)
-        data = load_data(spec, output_root=Path(out))  # a data error leaves no directory
+        # data, batch and memory are checked before a run directory exists: errors leave none
+        data = load_data(spec, output_root=Path(out))
+        batch = _batch_size(spec, report, len(data.train), progress)
         run = Run.create(Path(out), spec)
-        plan = Plan(run, spec, report, data, None, [])
+        plan = Plan(run, spec, report, data, None, [], batch)
     else:
         plan = _resume_plan(Path(resume), spec, overrides, data_overrides, Path(out), progress)
     return _train(plan, progress)
@@ -313,11 +316,27 @@ def _resume_plan(
         )
         report = _checked(resumed)
         loaded = load_data(resumed, output_root=out)
+        batch = _batch_size(resumed, report, len(loaded.train), progress)
     except BaseException:
         run.release()
         run.mark(status.state if status.state != "killed" else INTERRUPTED, status.epoch)
         raise
-    return Plan(run, resumed, report, loaded, checkpoint, history)
+    return Plan(run, resumed, report, loaded, checkpoint, history, batch)
+
+
+def _batch_size(spec: Spec, report: Report, n_train: int, progress: Progress) -> int:
+    """The batch actually used: at most the training images, and one that fits in memory."""
+    from caegen.memory import check_training_memory
+
+    batch_size = spec.train.batch_size
+    if batch_size > n_train:
+        progress.warn(
+            f"batch size {batch_size:,} is larger than the {n_train:,} training images: each "
+            f"step uses all {n_train:,} (no image is repeated to fill a batch)"
+        )
+        batch_size = n_train
+    check_training_memory(report, batch_size, spec.train.optimizer.name)
+    return batch_size
 
 
 def _refuse_changes(
@@ -468,13 +487,7 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
     spec, run, data, report = plan.spec, plan.run, plan.data, plan.report
     cfg = spec.train
     n_train = len(data.train)
-    batch_size = cfg.batch_size
-    if batch_size > n_train:
-        progress.warn(
-            f"batch size {batch_size} is larger than the {n_train} training images: each "
-            f"step uses all {n_train}"
-        )
-        batch_size = n_train
+    batch_size = plan.batch_size
     strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
     with strategy.scope():
         if plan.checkpoint is not None:

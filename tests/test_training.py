@@ -21,7 +21,7 @@ pytest.importorskip("keras")
 
 import caegen  # noqa: E402
 from caegen.diagnostics import CaegenError  # noqa: E402
-from caegen.rundir import new_run_dir, resolve_run_dir  # noqa: E402
+from caegen.rundir import Run  # noqa: E402
 from tests.conftest import ROOT, SPECS  # noqa: E402
 
 RUN_FILES = {
@@ -35,6 +35,8 @@ RUN_FILES = {
     "reconstructions.png",
     "checkpoints",
     "tensorboard",
+    "status.json",
+    ".lock",
 }
 
 
@@ -123,23 +125,25 @@ def test_resume_continues_to_the_requested_epochs(quick_run, tmp_path):
     result = caegen.train(resume=run, epochs=4)
     assert result.run_dir == run and result.metrics["train_images"] == 1024
     assert [r["epoch"] for r in result.history] == [1, 2, 3, 4]
-    assert json.loads((run / "checkpoints" / "state.json").read_text()) == {"epoch": 4}
+    assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 4
+    assert Run(run).status().state == "finished" and Run(run).status().epoch == 4
 
 
 def test_run_dirs_are_never_reused(tmp_path):
-    first = new_run_dir(tmp_path, "x")
-    second = new_run_dir(tmp_path, "x")
-    assert first != second and first.exists() and second.exists()
+    spec = caegen.load(SPECS / "quickstart.yaml")
+    first = Run.create(tmp_path, spec)
+    second = Run.create(tmp_path, spec)
     for run in (first, second):
-        (run / "spec.yaml").write_text("name: x\n")
-    assert resolve_run_dir(tmp_path / "x") == max(first, second)
+        run.release()
+    assert first.path != second.path and first.path.exists() and second.path.exists()
+    assert Run.find(tmp_path / "quickstart").path == max(first.path, second.path)
 
 
 @pytest.mark.parametrize("out", ["file", "file/deeper"])
 def test_run_dir_under_a_file_is_a_clear_error(tmp_path, out):
     (tmp_path / "file").write_text("mine\n")
     with pytest.raises(CaegenError) as info:
-        new_run_dir(tmp_path / out, "x")
+        Run.create(tmp_path / out, caegen.load(SPECS / "quickstart.yaml"))
     (d,) = info.value.diagnostics
     assert d.code == "E057" and f"{tmp_path / 'file'} is a file" in d.message
     assert (tmp_path / "file").read_text() == "mine\n"
@@ -164,9 +168,9 @@ def test_damaged_image_met_while_streaming_is_a_clear_error(tmp_path):
     assert d.code == "E053" and "could not be decoded" in d.message and "PNG" in d.message
 
 
-def test_resolve_run_dir_errors(tmp_path):
+def test_find_run_errors(tmp_path):
     with pytest.raises(CaegenError) as info:
-        resolve_run_dir(tmp_path)
+        Run.find(tmp_path)
     assert info.value.diagnostics[0].code == "E052"
 
 
@@ -291,7 +295,9 @@ def test_ctrl_c_in_process_stops_at_the_next_batch_with_the_epoch_checkpointed(t
         caegen.train(spec, epochs=50, batch_size=64, limit=256, out=tmp_path, progress=display)
     assert display.display_finished
     (run,) = (tmp_path / "quickstart").iterdir()
-    assert json.loads((run / "checkpoints" / "state.json").read_text()) == {"epoch": 2}
+    assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 2
+    status = Run(run).status()
+    assert (status.state, status.epoch, status.reason) == ("interrupted", 2, "Ctrl-C")
     with (run / "history.csv").open() as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2]
     assert not (run / "model.keras").exists()

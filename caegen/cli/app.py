@@ -141,8 +141,13 @@ def summary(
     if keras:
         hide_native_logs()
         from caegen.keras_backend import build, compare_with_keras
+        from caegen.memory import check_model_memory
 
         assert report.spec is not None
+        try:
+            check_model_memory(report)
+        except CaegenError as exc:
+            raise fail(exc.diagnostics) from None
         agreements = compare_with_keras(build(report.spec, report=report))
     if format == Format.json:
         out = report.to_dict()
@@ -236,7 +241,7 @@ def train(
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except KeyboardInterrupt as exc:
-        err_console.print(f"[yellow]interrupted[/]: {_interrupted_message(exc)}")
+        err_console.print(f"[yellow]interrupted[/]: {_interrupted_message(exc)}", soft_wrap=True)
         raise typer.Exit(code=130) from None
     m = result.metrics
     line = (
