@@ -148,8 +148,9 @@ CODES: dict[str, CodeInfo] = _codes(
         "W109",
         "backend-dependent-op",
         W,
-        "A layer that runs only where TensorFlow has a kernel for it (e.g. a dilated "
-        "conv2d_transpose: oneDNN CPU builds run it, the default CPU kernel does not).",
+        "A layer that runs only where TensorFlow has a kernel for it (a dilated "
+        "conv2d_transpose, unequal strides on a separable or depthwise conv: oneDNN CPU "
+        "builds run them, the default CPU kernels do not).",
     ),
 )
 

@@ -47,6 +47,15 @@ def to_display(x: np.ndarray, data_range: str) -> np.ndarray:
     return np.clip(x, 0.0, 1.0)
 
 
+def drawable(image: np.ndarray) -> np.ndarray:
+    """An (H, W, C) image as matplotlib draws it: gray for 1 or 2 channels (the second is
+    alpha, dropped), RGB for 3, RGBA for 4, the first three channels beyond that."""
+    channels = image.shape[-1]
+    if channels <= 2:
+        return image[..., 0]
+    return image if channels in (3, 4) else image[..., :3]
+
+
 def reconstruction_grid(rows: list[tuple[str, np.ndarray]], path: Path, data_range: str) -> None:
     """One row per (label, images) pair, e.g. input | reconstruction, 8 images wide."""
     plt = _pyplot()
@@ -55,9 +64,9 @@ def reconstruction_grid(rows: list[tuple[str, np.ndarray]], path: Path, data_ran
     for r, (label, images) in enumerate(rows):
         for c in range(n):
             ax = axes[r][c]
-            image = to_display(images[c], data_range)
-            if image.shape[-1] == 1:
-                ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            image = drawable(to_display(images[c], data_range))
+            if image.ndim == 2:
+                ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             else:
                 ax.imshow(image, interpolation="nearest")
             ax.set_xticks([])

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from caegen.layers import LayerSpec
-from caegen.layers.base import PositiveInt
+from caegen.layers.base import NonNegativeFloat, PositiveFloat, PositiveInt
 from caegen.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 from caegen.yamlpos import Positions
 
@@ -32,9 +32,6 @@ def _yaml_boolean_to_toggle(value: object) -> object:
 
 
 Toggle = Annotated[Literal["auto", "on", "off"], BeforeValidator(_yaml_boolean_to_toggle)]
-# Strict: a YAML number, never a numeric string or a boolean; finite.
-NonNegativeFloat = Annotated[float, Strict(), Field(ge=0.0, allow_inf_nan=False)]
-PositiveFloat = Annotated[float, Strict(), Field(gt=0.0, allow_inf_nan=False)]
 UnitInterval = Annotated[float, Strict(), Field(ge=0.0, lt=1.0)]
 
 

@@ -123,11 +123,23 @@ class _Builder:
             seen.add(key)
 
 
+def _reader_error(exc: yaml.reader.ReaderError, text: str) -> YamlSyntaxError:
+    """The character, its line and column (PyYAML gives only an offset)."""
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    what = "a NUL byte" if char == 0 else f"the control character #x{char:04x}"
+    return YamlSyntaxError(f"{what} is not allowed in YAML", line, column)
+
+
 def load_with_positions(text: str) -> tuple[Any, Positions, list[DuplicateKey]]:
     try:
         loader = SafeLoader(text)
-    except yaml.YAMLError as exc:  # e.g. ReaderError on control characters
-        raise YamlSyntaxError(str(exc).splitlines()[-1], None, None) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. NUL
+        raise _reader_error(exc, text) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(str(exc).splitlines()[0], None, None) from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -142,7 +154,9 @@ def load_with_positions(text: str) -> tuple[Any, Positions, list[DuplicateKey]]:
             problem = f"{problem} ({exc.context})"
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise YamlSyntaxError(problem, line, col) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text) from None
     except yaml.YAMLError as exc:
-        raise YamlSyntaxError(str(exc).splitlines()[-1], None, None) from None
+        raise YamlSyntaxError(str(exc).splitlines()[0], None, None) from None
     finally:
         loader.dispose()

@@ -172,3 +172,27 @@ def test_recursive_alias_is_an_error():
 def test_collection_keys_are_refused(key):
     (d,) = load_error(f"? {key}\n: x\nname: y\n").diagnostics
     assert d.code == "E002" and "plain value" in d.message and d.location.line == 1
+
+
+@pytest.mark.parametrize(
+    ("train", "field"),
+    [
+        ("{seed: true}", "seed"),
+        ("{seed: 4294967296}", "seed"),
+        ("{seed: '3'}", "seed"),
+        ("{optimizer: {name: adam, learning_rate: '2'}}", "learning_rate"),
+        ("{optimizer: {name: adam, learning_rate: .inf}}", "learning_rate"),
+        ("{optimizer: {name: sgd, momentum: .nan}}", "momentum"),
+        ("{batch_size: 99999999999999999999}", "batch_size"),
+        ("{weight_decay: {l2: true}}", "l2"),
+    ],
+)
+def test_values_are_taken_as_yaml_typed_them_and_bounded(spec_text, train, field):
+    """No bool-as-int, no numeric strings, no infinities: what `check` accepts can train."""
+    (d,) = load_error(spec_text(train=train)).diagnostics
+    assert d.code == "E012" and field in (d.location.path or "")
+
+
+def test_a_nul_byte_keeps_the_reason():
+    (d,) = load_error("name: x\x00\n").diagnostics
+    assert d.code == "E002" and "NUL" in d.message and d.location.line == 1

@@ -15,7 +15,12 @@ Shape = tuple[int, ...]
 
 PositiveInt = Annotated[int, Strict(), Field(gt=0)]
 NonNegativeInt = Annotated[int, Strict(), Field(ge=0)]
-Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+# Floats are strict (a YAML number, never a string or a boolean) and finite; `le` at the
+# largest float puts the finiteness in the JSON Schema too (JSON has no infinity).
+FLOAT_MAX = 1.7976931348623157e308
+Probability = Annotated[float, Strict(), Field(ge=0.0, lt=1.0)]
+NonNegativeFloat = Annotated[float, Strict(), Field(ge=0.0, le=FLOAT_MAX, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Strict(), Field(gt=0.0, le=FLOAT_MAX, allow_inf_nan=False)]
 
 
 def _as_pair(value: int | tuple[int, int]) -> tuple[int, int]:
@@ -103,10 +108,19 @@ def require_rank(layer: "LayerBase", shape: Shape, rank: int, what: str) -> None
         )
 
 
+def _type_required(schema: dict[str, Any], cls: type) -> None:
+    """Every layer names its `type` (the tag has a default only for Python callers)."""
+    required = schema.setdefault("required", [])
+    if "type" not in required:
+        required.insert(0, "type")
+
+
 class LayerBase(BaseModel):
     """Fields shared by every layer: `name` and `inputs`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, defer_build=True, json_schema_extra=_type_required
+    )
 
     type: str
     name: LayerName | None = Field(

@@ -30,7 +30,17 @@ class _Conv(LayerBase):
 
     rejects_strided_dilation: ClassVar[bool] = True
     needs_equal_strides: ClassVar[bool] = False
-    """TensorFlow's undilated separable and depthwise kernels take one stride for both axes."""
+    """TensorFlow's default CPU kernel for undilated separable and depthwise convolutions takes
+    one stride for both axes (oneDNN builds take any): the W109 lint reports it."""
+
+    @property
+    def backend_dependent(self) -> str | None:
+        """Why this layer runs only on some TensorFlow kernels, or None (see W109)."""
+        # A dilated depthwise conv goes through space-to-batch, which takes any strides.
+        undilated = self.dilation_rate == (1, 1)
+        if self.needs_equal_strides and undilated and self.strides[0] != self.strides[1]:
+            return f"{self.type} with unequal strides {list(self.strides)}"
+        return None
 
     @model_validator(mode="after")
     def _strides_or_dilation(self) -> "_Conv":
@@ -44,15 +54,6 @@ class _Conv(LayerBase):
 
     def _spatial(self, shape: Shape) -> tuple[int, int]:
         require_rank(self, shape, 3, "a feature map H x W x C")
-        # A dilated depthwise conv goes through space-to-batch, which takes any strides.
-        undilated = self.dilation_rate == (1, 1)
-        if self.needs_equal_strides and undilated and self.strides[0] != self.strides[1]:
-            raise ShapeError(
-                f"{self.type} with strides {list(self.strides)}: TensorFlow runs it only with "
-                "the same stride on both axes (Keras builds it, the op fails at run time)",
-                "use one stride for both axes, e.g. strides: 2",
-                field="strides",
-            )
         out = tuple(
             conv_length(
                 shape[i], self.kernel_size[i], self.strides[i], self.padding, self.dilation_rate[i]
@@ -116,6 +117,12 @@ class Conv2DTranspose(_Conv):
                 f"strides={list(self.strides)})"
             )
         return self
+
+    @property
+    def backend_dependent(self) -> str | None:
+        if max(self.dilation_rate) > 1:
+            return f"conv2d_transpose with dilation_rate {list(self.dilation_rate)}"
+        return None
 
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
         shape = in_shapes[0]

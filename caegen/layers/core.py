@@ -10,6 +10,7 @@ from caegen.layers.base import (
 )
 from caegen.layers.base import (
     LayerBase,
+    NonNegativeFloat,
     ParamCount,
     PositiveInt,
     Probability,
@@ -40,7 +41,7 @@ class GaussianNoise(LayerBase):
     """`keras.layers.GaussianNoise` (training only)."""
 
     type: Literal["gaussian_noise"] = "gaussian_noise"
-    stddev: Annotated[float, Field(ge=0.0)]
+    stddev: NonNegativeFloat
     keras_class: ClassVar[str] = "GaussianNoise"
 
 
@@ -77,7 +78,7 @@ class Flatten(LayerBase):
         return {}
 
 
-TargetDim = Annotated[int, Strict(), Field(ge=-1)]
+TargetDim = Annotated[int, Strict(), Field(ge=-1, json_schema_extra={"not": {"const": 0}})]
 
 
 class Reshape(LayerBase):

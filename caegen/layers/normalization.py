@@ -2,11 +2,18 @@
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, Strict
 
-from caegen.layers.base import LayerBase, ParamCount, PositiveInt, Shape, ShapeError
+from caegen.layers.base import (
+    LayerBase,
+    ParamCount,
+    PositiveFloat,
+    PositiveInt,
+    Shape,
+    ShapeError,
+)
 
-Epsilon = Annotated[float, Field(gt=0.0)]
+Epsilon = PositiveFloat
 
 
 class _ChannelNorm(LayerBase):
@@ -24,7 +31,7 @@ class BatchNorm(_ChannelNorm):
     """`keras.layers.BatchNormalization`: gamma/beta trainable, moving mean/variance not."""
 
     type: Literal["batch_norm"] = "batch_norm"
-    momentum: Annotated[float, Field(ge=0.0, le=1.0)] = 0.99
+    momentum: Annotated[float, Strict(), Field(ge=0.0, le=1.0)] = 0.99
     keras_class: ClassVar[str] = "BatchNormalization"
 
     def params(self, in_shapes: list[Shape]) -> ParamCount:
