@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from math import prod
 from typing import Any
@@ -15,6 +16,7 @@ from caegen.passes.data_channels import check_data_channels
 from caegen.passes.liveness import mark_liveness
 from caegen.passes.reconstruction import check_reconstruction
 from caegen.passes.shapes import infer_shapes
+from caegen.passes.suppression import apply_suppressions
 from caegen.passes.wiring import build_graph
 from caegen.spec import Spec
 
@@ -29,6 +31,8 @@ class Report:
     graph: Graph | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     file: str | None = None
+    suppressed: list[Diagnostic] = field(default_factory=list)
+    """Warnings and infos acknowledged by `ignore` (layer, spec) or --ignore/--select."""
 
     # --- verdicts ---------------------------------------------------------------------
     def by_severity(self, severity: Severity) -> list[Diagnostic]:
@@ -93,14 +97,18 @@ class Report:
     def decoder_separable(self) -> bool:
         return self.graph is not None and not decoder_reads_encoder(self.graph)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The stable JSON shape of one checked spec (documented in docs/json.md)."""
+    def to_dict(self, strict: bool = False) -> dict[str, Any]:
+        """The stable JSON shape of one checked spec (documented in docs/json.md).
+
+        `ok` is this file's verdict: no errors, and no warnings either under `strict`.
+        """
         graph = self.graph
         params = self.params
         return {
             "file": self.file,
             "spec": self.spec.name if self.spec else None,
-            "ok": self.ok,
+            "ok": self.passed(strict),
+            "strict": strict,
             "summary": None
             if graph is None
             else {
@@ -122,6 +130,7 @@ class Report:
             },
             "layers": [_layer_dict(n) for n in self.layers()],
             "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "suppressed": [d.to_dict() for d in self.suppressed],
         }
 
     def ok_line(self) -> str:
@@ -134,7 +143,12 @@ class Report:
             f"({p.trainable:,} trainable, {p.non_trainable:,} non-trainable), "
             f"latent {fmt_shape(latent)} = {self.latent_size or 0:,} values"
             + (f" ({ratio:.3g}x compression)" if ratio else "")
+            + self.suppressed_note()
         )
+
+    def suppressed_note(self) -> str:
+        n = len(self.suppressed)
+        return f"; {n} finding(s) suppressed" if n else ""
 
 
 def _list(shape: tuple[int, ...] | None) -> list[int] | None:
@@ -162,8 +176,12 @@ def _layer_dict(node: Node) -> dict[str, Any]:
     }
 
 
-def check(spec: Spec) -> Report:
-    """Run every static pass over a loaded spec. Never imports TensorFlow or Keras."""
+def check(spec: Spec, ignore: Iterable[str] = (), select: Iterable[str] | None = None) -> Report:
+    """Run every static pass over a loaded spec. Never imports TensorFlow or Keras.
+
+    `ignore` and `select` (code prefixes, as `--select W1`) filter warnings and infos on
+    top of the spec's own `ignore` entries; errors are always reported.
+    """
     graph, diagnostics = build_graph(spec)
     wired = not diagnostics
     diagnostics += infer_shapes(graph)
@@ -174,6 +192,7 @@ def check(spec: Spec) -> Report:
     diagnostics += check_data_channels(spec)
     if not any(d.code < "E040" for d in diagnostics if d.severity == Severity.ERROR):
         diagnostics += run_lints(graph)  # lints need a wired, shaped graph
-    diagnostics.sort(key=lambda d: (d.location.line or 0, d.location.column or 0))
+    split = apply_suppressions(diagnostics, spec, graph, ignore, select)
+    kept = sorted(split.kept, key=lambda d: (d.location.line or 0, d.location.column or 0))
     file = spec.source.file if spec.source else None
-    return Report(spec, graph, diagnostics, file)
+    return Report(spec, graph, kept, file, split.suppressed)

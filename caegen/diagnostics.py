@@ -152,6 +152,7 @@ CODES: dict[str, CodeInfo] = _codes(
         "conv2d_transpose, unequal strides on a separable or depthwise conv: oneDNN CPU "
         "builds run them, the default CPU kernels do not).",
     ),
+    CodeInfo("I110", "unused-suppression", N, "An `ignore` in the spec matches no finding."),
 )
 
 

@@ -107,6 +107,8 @@ def _walk(loc: tuple[Any, ...], data: Any) -> tuple[tuple[Any, ...], bool]:
     path: list[Any] = []
     cur = data
     for i, part in enumerate(loc):
+        if i and isinstance(loc[i - 1], int) and isinstance(cur, dict) and part == cur.get("type"):
+            continue  # a layer's tag (first: the `activation` layer's tag is also a key)
         in_dict = isinstance(cur, dict) and part in cur
         in_list = isinstance(cur, list) and isinstance(part, int) and part < len(cur)
         if in_dict or in_list:
@@ -123,26 +125,30 @@ def _walk(loc: tuple[Any, ...], data: Any) -> tuple[tuple[Any, ...], bool]:
 
 
 def _model_at(path: tuple[Any, ...], data: Any) -> type[BaseModel] | None:
-    """The pydantic model that validates the mapping at `path` (for did-you-mean)."""
-    cls: type[BaseModel] = Spec
-    cur = data
+    """The pydantic model that validates the mapping at `path` (for did-you-mean).
+
+    A union (the layer types, the optimizers) is narrowed by the mapping's own tag, so a
+    batch_norm's fields are offered for a batch_norm, not the first layer type's.
+    """
+    candidates: list[type[BaseModel]] = [Spec]
+    node = data
     for part in path:
-        cur = cur[part] if isinstance(cur, (dict, list)) else None
-        if isinstance(part, int):
-            continue
-        field = cls.model_fields.get(part)
-        if field is None:
-            return None
-        candidates = _models_in(field.annotation)
-        if not candidates:
-            return None
-        if len(candidates) > 1 and isinstance(cur, dict):
-            tag = cur.get("type", cur.get("name"))
-            candidates = [
-                c for c in candidates if tag in (_default(c, "type"), _default(c, "name"))
-            ] or candidates
-        cls = candidates[0]
-    return cls
+        if isinstance(part, str):
+            field = _narrow(candidates, node).model_fields.get(part)
+            candidates = _models_in(field.annotation) if field is not None else []
+            if not candidates:
+                return None
+        node = node[part] if isinstance(node, (dict, list)) else None
+    return _narrow(candidates, node)
+
+
+def _narrow(candidates: list[type[BaseModel]], node: Any) -> type[BaseModel]:
+    if len(candidates) > 1 and isinstance(node, dict):
+        tag = node.get("type", node.get("name"))
+        for cls in candidates:
+            if tag in (_default(cls, "type"), _default(cls, "name")):
+                return cls
+    return candidates[0]
 
 
 def _default(cls: type[BaseModel], key: str) -> Any:

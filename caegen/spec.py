@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from caegen.layers import LayerSpec
-from caegen.layers.base import NonNegativeFloat, PositiveFloat, PositiveInt
+from caegen.layers.base import LintCode, NonNegativeFloat, PositiveFloat, PositiveInt
 from caegen.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 from caegen.yamlpos import Positions
 
@@ -124,6 +124,15 @@ class Train(_Strict):
     seed: Annotated[int, Strict(), Field(ge=0, le=MAX_SEED)] = 0
 
 
+class Lint(_Strict):
+    """Which findings the spec acknowledges (like a linter's per-file ignores)."""
+
+    ignore: list[LintCode] = Field(
+        default_factory=list,
+        description="warning/info codes acknowledged for the whole spec, e.g. [I107]",
+    )
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a spec came from, for diagnostics: the file, its text and YAML positions."""
@@ -149,6 +158,7 @@ class Spec(_Strict):
     )
     data: Data = Field(default_factory=Data)
     train: Train = Field(default_factory=Train)
+    lint: Lint = Field(default_factory=Lint)
 
     _source: Source | None = PrivateAttr(default=None)
 

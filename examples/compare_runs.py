@@ -7,7 +7,6 @@ python examples/compare_runs.py --train SPEC... [--epochs N]
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import caegen
@@ -23,9 +22,9 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=Path("compare_loss.png"))
     args = parser.parse_args()
 
-    from caegen.rundir import read_history, resolve_run_dir
+    from caegen.rundir import Run
 
-    runs = [resolve_run_dir(r) for r in args.runs]
+    runs = [Run.find(r, purpose="export").path for r in args.runs]
     for spec_path in args.train:
         result = caegen.train(
             caegen.load(spec_path), epochs=args.epochs, limit=args.limit, out=args.out
@@ -44,15 +43,16 @@ def main() -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for run in runs:
-        m = json.loads((run / "metrics.json").read_text())
-        params = caegen.check(caegen.load(run / "spec.yaml")).params.total
+        record = Run(run)
+        m = record.metrics()
+        params = caegen.check(record.spec).params.total
         ssim = f"{m['ssim']:.3f}" if m.get("ssim") is not None else "-"
         label = f"{m['spec']}/{run.name}"
         print(
             f"{label:<40} {params:>10,} {m['epochs']:>6} {m['psnr']:>8.2f} {ssim:>6} "
             f"{m['images_per_s'] or 0:>8,.0f}"
         )
-        history = read_history(run)
+        history = record.history()
         ax.plot([h["epoch"] for h in history], [h["val_loss"] for h in history], label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("val_loss")

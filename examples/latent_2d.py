@@ -26,23 +26,22 @@ def main() -> None:
     parser.add_argument("--out", default="runs")
     args = parser.parse_args()
 
-    import keras
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from caegen.data import load_data
-    from caegen.rundir import resolve_run_dir
+    from caegen.rundir import Run
 
     if args.run is None:
         spec = caegen.load(ROOT / "specs" / "digits_2d_latent.yaml")
         run_dir = caegen.train(spec, epochs=args.epochs, out=args.out).run_dir
     else:
-        run_dir = resolve_run_dir(args.run)
-    spec = caegen.load(run_dir / "spec.yaml")
-    encoder = keras.saving.load_model(run_dir / "encoder.keras", safe_mode=True)
-    decoder = keras.saving.load_model(run_dir / "decoder.keras", safe_mode=True)
+        run_dir = Run.find(args.run, purpose="export").path
+    run = Run(run_dir)
+    spec = run.spec
+    encoder, decoder = run.load_model("encoder"), run.load_model("decoder")
 
     test = load_data(spec).test
     codes = encoder.predict(test.array, verbose=0).reshape(len(test.array), -1)

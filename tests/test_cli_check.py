@@ -84,6 +84,69 @@ def test_strict_fails_on_warnings():
     assert result.exit_code == 1 and "W103" in result.output
 
 
+def test_strict_verdict_is_per_file_and_consistent_in_json():
+    clean, warned = str(SPECS / "quickstart.yaml"), str(SPECS / "cifar10_method2.yaml")
+    result = runner.invoke(app, ["check", "--strict", "--no-table", clean, warned])
+    assert result.exit_code == 1
+    assert f"OK {clean}" in result.output and f"OK {warned}" not in result.output
+    assert f"FAILED {warned}: 0 error(s), 4 warning(s) (--strict" in result.output
+    result = runner.invoke(app, ["check", "--strict", "--format", "json", clean, warned])
+    data = json.loads(result.output)
+    assert data["ok"] is False and data["strict"] is True
+    assert [r["ok"] for r in data["results"]] == [True, False]
+
+
+UNET = (FIXTURES / "unet.yaml").read_text()
+
+
+def test_suppression_per_layer_per_spec_and_on_the_command_line(tmp_path):
+    spec = tmp_path / "unet.yaml"
+    spec.write_text(UNET)
+    result = runner.invoke(app, ["check", "--strict", "--no-table", str(spec)])
+    assert result.exit_code == 1 and "W105" in result.output  # a real U-Net skip
+    layer = UNET.replace("inputs: [up, e1]}", "inputs: [up, e1], ignore: [W105]}")
+    spec.write_text(layer)
+    result = runner.invoke(app, ["check", "--strict", "--no-table", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "W105 warning" not in result.output and "1 finding(s) suppressed" in result.output
+    spec.write_text(UNET + "lint: {ignore: [W105, I106, I108]}\n")
+    result = runner.invoke(app, ["check", "--strict", "--no-table", str(spec)])
+    assert result.exit_code == 0 and "3 finding(s) suppressed" in result.output
+    spec.write_text(UNET)
+    result = runner.invoke(
+        app, ["check", "--strict", "--no-table", "--ignore", "w105,I108", str(spec)]
+    )
+    assert result.exit_code == 0 and "I106" in result.output and "I108" not in result.output
+    result = runner.invoke(app, ["check", "--no-table", "--select", "W", str(spec)])
+    assert "I106" not in result.output and "W105" in result.output
+
+
+def test_a_suppression_that_suppresses_nothing_is_reported(tmp_path):
+    spec = tmp_path / "unet.yaml"
+    spec.write_text(
+        UNET.replace("{type: max_pool2d}", "{type: max_pool2d, ignore: [W103]}")
+        + "lint: {ignore: [W101]}\n"
+    )
+    report = caegen.check(caegen.load(spec))
+    unused = [d for d in report.diagnostics if d.code == "I110"]
+    assert [d.location.path for d in unused] == ["encoder[1].ignore", "lint.ignore"]
+    assert "encoder[1]" in unused[0].message and unused[0].location.line == 6
+
+
+def test_errors_cannot_be_suppressed(tmp_path):
+    spec = tmp_path / "bug.yaml"
+    spec.write_text((SPECS / "cifar10_method1_bug.yaml").read_text() + "lint: {ignore: [E040]}\n")
+    result = runner.invoke(app, ["check", "--no-table", str(spec)])
+    assert result.exit_code == 1 and "E012" in result.output and "lint.ignore" in result.output
+
+
+def test_version():
+    result = subprocess.run(
+        [sys.executable, "-m", "caegen", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and result.stdout.strip() == f"caegen {caegen.__version__}"
+
+
 def test_json_format_is_stable():
     result = runner.invoke(
         app,

@@ -196,3 +196,58 @@ def test_values_are_taken_as_yaml_typed_them_and_bounded(spec_text, train, field
 def test_a_nul_byte_keeps_the_reason():
     (d,) = load_error("name: x\x00\n").diagnostics
     assert d.code == "E002" and "NUL" in d.message and d.location.line == 1
+
+
+@pytest.mark.parametrize(
+    ("layer", "unknown", "suggested", "not_listed"),
+    [
+        ("{type: batch_norm, momentun: 0.9}", "momentun", "momentum", "filters"),
+        ("{type: group_norm, grups: 2}", "grups", "groups", "kernel_size"),
+        (
+            "{type: conv2d_transpose, filters: 2, kernel_size: 3, output_pading: 1}",
+            "output_pading",
+            "output_padding",
+            "units",
+        ),
+        (
+            "{type: separable_conv2d, filters: 2, kernel_size: 3, depth_multiplyer: 2}",
+            "depth_multiplyer",
+            "depth_multiplier",
+            "units",
+        ),
+        ("{type: dense, units: 8, unit: 4}", "unit", "units", "kernel_size"),
+        ("{type: max_pool2d, pool_sise: 2}", "pool_sise", "pool_size", "filters"),
+        ("{type: upsampling2d, sise: 2}", "sise", "size", "filters"),
+        ("{type: dropout, rate: 0.5, rat: 0.5}", "rat", "rate", "filters"),
+        (
+            "{type: activation, activation: relu, activaton: 1}",
+            "activaton",
+            "activation",
+            "filters",
+        ),
+    ],
+    ids=[
+        "batch_norm",
+        "group_norm",
+        "conv2d_transpose",
+        "separable",
+        "dense",
+        "pool",
+        "upsampling",
+        "dropout",
+        "activation",
+    ],
+)
+def test_unknown_field_is_answered_with_that_layer_types_fields(
+    spec_text, layer, unknown, suggested, not_listed
+):
+    (d,) = load_error(spec_text(encoder=f"\n  - {layer}")).diagnostics
+    assert d.code == "E011" and f"`{unknown}`" in d.message
+    assert f"did you mean `{suggested}`" in d.hint and not_listed not in d.hint
+
+
+def test_unknown_field_of_the_activation_layer_names_that_field(spec_text):
+    text = spec_text(encoder="\n  - {type: activation, activation: leaky_relu, slope: 0.1}")
+    (d,) = load_error(text).diagnostics
+    assert d.code == "E011" and "unknown field `slope`" in d.message
+    assert "did you mean `activation`" not in d.hint

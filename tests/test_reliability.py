@@ -278,6 +278,8 @@ def test_crash_between_the_checkpoint_renames_is_found_by_hash(copy_of):
         ("history.csv", b"epoch,loss,val_loss\n1,0.5,0.5\n1,0.4,0.4\n", "resume"),
         ("spec.yaml", b"name: [unclosed\n", "resume"),
         ("model.keras", b"PK\x03\x04garbage", "export"),
+        ("encoder.keras", b"", "export-encoder"),
+        ("decoder.keras", b"PK\x05\x06" + bytes(18), "export-decoder"),
         ("status.json", b"\xff\xfe", "status"),
         ("metrics.json", b"{not json", "metrics"),
     ],
@@ -298,8 +300,9 @@ def test_damaged_run_files_are_named_errors(copy_of, file, content, command):
     with pytest.raises(CaegenError) as info:
         if command == "resume":
             caegen.train(resume=run, epochs=5)
-        elif command == "export":
-            caegen.export_onnx(run, run / "m.onnx")
+        elif command.startswith("export"):
+            part = command.partition("-")[2] or "autoencoder"
+            caegen.export_onnx(run, run / "m.onnx", part=part)
         elif command == "status":
             Run(run).status()
         else:
@@ -556,3 +559,25 @@ def test_out_of_range_numbers_are_refused_before_anything_is_written(tmp_path, a
     result = _cli("train", str(SPECS / "quickstart.yaml"), "--out", str(tmp_path), *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout
     assert not any(tmp_path.iterdir())
+
+
+def test_an_image_damaged_after_training_is_named_on_export(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(folder / f"{i:02}.png")
+    spec = caegen.loads(
+        "name: f\ninput: [8, 8, 1]\nencoder:\n  - {type: conv2d, filters: 2, kernel_size: 3, "
+        "strides: 2}\ndecoder:\n  - {type: conv2d_transpose, filters: 1, kernel_size: 3, "
+        f"strides: 2}}\ndata: {{source: folder, path: '{folder}'}}\n"
+    )
+    result = caegen.train(spec, epochs=1, batch_size=4, out=tmp_path / "runs")
+    damaged = folder / "10.png"  # a test image (every tenth file)
+    damaged.write_bytes(damaged.read_bytes()[:60])
+    with pytest.raises(CaegenError) as info:
+        caegen.export_onnx(result.run_dir, tmp_path / "m.onnx")
+    (d,) = info.value.diagnostics
+    assert d.code == "E053" and str(damaged) in d.message and "could not be decoded" in d.message

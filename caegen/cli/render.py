@@ -165,17 +165,25 @@ def summary_totals(report: Report) -> list[str]:
     ]
 
 
-def print_report(console: Console, report: Report, *, table: bool = True) -> None:
+def print_report(
+    console: Console, report: Report, *, table: bool = True, strict: bool = False
+) -> None:
     if table and report.graph is not None:
         console.print(layer_table(report, title=report.file), soft_wrap=True)
     source = report.spec.source.text if report.spec and report.spec.source else None
     for d in report.diagnostics:
         print_diagnostic(console, d, source)
+    console.print(verdict_line(report, strict), soft_wrap=True)
+
+
+def verdict_line(report: Report, strict: bool = False) -> Text:
+    """`OK file: ...` or `FAILED file: ...`: one line per file, saying why it failed."""
+    if report.passed(strict):
+        return Text(report.ok_line(), style="bold green")
+    n_err, n_warn = len(report.errors), len(report.warnings)
+    line = f"FAILED {report.file or 'spec'}: {n_err} error(s), {n_warn} warning(s)"
     if report.ok:
-        console.print(Text(report.ok_line(), style="bold green"), soft_wrap=True)
-    else:
-        n_err, n_warn = len(report.errors), len(report.warnings)
-        line = f"FAILED {report.file or 'spec'}: {n_err} error(s), {n_warn} warning(s)"
-        if report.graph is not None:
-            line += f"; the live graph Keras would build has {report.params.total:,} params"
-        console.print(Text(line, style="bold red"), soft_wrap=True)
+        line += " (--strict: warnings fail the check)"
+    if report.graph is not None:
+        line += f"; the live graph Keras would build has {report.params.total:,} params"
+    return Text(line + report.suppressed_note(), style="bold red")

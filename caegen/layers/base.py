@@ -57,6 +57,8 @@ Activation = Literal[
     "exponential",
 ]
 LayerName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")]
+# A warning or info code that a spec may acknowledge (errors cannot be silenced).
+LintCode = Annotated[str, Field(pattern=r"^[WI][0-9]{3}$")]
 
 
 class ShapeError(Exception):
@@ -108,6 +110,10 @@ def require_rank(layer: "LayerBase", shape: Shape, rank: int, what: str) -> None
         )
 
 
+CAEGEN_FIELDS = {"type", "name", "inputs", "ignore"}
+"""Fields every layer has that are caegen's own, not Keras arguments."""
+
+
 def _type_required(schema: dict[str, Any], cls: type) -> None:
     """Every layer names its `type` (the tag has a default only for Python callers)."""
     required = schema.setdefault("required", [])
@@ -130,6 +136,11 @@ class LayerBase(BaseModel):
         default=None,
         description="the layer(s) this one reads; default: the previous layer "
         "(`latent` for the first decoder layer). `input` names the model input.",
+    )
+    ignore: list[LintCode] | None = Field(
+        default=None,
+        description="warning/info codes acknowledged on this layer, e.g. [W105] on a U-Net "
+        "skip; an ignore that matches nothing is reported (I110)",
     )
 
     keras_class: ClassVar[str]
@@ -165,7 +176,7 @@ class LayerBase(BaseModel):
     # --- Keras --------------------------------------------------------------------------
     def keras_kwargs(self) -> dict[str, Any]:
         """The Keras constructor arguments: the spec fields minus caegen's own."""
-        return self.model_dump(exclude={"type", "name", "inputs"})
+        return self.model_dump(exclude=CAEGEN_FIELDS)
 
     def to_keras(self, name: str, regularizer: Any = None, dtype: str | None = None) -> Any:
         from keras import layers
@@ -183,7 +194,7 @@ class LayerBase(BaseModel):
         fields = {
             key: _from_keras_value(config[key])
             for key in cls.model_fields
-            if key not in ("type", "name", "inputs") and key in config
+            if key not in CAEGEN_FIELDS and key in config
         }
         return cls(**fields)
 
