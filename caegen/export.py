@@ -97,20 +97,21 @@ def _comparison_inputs(
     warnings: list[str] = []
     try:
         splits = load_data(spec)
-        indices = spread(len(splits.test), limit)
-        try:
-            images, _ = evaluation_arrays(
-                splits.test, spec, seed=spec.train.seed + 1, indices=indices
-            )
-        except tf.errors.OpError as exc:
-            raise undecodable(exc, spec, splits.test.files) from None
-        what = f"{len(images)} test images ({splits.description})"
-    except CaegenError as exc:
+    except CaegenError as exc:  # e.g. the dataset is not on this machine
         rng = np.random.default_rng(0)
         low = -1.0 if spec.data.range == "symmetric" else 0.0
         images = rng.uniform(low, 1.0, (64, *spec.input)).astype(np.float32)
         what = "64 seeded random images"
         warnings.append(f"data unavailable ({exc.diagnostics[0].message}); compared on {what}")
+    else:
+        indices = spread(len(splits.test), limit)
+        try:
+            images, _ = evaluation_arrays(
+                splits.test, spec, seed=spec.train.seed + 1, indices=indices
+            )
+        except tf.errors.OpError as exc:  # a damaged image file: name it, do not guess
+            raise undecodable(exc, spec, splits.test.files) from None
+        what = f"{len(images)} test images ({splits.description})"
     if part == "decoder":
         images = models["encoder"].predict(images, batch_size=64, verbose=0)
         what = f"latent codes of {what}"

@@ -186,6 +186,11 @@ def _diagnostics_from(
     out: list[Diagnostic] = []
     seen: dict[tuple[Any, ...], int] = {}
     for err in exc.errors(include_url=False):
+        if err["loc"][:1] == ("input",):  # one diagnostic, however many parts are wrong
+            if ("input",) not in seen:
+                out.append(_input_shape_diagnostic(data, positions, file))
+                seen[("input",)] = len(out) - 1
+            continue
         path, resolved = _walk(tuple(err["loc"]), data)
         kind = err["type"]
         where = _dotted(path) or "the spec"
@@ -231,6 +236,16 @@ def _diagnostics_from(
                 if key == "type"
                 else f"add `{key}:`",
             )
+        elif kind == "cross_field":
+            ctx = err.get("ctx", {})
+            field_path = (*path, ctx["field"])
+            pos = positions.lookup(field_path) or positions.lookup(path)
+            diag = Diagnostic(
+                "E012",
+                f"invalid value for {where}: {err['msg']}",
+                Location(file, *(pos or (None, None)), _dotted(field_path)),
+                ctx["hint"],
+            )
         elif kind == "missing":
             field = str(path[-1]) if not resolved else str(err["loc"][-1])
             parent = _dotted(path[:-1]) if not resolved else where
@@ -257,6 +272,27 @@ def _diagnostics_from(
         seen[path] = len(out)
         out.append(diag)
     return out
+
+
+def _input_shape_diagnostic(data: Any, positions: Positions, file: str | None) -> Diagnostic:
+    """`input` is H, W, C: say so, with the likely fix (a gray image's missing channel)."""
+    value = data.get("input") if isinstance(data, dict) else None
+    pos = positions.lookup(("input",))
+    ints = isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+    )
+    if ints and len(value) == 2:
+        h, w = value
+        hint = f"write [{h}, {w}, 1] for gray images or [{h}, {w}, 3] for RGB"
+    else:
+        hint = "write three positive integers, e.g. [28, 28, 1] (gray) or [32, 32, 3] (RGB)"
+    return Diagnostic(
+        "E012",
+        f"invalid value for input: a spec's input is H, W, C (height, width, channels), "
+        f"three positive integers (received {_short_repr(value)})",
+        Location(file, *(pos or (None, None)), "input"),
+        hint,
+    )
 
 
 def data_at(data: Any, path: tuple[Any, ...]) -> Any:

@@ -16,7 +16,13 @@ from pydantic import (
 )
 
 from caegen.layers import LayerSpec
-from caegen.layers.base import LintCode, NonNegativeFloat, PositiveFloat, PositiveInt
+from caegen.layers.base import (
+    LintCode,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    cross_field_error,
+)
 from caegen.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 from caegen.yamlpos import Positions
 
@@ -62,7 +68,13 @@ class Data(_Strict):
     @model_validator(mode="after")
     def _path_for_files(self) -> "Data":
         if self.source in ("folder", "npz") and not self.path:
-            raise ValueError(f"data source `{self.source}` needs `path`")
+            raise cross_field_error(
+                "path",
+                f"data source `{self.source}` needs `path`",
+                "add path: a folder of images"
+                if self.source == "folder"
+                else "add path: an .npz file with x_train and x_test",
+            )
         return self
 
 

@@ -274,3 +274,28 @@ def test_every_shipped_spec_points_editors_at_the_schema():
     for path in SPECS.glob("*.yaml"):
         first = path.read_text().splitlines()[0]
         assert first == "# yaml-language-server: $schema=../docs/caegen.schema.json", path.name
+
+
+def test_summary_shows_warnings_and_errors_with_their_source_line():
+    result = runner.invoke(app, ["summary", str(SPECS / "cifar10_method2.yaml")])
+    assert result.exit_code == 0
+    assert "W103 warning" in result.output and "|   - {type: batch_norm, name: bnorm1_1}" in (
+        result.output
+    )
+    result = runner.invoke(app, ["summary", str(SPECS / "cifar10_method1_bug.yaml")])
+    assert result.exit_code == 1
+    assert "E040 error" in result.output and "    9 |   - {type: batch_norm" in result.output
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`caegen init --list | head`: the reader goes away; no traceback, no error exit 1."""
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "caegen", "init", "--list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before caegen writes anything
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == -signal.SIGPIPE and err == b""

@@ -82,3 +82,22 @@ def test_summary_numbers():
     data = report.to_dict()
     assert data["summary"]["params"]["total"] == report.params.total
     assert next(layer["name"] for layer in data["layers"]) == "encoder.0"
+
+
+def test_batch_norm_after_an_activation_layer_hints_at_moving_that_layer(spec_text):
+    text = spec_text(
+        encoder="\n  - {type: conv2d, filters: 4, kernel_size: 3, strides: 2}"
+        "\n  - {type: activation, name: act, activation: leaky_relu}"
+        "\n  - {type: batch_norm}"
+    )
+    (d,) = [d for d in caegen.check(caegen.loads(text)).diagnostics if d.code == "W103"]
+    assert "move `act` after the batch norm" in d.hint and "drop the activation" not in d.hint
+
+
+def test_receptive_field_is_the_true_size_even_past_the_input():
+    conv = "\n  - {type: conv2d, filters: 2, kernel_size: 3}"
+    text = (
+        "name: rf\ninput: [8, 8, 1]\nencoder:" + conv * 5 + "\ndecoder:" + conv.replace("2,", "1,")
+    )
+    report = caegen.check(caegen.loads(text))
+    assert report.receptive_field == (11, 11)  # 5 stacked 3x3 convs, wider than the 8x8 input

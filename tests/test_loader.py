@@ -251,3 +251,32 @@ def test_unknown_field_of_the_activation_layer_names_that_field(spec_text):
     (d,) = load_error(text).diagnostics
     assert d.code == "E011" and "unknown field `slope`" in d.message
     assert "did you mean `activation`" not in d.hint
+
+
+@pytest.mark.parametrize(
+    ("layer", "field", "hint"),
+    [
+        (
+            "{type: conv2d, filters: 2, kernel_size: 3, strides: 2, dilation_rate: 2}",
+            "dilation_rate",
+            "use strides: 1 with the dilation",
+        ),
+        (
+            "{type: conv2d_transpose, filters: 1, kernel_size: 3, strides: 2, output_padding: 2}",
+            "output_padding",
+            "use output_padding 0 (or up to strides - 1)",
+        ),
+    ],
+)
+def test_cross_field_errors_point_at_the_field_and_say_the_fix(spec_text, layer, field, hint):
+    (d,) = load_error(spec_text(encoder=f"\n  - {layer}")).diagnostics
+    assert d.code == "E012" and d.location.path == f"encoder[0].{field}"
+    assert d.message.count("received") == 0 and hint in d.hint
+    assert d.location.column == 5 + layer.index(f"{field}:") + len(f"{field}: ")  # its value
+
+
+def test_input_needs_three_numbers(spec_text):
+    (d,) = load_error(spec_text(input="[28, 28]")).diagnostics
+    assert d.code == "E012" and d.location.path == "input"
+    assert "H, W, C" in d.message and "[28, 28, 1]" in d.hint
+    assert "missing required field `2`" not in d.message

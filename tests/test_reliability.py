@@ -290,6 +290,8 @@ def test_crash_between_the_checkpoint_renames_is_found_by_hash(copy_of):
         "history-duplicate",
         "spec",
         "model",
+        "encoder",
+        "decoder",
         "status",
         "metrics",
     ],

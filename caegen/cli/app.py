@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -163,7 +164,7 @@ def summary(
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     if not report.ok:
-        raise fail(report.errors)
+        raise fail(report.diagnostics)  # the warnings explain errors too (e.g. W109)
     agreements = None
     if keras:
         hide_native_logs()
@@ -196,7 +197,7 @@ def summary(
             }
         sys.stdout.write(json.dumps(out, indent=2) + "\n")
     else:
-        from caegen.cli.render import summary_table, summary_totals
+        from caegen.cli.render import print_diagnostic, summary_table, summary_totals
 
         console.print(summary_table(report, agreements), soft_wrap=True)
         console.print()
@@ -210,6 +211,10 @@ def summary(
                 if bad
                 else f"[green]Keras agrees on all {len(agreements)} layers[/]"
             )
+        console.file.flush()
+        source = report.spec.source.text if report.spec and report.spec.source else None
+        for d in report.diagnostics:  # warnings and infos: the summary does not hide them
+            print_diagnostic(err_console, d, source)
     if agreements is not None and not all(a.agrees for a in agreements):
         raise typer.Exit(code=1)
 
@@ -401,4 +406,8 @@ def main() -> None:
     # The CLI uses no pydantic plugins; skipping their entry-point scan saves ~45 ms of
     # every `caegen check`. Library users keep theirs (this is set only here).
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    # A reader that goes away (`caegen init --list | head`) ends caegen the way it ends
+    # `cat`: by SIGPIPE, silently. (Python's default turns it into an exit 1 or a traceback.)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     app()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.cells import cell_len
@@ -21,6 +22,14 @@ def diagnostic_line(d: Diagnostic) -> str:
     return f"{d.location.prefix()}: {d.code} {sev}: {d.message}"
 
 
+def _file_text(path: str) -> str | None:
+    """The spec's text for a snippet, when the diagnostic's file can still be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def print_diagnostic(console: Console, d: Diagnostic, source: str | None = None) -> None:
     assert d.severity is not None
     text = Text()
@@ -28,6 +37,8 @@ def print_diagnostic(console: Console, d: Diagnostic, source: str | None = None)
     text.append(f"{d.code} {d.severity.value}", style=STYLE[d.severity])
     text.append(f": {d.message}")
     console.print(text, soft_wrap=True)
+    if source is None and d.location.line and d.location.file:
+        source = _file_text(d.location.file)
     if source and d.location.line:
         lines = source.splitlines()
         if 0 < d.location.line <= len(lines):
@@ -140,6 +151,13 @@ def summary_table(report: Report, agreements: list[Any] | None = None) -> Text:
     return aligned_table(columns, rows)
 
 
+def _receptive_field_line(rf: tuple[int, int], input_shape: tuple[int, ...] | None) -> str:
+    line = f"receptive field  {fmt_shape(rf)} input pixels per latent unit"
+    if input_shape and (rf[0] > input_shape[0] or rf[1] > input_shape[1]):
+        line += f" (wider than the {fmt_shape(input_shape[:2])} input: it covers the padding)"
+    return line
+
+
 def summary_totals(report: Report) -> list[str]:
     p = report.params
     rf = report.receptive_field
@@ -155,7 +173,7 @@ def summary_totals(report: Report) -> list[str]:
             if ratio and report.graph
             else ""
         ),
-        f"receptive field  {fmt_shape(rf)} input pixels per latent unit" if rf else "",
+        _receptive_field_line(rf, report.graph.input_shape if report.graph else None) if rf else "",
         "decoder          "
         + (
             "separable (latent -> reconstruction)"

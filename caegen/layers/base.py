@@ -10,6 +10,7 @@ from math import prod
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
 
 Shape = tuple[int, ...]
 
@@ -59,6 +60,11 @@ Activation = Literal[
 LayerName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")]
 # A warning or info code that a spec may acknowledge (errors cannot be silenced).
 LintCode = Annotated[str, Field(pattern=r"^[WI][0-9]{3}$")]
+
+
+def cross_field_error(field: str, message: str, hint: str) -> PydanticCustomError:
+    """A rule between two fields, reported at `field` with its own hint (not a raw dump)."""
+    return PydanticCustomError("cross_field", message, {"field": field, "hint": hint})
 
 
 class ShapeError(Exception):

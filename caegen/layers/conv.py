@@ -14,6 +14,7 @@ from caegen.layers.base import (
     PositiveInt,
     Shape,
     ShapeError,
+    cross_field_error,
     fmt_shape,
     require_rank,
 )
@@ -45,10 +46,13 @@ class _Conv(LayerBase):
     @model_validator(mode="after")
     def _strides_or_dilation(self) -> "_Conv":
         if self.rejects_strided_dilation and max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(
-                "`strides > 1` cannot be combined with `dilation_rate > 1` "
-                f"(received strides={list(self.strides)}, "
-                f"dilation_rate={list(self.dilation_rate)})"
+            raise cross_field_error(
+                "dilation_rate",
+                f"dilation_rate {list(self.dilation_rate)} cannot be combined with strides "
+                f"{list(self.strides)}: Keras "
+                "refuses a strided dilated convolution",
+                "use strides: 1 with the dilation (downsample in a separate layer), or "
+                "dilation_rate: 1",
             )
         return self
 
@@ -111,10 +115,13 @@ class Conv2DTranspose(_Conv):
         if self.output_padding is not None and any(
             p >= s for p, s in zip(self.output_padding, self.strides, strict=False)
         ):
-            raise ValueError(
-                "`output_padding` must be smaller than `strides` on each axis "
-                f"(received output_padding={list(self.output_padding)}, "
-                f"strides={list(self.strides)})"
+            raise cross_field_error(
+                "output_padding",
+                f"output_padding {list(self.output_padding)} must be smaller than strides "
+                f"{list(self.strides)} on each "
+                "axis",
+                "use output_padding 0 (or up to strides - 1) on each axis, or leave it out to "
+                "let Keras infer it",
             )
         return self
 

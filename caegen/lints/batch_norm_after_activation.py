@@ -32,8 +32,19 @@ def check(graph: Graph) -> list[Diagnostic]:
                 f"{node.path} (`{node.name}`) normalizes the output of `{src.name}`, which has "
                 f"already applied `{src.layer.activation_name}`",
                 node.location,
-                f"drop the activation from `{src.name}` and add {{type: activation, "
-                f"activation: {src.layer.activation_name}}} after the batch norm",
+                _hint(src.name, src.type, src.layer.activation_name),
             )
         )
     return out
+
+
+def _hint(name: str, type_: str, activation: str) -> str:
+    if type_ == "activation":  # the non-linearity is its own layer: move it, keep it
+        return (
+            f"move `{name}` after the batch norm: the layer before it -> batch_norm -> "
+            f"{{type: activation, activation: {activation}}}"
+        )
+    return (
+        f"drop the activation from `{name}` and add {{type: activation, "
+        f"activation: {activation}}} after the batch norm"
+    )

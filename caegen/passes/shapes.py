@@ -70,5 +70,6 @@ def _receptive_field(graph: Graph, node: Node) -> None:
             for r, k, d, j in zip(rf, kernel, dilation, jump, strict=False)
         )
         jump = tuple(j * s for j, s in zip(jump, strides, strict=False))
-    node.receptive_field = (min(round(rf[0]), h), min(round(rf[1]), w))
+    # the true size: it may exceed the input, whose border the window then covers as padding
+    node.receptive_field = (round(rf[0]), round(rf[1]))
     node.meta["jump"] = jump
