@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 import caegen
 from caegen.cli import app
+from caegen.spec import json_schema
 from tests.conftest import FIXTURES, ROOT, SPECS
 
 runner = CliRunner()
@@ -299,3 +302,62 @@ def test_a_closed_pipe_ends_quietly():
     proc.stdout.close()  # before caegen writes anything
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == -signal.SIGPIPE and err == b""
+
+
+@pytest.mark.slow
+def test_init_gives_editor_completion_from_an_installed_copy(tmp_path):
+    """A non-editable install, used from another directory: the spec's modeline names a
+    schema file that exists next to it and is caegen's schema."""
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), "-q", "."],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    elsewhere = tmp_path / "work"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import caegen; print(caegen.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert where.startswith(str(site))
+    result = subprocess.run(
+        [sys.executable, "-m", "caegen", "init", "quickstart", "--out", "specs/q.yaml"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    spec = elsewhere / "specs" / "q.yaml"
+    modeline = spec.read_text().splitlines()[0]
+    assert modeline.startswith("# yaml-language-server: $schema=")
+    schema = spec.parent / modeline.split("$schema=", 1)[1]  # resolved from the YAML's folder
+    assert json.loads(schema.read_text()) == json_schema()
+    again = subprocess.run(
+        [sys.executable, "-m", "caegen", "check", "--no-table", str(spec)],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_init_never_replaces_a_schema_file_that_is_not_caegens(tmp_path):
+    (tmp_path / "caegen.schema.json").write_text('{"title": "mine"}')
+    result = runner.invoke(app, ["init", "quickstart", "--out", str(tmp_path / "q.yaml")])
+    assert result.exit_code == 0 and "kept" in result.output
+    assert (tmp_path / "caegen.schema.json").read_text() == '{"title": "mine"}'
+
+
+def test_schema_out(tmp_path):
+    result = runner.invoke(app, ["schema", "--out", str(tmp_path / "s.json")])
+    assert result.exit_code == 0
+    assert json.loads((tmp_path / "s.json").read_text()) == json_schema()

@@ -353,11 +353,31 @@ def export(
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write it to this file (e.g. caegen.schema.json)."),
+    ] = None,
+) -> None:
     """Print the JSON Schema of the spec language (for editor completion)."""
-    from caegen.spec import json_schema
+    from caegen.templates import schema_text
 
-    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+    if out is None:
+        sys.stdout.write(schema_text())
+        return
+    from caegen.fsutil import atomic_write_text, unwritable
+
+    try:
+        atomic_write_text(out, schema_text())
+    except OSError as exc:
+        raise fail(unwritable(f"write {out}", exc, "pass another --out PATH").diagnostics) from None
+    console.print(f"wrote {out}; point a spec at it with `{_modeline(out)}`", soft_wrap=True)
+
+
+def _modeline(path: Path) -> str:
+    from caegen.templates import MODELINE
+
+    return f"{MODELINE}{path.name}"
 
 
 @app.command()
@@ -390,7 +410,8 @@ def init(
         )
     target = out or Path(f"{template}.yaml")
     try:
-        write_new_text(target, templates.text(template), force=force)
+        write_new_text(target, templates.text(template, templates.SCHEMA_FILE), force=force)
+        schema_note = templates.write_schema_beside(target)
     except FileExistsError:
         raise fail_message(
             "E050", f"{target} already exists; not overwriting it", "pass --force or --out PATH"
@@ -400,6 +421,7 @@ def init(
             unwritable(f"write {target}", exc, "pass another --out PATH").diagnostics
         ) from None
     console.print(f"wrote {target} (template `{template}`); next: caegen check {target}")
+    console.print(schema_note, soft_wrap=True)
 
 
 def main() -> None:
