@@ -153,6 +153,12 @@ CODES: dict[str, CodeInfo] = _codes(
         "builds run them, the default CPU kernels do not).",
     ),
     CodeInfo("I110", "unused-suppression", N, "An `ignore` in the spec matches no finding."),
+    CodeInfo(
+        "W111",
+        "dense-on-feature-map",
+        W,
+        "A dense layer on an H x W x C map acts per pixel, yet the spec treats it as a vector.",
+    ),
 )
 
 

@@ -101,3 +101,26 @@ def test_receptive_field_is_the_true_size_even_past_the_input():
     )
     report = caegen.check(caegen.loads(text))
     assert report.receptive_field == (11, 11)  # 5 stacked 3x3 convs, wider than the 8x8 input
+
+
+def _w111(encoder: str, decoder: str) -> list[str]:
+    text = f"name: d\ninput: [8, 8, 1]\nencoder:{encoder}\ndecoder:{decoder}"
+    return [d.message for d in caegen.check(caegen.loads(text)).diagnostics if d.code == "W111"]
+
+
+def test_dense_on_a_feature_map_is_reported_where_a_vector_was_meant():
+    # a dense-only encoder on an image: each pixel gets its own 4 units
+    assert _w111(
+        "\n  - {type: dense, units: 4}", "\n  - {type: dense, units: 1, activation: sigmoid}"
+    )
+    # a deliberate per-pixel projection between convolutions stays quiet
+    assert not _w111(
+        "\n  - {type: conv2d, filters: 4, kernel_size: 3}\n  - {type: dense, units: 2}",
+        "\n  - {type: conv2d, filters: 1, kernel_size: 3}",
+    )
+    # dense after flatten is the usual bottleneck: quiet
+    assert not _w111(
+        "\n  - {type: conv2d, filters: 2, kernel_size: 3, strides: 2}\n  - {type: flatten}"
+        "\n  - {type: dense, units: 8}",
+        "\n  - {type: dense, units: 64}\n  - {type: reshape, target_shape: [8, 8, 1]}",
+    )

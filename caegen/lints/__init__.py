@@ -12,6 +12,7 @@ from caegen.lints import (
     batch_norm_after_activation,
     decoder_not_separable,
     dense_in_conv_autoencoder,
+    dense_on_feature_map,
     loss_activation,
     output_range,
     overcomplete_latent,
@@ -29,6 +30,7 @@ RULES: tuple[ModuleType, ...] = (
     dense_in_conv_autoencoder,
     decoder_not_separable,
     backend_dependent_op,
+    dense_on_feature_map,
 )
 
 Rule = Callable[[Graph], list[Diagnostic]]
