@@ -90,7 +90,8 @@ def main() -> None:
 
     import caegen
     from caegen.keras_backend import build
-    from caegen.training import make_loss, make_optimizer
+    from caegen.optimizers import make_optimizer
+    from caegen.training import make_loss
 
     device = device_name(keras)
     jit = args.jit == "on" or (
@@ -111,7 +112,11 @@ def main() -> None:
             "keras": handwritten_method2(keras, float32_output=mixed),
         }
         for model in models.values():
-            model.compile(optimizer=make_optimizer(spec), loss=make_loss(spec), jit_compile=jit)
+            model.compile(
+                optimizer=make_optimizer(spec.train.optimizer),
+                loss=make_loss(spec),
+                jit_compile=jit,
+            )
             model.fit(x[: args.batch_size * 4], x[: args.batch_size * 4], epochs=1,
                       batch_size=args.batch_size, verbose=0)  # fmt: skip
 

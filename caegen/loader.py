@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import reprlib
 import types
 import typing
@@ -99,6 +100,35 @@ def _dotted(path: tuple[Any, ...]) -> str:
     return out
 
 
+_MEMBER_LABEL = re.compile(r"^(literal|tagged-union|function-[a-z]+|union)\[")
+
+
+def _relevant(errors: list[Any], data: Any) -> list[Any]:
+    """Of a `name | {mapping}` union's errors, those for the form the user wrote."""
+    out = []
+    for err in errors:
+        loc = err["loc"]
+        labels = [i for i, p in enumerate(loc) if isinstance(p, str) and _MEMBER_LABEL.match(p)]
+        if labels:
+            written = _value_at(data, [p for p in loc[: labels[0]]])
+            label = loc[labels[0]]
+            if label.startswith("literal[") and isinstance(written, dict):
+                continue
+            if label.startswith("tagged-union[") and not isinstance(written, dict):
+                continue
+        out.append(err)
+    return out
+
+
+def _value_at(data: Any, path: list[Any]) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
 def _walk(loc: tuple[Any, ...], data: Any) -> tuple[tuple[Any, ...], bool]:
     """Map a pydantic `loc` onto the data's key path, dropping union tags and member names.
 
@@ -107,6 +137,8 @@ def _walk(loc: tuple[Any, ...], data: Any) -> tuple[tuple[Any, ...], bool]:
     path: list[Any] = []
     cur = data
     for i, part in enumerate(loc):
+        if isinstance(part, str) and _MEMBER_LABEL.match(part):
+            continue  # a union member's label, e.g. `tagged-union[Adam,...]`
         if i and isinstance(loc[i - 1], int) and isinstance(cur, dict) and part == cur.get("type"):
             continue  # a layer's tag (first: the `activation` layer's tag is also a key)
         in_dict = isinstance(cur, dict) and part in cur
@@ -185,7 +217,7 @@ def _diagnostics_from(
 ) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     seen: dict[tuple[Any, ...], int] = {}
-    for err in exc.errors(include_url=False):
+    for err in _relevant(exc.errors(include_url=False), data):
         if err["loc"][:1] == ("input",):  # one diagnostic, however many parts are wrong
             if ("input",) not in seen:
                 out.append(_input_shape_diagnostic(data, positions, file))
@@ -202,11 +234,13 @@ def _diagnostics_from(
             model = _model_at(path[:-1], data)
             known = sorted(k for k in (model.model_fields if model else {}) if k != "type")
             key = str(path[-1])
+            owner = data_at(data, path[:-1]) if resolved or len(path) > 1 else None
+            advice = _ACTIVATION_ARGUMENTS.get(key) if _is_activation_layer(owner) else None
             diag = Diagnostic(
                 "E011",
                 f"unknown field `{key}` in {_dotted(path[:-1]) or 'the spec'}",
                 loc,
-                f"{_did_you_mean(key, known)}known fields: {', '.join(known)}",
+                advice or f"{_did_you_mean(key, known)}known fields: {', '.join(known)}",
             )
         elif kind == "union_tag_invalid":
             ctx = err.get("ctx", {})
@@ -220,11 +254,17 @@ def _diagnostics_from(
             tag_pos = positions.lookup((*path, key))
             loc = Location(file, *(tag_pos or (None, None)), f"{where}.{key}")
             what = "layer type" if key == "type" else f"{path[-1]} name"
+            keras_name = _KERAS_CLASSES.get(tag) if key == "type" else None
+            hint = (
+                f"`{tag}` is Keras's class name: write `type: {keras_name}`. "
+                if keras_name
+                else _did_you_mean(tag, expected)
+            )
             diag = Diagnostic(
                 "E010",
                 f"unknown {what} `{tag}` at {where}",
                 loc,
-                f"{_did_you_mean(tag, expected)}known: {', '.join(expected)}",
+                f"{hint}known: {', '.join(expected)}",
             )
         elif kind == "union_tag_not_found":
             key = str(err.get("ctx", {}).get("discriminator", "type")).strip("'")
@@ -293,6 +333,31 @@ def _input_shape_diagnostic(data: Any, positions: Positions, file: str | None) -
         Location(file, *(pos or (None, None)), "input"),
         hint,
     )
+
+
+# Arguments of Keras's activation layers, written on caegen's plain `activation` layer.
+_ACTIVATION_ARGUMENTS = {
+    "alpha": "the plain activation layer takes no arguments: use {type: leaky_relu, "
+    "negative_slope: ...} (Keras 2 called it alpha) or {type: elu, alpha: ...}",
+    "negative_slope": "use {type: leaky_relu, negative_slope: ...} (or {type: relu, "
+    "negative_slope: ...})",
+    "max_value": "use {type: relu, max_value: ...}",
+    "threshold": "use {type: relu, threshold: ...}",
+    "shared_axes": "use {type: prelu, shared_axes: [...]}",
+}
+
+
+def _is_activation_layer(node: Any) -> bool:
+    return isinstance(node, dict) and node.get("type") == "activation"
+
+
+def _keras_class_names() -> dict[str, str]:
+    from caegen.layers import LAYER_BY_TYPE
+
+    return {cls.keras_class: tag for tag, cls in LAYER_BY_TYPE.items()}
+
+
+_KERAS_CLASSES = _keras_class_names()
 
 
 def data_at(data: Any, path: tuple[Any, ...]) -> Any:

@@ -16,8 +16,6 @@ BYTES_PER_VALUE = 4
 # Training keeps each layer's output for the backward pass and holds its gradient too, with
 # workspace besides: about three copies of the activations per sample in the batch.
 ACTIVATION_COPIES = 3
-# Per parameter: the weight and its gradient, plus the optimizer's slots.
-OPTIMIZER_SLOTS = {"adam": 2, "adamw": 2, "rmsprop": 2, "sgd": 1}
 
 
 def available_memory() -> int | None:
@@ -35,7 +33,10 @@ def available_memory() -> int | None:
 def training_bytes(report: Any, batch_size: int, optimizer: str) -> tuple[int, int]:
     """(activation bytes for one batch, parameter bytes with gradients and optimizer state)."""
     activations = report.activation_bytes * batch_size * ACTIVATION_COPIES
-    params = report.params.total * BYTES_PER_VALUE * (2 + OPTIMIZER_SLOTS.get(optimizer, 2))
+    from caegen.optimizers import SLOTS
+
+    # per parameter: the weight and its gradient, plus the optimizer's slots
+    params = report.params.total * BYTES_PER_VALUE * (2 + SLOTS.get(optimizer, 2))
     return activations, params
 
 

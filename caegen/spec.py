@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -15,15 +16,20 @@ from pydantic import (
     model_validator,
 )
 
-from caegen.layers import LayerSpec
+from caegen.layers import LAYER_BY_TYPE, LayerSpec
+from caegen.layers.base import Activation as ActivationName
 from caegen.layers.base import (
+    Initializer,
     LintCode,
     NonNegativeFloat,
+    Padding,
     PositiveFloat,
     PositiveInt,
+    Regularizer,
     cross_field_error,
 )
 from caegen.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
+from caegen.optimizers import Adam, Optimizer, Schedule
 from caegen.yamlpos import Positions
 
 DataSource = Literal[
@@ -38,7 +44,6 @@ def _yaml_boolean_to_toggle(value: object) -> object:
 
 
 Toggle = Annotated[Literal["auto", "on", "off"], BeforeValidator(_yaml_boolean_to_toggle)]
-UnitInterval = Annotated[float, Strict(), Field(ge=0.0, lt=1.0)]
 
 
 class _Strict(BaseModel):
@@ -78,38 +83,24 @@ class Data(_Strict):
         return self
 
 
-class _AdamFamily(_Strict):
-    learning_rate: PositiveFloat = 0.001
-    beta_1: UnitInterval = 0.9
-    beta_2: UnitInterval = 0.999
-    epsilon: PositiveFloat = 1e-7
+# Keras's names of the losses are accepted too and read as caegen's short ones.
+LOSS_ALIASES = {
+    "mean_squared_error": "mse",
+    "mean_absolute_error": "mae",
+    "binary_crossentropy": "bce",
+}
 
 
-class Adam(_AdamFamily):
-    name: Literal["adam"] = "adam"
+def _loss_alias(value: Any) -> Any:
+    return LOSS_ALIASES.get(value, value)
 
 
-class AdamW(_AdamFamily):
-    name: Literal["adamw"] = "adamw"
-    weight_decay: NonNegativeFloat = 0.004
-
-
-class SGD(_Strict):
-    name: Literal["sgd"] = "sgd"
-    learning_rate: PositiveFloat = 0.01
-    momentum: UnitInterval = 0.0
-    nesterov: bool = False
-
-
-class RMSprop(_Strict):
-    name: Literal["rmsprop"] = "rmsprop"
-    learning_rate: PositiveFloat = 0.001
-    rho: Annotated[float, Strict(), Field(gt=0.0, lt=1.0)] = 0.9
-    momentum: UnitInterval = 0.0
-    epsilon: PositiveFloat = 1e-7
-
-
-Optimizer = Annotated[Adam | AdamW | SGD | RMSprop, Field(discriminator="name")]
+Loss = Annotated[
+    Literal[
+        "mse", "mae", "bce", "mean_squared_error", "mean_absolute_error", "binary_crossentropy"
+    ],
+    AfterValidator(_loss_alias),
+]
 
 
 class WeightDecay(_Strict):
@@ -127,8 +118,11 @@ class EarlyStopping(_Strict):
 class Train(_Strict):
     epochs: Annotated[PositiveInt, Field(le=MAX_EPOCHS)] = 10
     batch_size: Annotated[PositiveInt, Field(le=MAX_BATCH)] = 128
-    loss: Literal["mse", "mae", "bce"] = "mse"
+    loss: Loss = "mse"
     optimizer: Optimizer = Field(default_factory=Adam)
+    lr_schedule: Schedule | None = Field(
+        default=None, description="cosine (with warm-up), exponential, or plateau"
+    )
     weight_decay: WeightDecay = Field(default_factory=WeightDecay)
     early_stopping: EarlyStopping | None = None
     mixed_precision: Toggle = Field(default="auto", description="auto: on when a GPU is present")
@@ -154,6 +148,44 @@ class Source:
     positions: Positions
 
 
+class Defaults(_Strict):
+    """Values for every layer that has the field and does not set it (e.g. porting Keras
+    code that relies on Keras's `padding='valid'` default)."""
+
+    padding: Padding | None = None
+    activation: ActivationName | None = None
+    use_bias: bool | None = None
+    kernel_initializer: Initializer | None = None
+    bias_initializer: Initializer | None = None
+    kernel_regularizer: Regularizer | None = None
+    activity_regularizer: Regularizer | None = None
+
+
+def _apply_defaults(data: Any) -> Any:
+    """Fill each layer's unset fields from `defaults` (before the layers are validated)."""
+    if not isinstance(data, dict) or not isinstance(data.get("defaults"), dict):
+        return data
+    try:
+        Defaults.model_validate(data["defaults"])
+    except ValueError:
+        return data  # the `defaults` field reports its own errors, once
+    values = {k: v for k, v in data["defaults"].items() if v is not None}
+    out = dict(data)
+    for section in ("encoder", "decoder"):
+        layers = data.get(section)
+        if not isinstance(layers, list):
+            continue
+        filled = []
+        for layer in layers:
+            cls = LAYER_BY_TYPE.get(layer.get("type")) if isinstance(layer, dict) else None
+            if cls is not None:
+                missing = {k: v for k, v in values.items() if k in cls.model_fields}
+                layer = {**missing, **layer}
+            filled.append(layer)
+        out[section] = filled
+    return out
+
+
 class Spec(_Strict):
     """A convolutional autoencoder: an encoder and a decoder as layer stacks."""
 
@@ -171,8 +203,16 @@ class Spec(_Strict):
     data: Data = Field(default_factory=Data)
     train: Train = Field(default_factory=Train)
     lint: Lint = Field(default_factory=Lint)
+    defaults: Defaults | None = Field(
+        default=None, description="values for every layer that has the field and omits it"
+    )
 
     _source: Source | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        return _apply_defaults(data)
 
     @property
     def source(self) -> Source | None:
@@ -180,11 +220,24 @@ class Spec(_Strict):
 
     def resolved(self) -> dict[str, Any]:
         """The spec with every default filled in, as plain data (what a run records)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        data = self.model_dump(mode="json", exclude_none=True)
+        for section in ("encoder", "decoder"):
+            data[section] = [_layer_order(layer) for layer in data[section]]
+        return data
 
     def spec_hash(self) -> str:
         canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+_LAST = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "activity_regularizer")
+
+
+def _layer_order(layer: dict[str, Any]) -> dict[str, Any]:
+    """A layer's keys as people write them: its own fields first, shared options last."""
+    tail = [*_LAST, "ignore"]
+    head = {k: v for k, v in layer.items() if k not in tail}
+    return head | {k: layer[k] for k in tail if k in layer}
 
 
 def json_schema() -> dict[str, Any]:

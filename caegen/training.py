@@ -17,6 +17,7 @@ import numpy as np
 from caegen.compiler import Report, check
 from caegen.data import DataSplits, load_data
 from caegen.diagnostics import CaegenError, error
+from caegen.optimizers import make_optimizer, schedule_callbacks
 from caegen.rundir import DIVERGED, FAILED, FINISHED, INTERRUPTED, Checkpoint, Run
 from caegen.spec import Spec
 
@@ -104,20 +105,6 @@ class Diverged(Exception):
 # --- Keras pieces -------------------------------------------------------------------------
 def _toggle(value: str, gpu: bool) -> bool:
     return gpu if value == "auto" else value == "on"
-
-
-def make_optimizer(spec: Spec) -> Any:
-    import keras
-
-    opt = spec.train.optimizer
-    args = opt.model_dump(exclude={"name"})
-    cls = {
-        "adam": keras.optimizers.Adam,
-        "adamw": keras.optimizers.AdamW,
-        "sgd": keras.optimizers.SGD,
-        "rmsprop": keras.optimizers.RMSprop,
-    }[opt.name]
-    return cls(**args)
 
 
 def make_loss(spec: Spec) -> Any:
@@ -494,7 +481,10 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
             model = run.load_checkpoint(plan.checkpoint)
         else:
             model = build(spec, report=report, float32_output=mixed).autoencoder
-            model.compile(optimizer=make_optimizer(spec), loss=make_loss(spec), jit_compile=jit)
+            optimizer = make_optimizer(
+                cfg.optimizer, cfg.lr_schedule, cfg.epochs, steps_per_epoch(n_train, batch_size)
+            )
+            model.compile(optimizer=optimizer, loss=make_loss(spec), jit_compile=jit)
 
     steps = steps_per_epoch(n_train, batch_size)
     test = _evaluation_split(data, spec)
@@ -510,6 +500,7 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
         run_cb,
         keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=False),
     ]
+    callbacks += schedule_callbacks(cfg.lr_schedule)
     if cfg.early_stopping is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(

@@ -55,7 +55,15 @@ TYPES = [
     "cropping2d",
     "add",
     "concatenate",
+    "multiply",
+    "leaky_relu",
+    "relu",
+    "elu",
+    "prelu",
+    "spatial_dropout2d",
+    "global_average_pooling2d",
 ]
+INITIALIZERS = ["glorot_uniform", "he_normal", "lecun_uniform", "orthogonal", "zeros"]
 small = st.integers(1, 3)
 pair_or_int = st.one_of(small, st.tuples(small, small).map(list))
 
@@ -65,10 +73,13 @@ def conv_fields(draw, kind):
     fields = {
         "kernel_size": draw(pair_or_int),
         "strides": draw(st.one_of(st.just(1), pair_or_int)),
-        "padding": draw(st.sampled_from(["same", "valid"])),
+        "padding": draw(st.sampled_from(["same", "valid", "SAME", "Valid"])),
         "activation": draw(st.sampled_from(ACTIVATIONS)),
         "use_bias": draw(st.booleans()),
     }
+    if kind in ("conv2d", "conv2d_transpose") and draw(st.booleans()):
+        fields["kernel_initializer"] = draw(st.sampled_from(INITIALIZERS))
+        fields["kernel_regularizer"] = {"l1": 0.01, "l2": draw(st.sampled_from([0.0, 0.001]))}
     strided = fields["strides"] != 1
     if not strided or kind in ("separable_conv2d", "depthwise_conv2d"):
         fields["dilation_rate"] = draw(st.one_of(st.just(1), st.integers(1, 2)))
@@ -107,7 +118,23 @@ def layer_fields(draw, kind):
     if kind == "gaussian_noise":
         return {"stddev": draw(st.sampled_from([0.0, 0.1]))}
     if kind == "dense":
-        return {"units": draw(st.integers(1, 8)), "activation": draw(st.sampled_from(ACTIVATIONS))}
+        out = {"units": draw(st.integers(1, 8)), "activation": draw(st.sampled_from(ACTIVATIONS))}
+        if draw(st.booleans()):
+            out["kernel_initializer"] = draw(st.sampled_from(INITIALIZERS))
+            out["activity_regularizer"] = {"l1": 1e-4}
+        return out
+    if kind == "leaky_relu":
+        return {"negative_slope": draw(st.sampled_from([0.0, 0.1, 0.3]))}
+    if kind == "relu":
+        return {"max_value": draw(st.sampled_from([None, 6.0])), "threshold": 0.0}
+    if kind == "elu":
+        return {"alpha": draw(st.sampled_from([0.5, 1.0]))}
+    if kind == "prelu":
+        return {"shared_axes": draw(st.sampled_from([None, [1], [1, 2], [3]]))}
+    if kind == "spatial_dropout2d":
+        return {"rate": draw(st.sampled_from([0.0, 0.25]))}
+    if kind == "global_average_pooling2d":
+        return {"keepdims": draw(st.booleans())}
     if kind == "reshape":
         return {
             "target_shape": draw(
@@ -141,8 +168,9 @@ def specs(draw):
         for _ in range(n):
             kind = draw(st.sampled_from(TYPES))
             fields = {"type": kind, "name": f"l{len(names)}", **draw(layer_fields(kind))}
+            fields = {k: v for k, v in fields.items() if v is not None}
             earlier = [INPUT, *names]
-            if kind in ("add", "concatenate"):
+            if kind in ("add", "concatenate", "multiply"):
                 count = draw(st.sampled_from([1, 2, 2, 2, 3]))
                 fields["inputs"] = draw(
                     st.lists(st.sampled_from(earlier), min_size=count, max_size=count)

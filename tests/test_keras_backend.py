@@ -55,7 +55,21 @@ ROUND_TRIP = {
     "cropping2d": {"cropping": [2, 1]},
     "add": {},
     "concatenate": {"axis": 2},
+    "multiply": {},
+    "leaky_relu": {"negative_slope": 0.1},
+    "relu": {"max_value": 6.0, "threshold": 0.5},
+    "elu": {"alpha": 0.7},
+    "prelu": {"shared_axes": [1, 2]},
+    "spatial_dropout2d": {"rate": 0.4},
+    "global_average_pooling2d": {"keepdims": True},
 }
+ROUND_TRIP["conv2d"] |= {
+    "kernel_initializer": "he_normal",
+    "bias_initializer": "ones",
+    "kernel_regularizer": {"l1": 0.01, "l2": 0.001},
+    "activity_regularizer": {"l1": 1e-5},
+}
+ROUND_TRIP["dense"] |= {"kernel_initializer": "lecun_uniform"}
 
 
 def test_round_trip_covers_every_type():

@@ -180,8 +180,8 @@ def test_invalid_fields_are_rejected(fields):
 
 
 def test_every_layer_type_has_a_distinct_tag_and_keras_class():
-    assert len(LAYER_BY_TYPE) == 20
-    assert len({cls.keras_class for cls in LAYER_BY_TYPE.values()}) == 20
+    assert len(LAYER_BY_TYPE) == 27
+    assert len({cls.keras_class for cls in LAYER_BY_TYPE.values()}) == 27
 
 
 def test_defaults_follow_the_design():
@@ -208,3 +208,38 @@ def test_layers_that_only_some_kernels_run_say_so(fields, why):
     """W109's source: each layer type knows when its op depends on the machine's kernels."""
     reason = layer(**fields).backend_dependent
     assert (reason is None) if why is None else why in reason
+
+
+@pytest.mark.parametrize(
+    ("fields", "inputs", "shape", "params"),
+    [
+        ({"type": "prelu"}, [(4, 4, 3)], (4, 4, 3), 48),  # one slope per element
+        ({"type": "prelu", "shared_axes": [1, 2]}, [(4, 4, 3)], (4, 4, 3), 3),
+        ({"type": "leaky_relu", "negative_slope": 0.1}, [(4, 4, 3)], (4, 4, 3), 0),
+        ({"type": "relu", "max_value": 6.0}, [(8,)], (8,), 0),
+        ({"type": "elu", "alpha": 0.5}, [(8,)], (8,), 0),
+        ({"type": "spatial_dropout2d", "rate": 0.2}, [(4, 4, 3)], (4, 4, 3), 0),
+        ({"type": "global_average_pooling2d"}, [(4, 4, 3)], (3,), 0),
+        ({"type": "global_average_pooling2d", "keepdims": True}, [(4, 4, 3)], (1, 1, 3), 0),
+        ({"type": "multiply"}, [(4, 4, 3), (4, 4, 1)], (4, 4, 3), 0),
+        (
+            {"type": "dense", "units": 4, "kernel_regularizer": {"l1": 0.01}},
+            [(8,)],
+            (4,),
+            36,
+        ),
+    ],
+)
+def test_porting_layers(fields, inputs, shape, params):
+    spec = layer(**fields)
+    assert spec.output_shape(inputs) == shape
+    assert spec.params(inputs).total == params
+
+
+def test_prelu_shared_axes_out_of_range():
+    with pytest.raises(ShapeError, match="shared_axes"):
+        layer(type="prelu", shared_axes=[3]).output_shape([(8, 2)])
+
+
+def test_padding_is_case_insensitive_like_keras():
+    assert layer(type="conv2d", filters=1, kernel_size=3, padding="VALID").padding == "valid"

@@ -6,14 +6,24 @@ from typing import Annotated
 
 from pydantic import Field
 
+from caegen.layers.activations import ELU, LeakyReLU, PReLU, ReLU
 from caegen.layers.base import LayerBase, ParamCount, Shape, ShapeError, fmt_shape
 from caegen.layers.conv import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
-from caegen.layers.core import Activation, Dense, Dropout, Flatten, GaussianNoise, Reshape
-from caegen.layers.merging import Add, Concatenate
+from caegen.layers.core import (
+    Activation,
+    Dense,
+    Dropout,
+    Flatten,
+    GaussianNoise,
+    Reshape,
+    SpatialDropout2D,
+)
+from caegen.layers.merging import Add, Concatenate, Multiply
 from caegen.layers.normalization import BatchNorm, GroupNorm, LayerNorm
 from caegen.layers.spatial import (
     AvgPool2D,
     Cropping2D,
+    GlobalAveragePooling2D,
     MaxPool2D,
     UpSampling2D,
     ZeroPadding2D,
@@ -30,8 +40,14 @@ LAYER_TYPES: tuple[type[LayerBase], ...] = (
     BatchNorm,
     LayerNorm,
     GroupNorm,
+    GlobalAveragePooling2D,
     Activation,
+    LeakyReLU,
+    ReLU,
+    ELU,
+    PReLU,
     Dropout,
+    SpatialDropout2D,
     GaussianNoise,
     Dense,
     Flatten,
@@ -39,6 +55,7 @@ LAYER_TYPES: tuple[type[LayerBase], ...] = (
     ZeroPadding2D,
     Cropping2D,
     Add,
+    Multiply,
     Concatenate,
 )
 
@@ -53,8 +70,14 @@ LayerSpec = Annotated[
     | BatchNorm
     | LayerNorm
     | GroupNorm
+    | GlobalAveragePooling2D
     | Activation
+    | LeakyReLU
+    | ReLU
+    | ELU
+    | PReLU
     | Dropout
+    | SpatialDropout2D
     | GaussianNoise
     | Dense
     | Flatten
@@ -62,6 +85,7 @@ LayerSpec = Annotated[
     | ZeroPadding2D
     | Cropping2D
     | Add
+    | Multiply
     | Concatenate,
     Field(discriminator="type"),
 ]

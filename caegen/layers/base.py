@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic_core import PydanticCustomError
 
 Shape = tuple[int, ...]
@@ -39,7 +39,33 @@ NonNegativeIntPair = Annotated[
     Field(description="an int, or a pair [height, width]"),
 ]
 
-Padding = Literal["same", "valid"]
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+# Keras lowercases `padding` ("SAME" works there too); the schema says so with a pattern.
+Padding = Annotated[
+    Literal["same", "valid"],
+    BeforeValidator(_lower),
+    Field(json_schema_extra={"pattern": "^([Ss][Aa][Mm][Ee]|[Vv][Aa][Ll][Ii][Dd])$"}),
+]
+Initializer = Literal[
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "orthogonal",
+    "random_uniform",
+    "random_normal",
+    "truncated_normal",
+    "variance_scaling",
+    "zeros",
+    "ones",
+]
+"""Keras initializer names; their random draws are seeded by `train.seed`."""
 Activation = Literal[
     "linear",
     "relu",
@@ -65,6 +91,33 @@ LintCode = Annotated[str, Field(pattern=r"^[WI][0-9]{3}$")]
 def cross_field_error(field: str, message: str, hint: str) -> PydanticCustomError:
     """A rule between two fields, reported at `field` with its own hint (not a raw dump)."""
     return PydanticCustomError("cross_field", message, {"field": field, "hint": hint})
+
+
+class Regularizer(BaseModel):
+    """An L1/L2 penalty on weights or activations (`keras.regularizers.L1L2`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    l1: Annotated[float, Strict(), Field(ge=0.0, le=FLOAT_MAX)] = 0.0
+    l2: Annotated[float, Strict(), Field(ge=0.0, le=FLOAT_MAX)] = 0.0
+
+    def to_keras(self, extra_l2: float = 0.0) -> Any:
+        import keras
+
+        return keras.regularizers.L1L2(l1=self.l1, l2=self.l2 + extra_l2)
+
+
+class WeightFields(BaseModel):
+    """How a layer with a kernel and a bias initializes and penalizes them (Keras names)."""
+
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
+    kernel_regularizer: Regularizer | None = Field(
+        default=None, description="{l1, l2} on the kernel; adds to train.weight_decay"
+    )
+    activity_regularizer: Regularizer | None = Field(
+        default=None, description="{l1, l2} on the output, e.g. {l1: 1.0e-5} (sparse codes)"
+    )
 
 
 class ShapeError(Exception):
@@ -118,6 +171,8 @@ def require_rank(layer: "LayerBase", shape: Shape, rank: int, what: str) -> None
 
 CAEGEN_FIELDS = {"type", "name", "inputs", "ignore"}
 """Fields every layer has that are caegen's own, not Keras arguments."""
+REGULARIZER_FIELDS = {"kernel_regularizer", "activity_regularizer"}
+"""Emitted as Keras regularizer objects by `to_keras`, not passed as plain values."""
 
 
 def _type_required(schema: dict[str, Any], cls: type) -> None:
@@ -182,14 +237,20 @@ class LayerBase(BaseModel):
     # --- Keras --------------------------------------------------------------------------
     def keras_kwargs(self) -> dict[str, Any]:
         """The Keras constructor arguments: the spec fields minus caegen's own."""
-        return self.model_dump(exclude=CAEGEN_FIELDS)
+        return self.model_dump(exclude=CAEGEN_FIELDS | REGULARIZER_FIELDS)
 
     def to_keras(self, name: str, regularizer: Any = None, dtype: str | None = None) -> Any:
         from keras import layers
 
         kwargs = self.keras_kwargs()
-        if regularizer is not None:
+        own = getattr(self, "kernel_regularizer", None)
+        decay = float(getattr(regularizer, "l2", 0.0)) if regularizer is not None else 0.0
+        if own is not None:  # the layer's penalty and train.weight_decay add up
+            kwargs["kernel_regularizer"] = own.to_keras(extra_l2=decay)
+        elif regularizer is not None:
             kwargs.update({arg: regularizer for arg in self.kernel_regularizer_args})
+        if getattr(self, "activity_regularizer", None) is not None:
+            kwargs["activity_regularizer"] = self.activity_regularizer.to_keras()  # type: ignore[attr-defined]
         if dtype is not None:
             kwargs["dtype"] = dtype
         return getattr(layers, self.keras_class)(name=name, **kwargs)
@@ -200,12 +261,21 @@ class LayerBase(BaseModel):
         fields = {
             key: _from_keras_value(config[key])
             for key in cls.model_fields
-            if key not in CAEGEN_FIELDS and key in config
+            if key not in CAEGEN_FIELDS and key in config and config[key] is not None
         }
         return cls(**fields)
 
 
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
 def _from_keras_value(value: Any) -> Any:
+    if isinstance(value, dict) and "class_name" in value:  # a serialized Keras object
+        config = value.get("config") or {}
+        if value["class_name"] in ("L1L2", "L1", "L2"):
+            return {"l1": float(config.get("l1", 0.0)), "l2": float(config.get("l2", 0.0))}
+        return _snake(value["class_name"])  # an initializer, e.g. GlorotUniform
     if isinstance(value, list):
         return tuple(_from_keras_value(v) for v in value)
     if isinstance(value, tuple):

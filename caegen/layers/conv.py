@@ -14,6 +14,7 @@ from caegen.layers.base import (
     PositiveInt,
     Shape,
     ShapeError,
+    WeightFields,
     cross_field_error,
     fmt_shape,
     require_rank,
@@ -82,7 +83,7 @@ class _Conv(LayerBase):
         return self.kernel_size[0] * self.kernel_size[1]
 
 
-class Conv2D(_Conv):
+class Conv2D(WeightFields, _Conv):
     """A 2-D convolution (`keras.layers.Conv2D`)."""
 
     type: Literal["conv2d"] = "conv2d"
@@ -101,7 +102,7 @@ class Conv2D(_Conv):
         return out_shape[0] * out_shape[1] * self.filters * self._kernel_area() * in_shapes[0][-1]
 
 
-class Conv2DTranspose(_Conv):
+class Conv2DTranspose(WeightFields, _Conv):
     """A transposed 2-D convolution (`keras.layers.Conv2DTranspose`)."""
 
     type: Literal["conv2d_transpose"] = "conv2d_transpose"

@@ -16,7 +16,9 @@ from caegen.layers.base import (
     Probability,
     Shape,
     ShapeError,
+    WeightFields,
     fmt_shape,
+    require_rank,
     spatial_elements,
 )
 
@@ -37,6 +39,18 @@ class Dropout(LayerBase):
     keras_class: ClassVar[str] = "Dropout"
 
 
+class SpatialDropout2D(LayerBase):
+    """`keras.layers.SpatialDropout2D`: drops whole channels of a feature map (training only)."""
+
+    type: Literal["spatial_dropout2d"] = "spatial_dropout2d"
+    rate: Probability
+    keras_class: ClassVar[str] = "SpatialDropout2D"
+
+    def output_shape(self, in_shapes: list[Shape]) -> Shape:
+        require_rank(self, in_shapes[0], 3, "a feature map H x W x C")
+        return in_shapes[0]
+
+
 class GaussianNoise(LayerBase):
     """`keras.layers.GaussianNoise` (training only)."""
 
@@ -45,7 +59,7 @@ class GaussianNoise(LayerBase):
     keras_class: ClassVar[str] = "GaussianNoise"
 
 
-class Dense(LayerBase):
+class Dense(WeightFields, LayerBase):
     """`keras.layers.Dense`; on a feature map it acts on the channel (last) axis."""
 
     type: Literal["dense"] = "dense"

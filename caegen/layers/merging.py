@@ -23,11 +23,7 @@ def broadcast(a: Shape, b: Shape) -> Shape | None:
     return (*a[: len(a) - len(b)], *out)
 
 
-class Add(LayerBase):
-    """Element-wise sum (`keras.layers.Add`); size-1 axes broadcast as in Keras."""
-
-    type: Literal["add"] = "add"
-    keras_class: ClassVar[str] = "Add"
+class _Elementwise(LayerBase):
     is_merge: ClassVar[bool] = True
 
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
@@ -36,10 +32,24 @@ class Add(LayerBase):
             out = broadcast(out, shape) if out is not None else None
         if out is None:
             raise ShapeError(
-                f"add needs inputs of the same shape, received {_shapes(in_shapes)}",
+                f"{self.type} needs inputs of the same shape, received {_shapes(in_shapes)}",
                 "make the inputs agree (same spatial size and channels), or use concatenate",
             )
         return out
+
+
+class Add(_Elementwise):
+    """Element-wise sum (`keras.layers.Add`); size-1 axes broadcast as in Keras."""
+
+    type: Literal["add"] = "add"
+    keras_class: ClassVar[str] = "Add"
+
+
+class Multiply(_Elementwise):
+    """Element-wise product (`keras.layers.Multiply`), e.g. a gate or an attention mask."""
+
+    type: Literal["multiply"] = "multiply"
+    keras_class: ClassVar[str] = "Multiply"
 
 
 class Concatenate(LayerBase):

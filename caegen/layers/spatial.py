@@ -78,6 +78,19 @@ class UpSampling2D(LayerBase):
         return (shape[0] * self.size[0], shape[1] * self.size[1], shape[2])
 
 
+class GlobalAveragePooling2D(LayerBase):
+    """`keras.layers.GlobalAveragePooling2D`: the mean of each channel, (C,) or (1, 1, C)."""
+
+    type: Literal["global_average_pooling2d"] = "global_average_pooling2d"
+    keepdims: bool = Field(default=False, description="true: keep a 1 x 1 x C feature map")
+    keras_class: ClassVar[str] = "GlobalAveragePooling2D"
+
+    def output_shape(self, in_shapes: list[Shape]) -> Shape:
+        shape = in_shapes[0]
+        require_rank(self, shape, 3, FEATURE_MAP)
+        return (1, 1, shape[2]) if self.keepdims else (shape[2],)
+
+
 def _as_borders(value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     if isinstance(value, int):
         return ((value, value), (value, value))

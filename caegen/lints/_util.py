@@ -13,6 +13,7 @@ _VALUE_PRESERVING = {
     "upsampling2d",
     "max_pool2d",
     "dropout",
+    "spatial_dropout2d",
     "gaussian_noise",
 }
 SQUASHING_TO_UNIT = {"sigmoid", "hard_sigmoid"}

@@ -24,22 +24,26 @@ def check(graph: Graph) -> list[Diagnostic]:
         src = graph.node(node.inputs[0])
         if src.layer is None or src.layer.activation_name == "linear":
             continue
-        if not hasattr(src.layer, "activation"):
-            continue
         out.append(
             Diagnostic(
                 CODE,
                 f"{node.path} (`{node.name}`) normalizes the output of `{src.name}`, which has "
                 f"already applied `{src.layer.activation_name}`",
                 node.location,
-                _hint(src.name, src.type, src.layer.activation_name),
+                _hint(src.name, _is_activation_layer(src.layer), src.layer.activation_name),
             )
         )
     return out
 
 
-def _hint(name: str, type_: str, activation: str) -> str:
-    if type_ == "activation":  # the non-linearity is its own layer: move it, keep it
+def _is_activation_layer(layer: object) -> bool:
+    return getattr(layer, "type", None) == "activation" or getattr(
+        layer, "is_activation_layer", False
+    )
+
+
+def _hint(name: str, activation_layer: bool, activation: str) -> str:
+    if activation_layer:  # the non-linearity is its own layer: move it, keep it
         return (
             f"move `{name}` after the batch norm: the layer before it -> batch_norm -> "
             f"{{type: activation, activation: {activation}}}"
