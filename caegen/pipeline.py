@@ -102,8 +102,9 @@ def training_dataset(
             tf.range(n, dtype=tf.int64), seed=tf.stack([seed_t, epoch])
         )
         ds = tf.data.Dataset.from_tensor_slices(order)
-        if in_memory:
-            ds = ds.batch(batch_size).map(fetch)
+        if in_memory:  # one gather per batch
+            parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
+            ds = ds.batch(batch_size).map(fetch, **parallel)
         else:
             ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             ds = ds.batch(batch_size)
@@ -123,14 +124,28 @@ def training_dataset(
 
 
 def evaluation_dataset(
-    images: Images, spec: Spec, batch_size: int, seed: int, indices: list[int] | None = None
+    images: Images,
+    spec: Spec,
+    batch_size: int,
+    seed: int,
+    indices: list[int] | None = None,
+    cache: bool = False,
 ) -> Any:
-    """(input, target) batches of the split (or of `indices`), in order."""
+    """(input, target) batches of the split (or of `indices`), in order.
+
+    `cache` keeps the noisy inputs of an in-memory split after the first pass (for the
+    validation run every epoch); they are the same every time, keyed by image index.
+    """
     import tensorflow as tf
 
     _, fetch = _images(images, spec)
     order = np.arange(len(images)) if indices is None else np.asarray(indices)
     ds = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
+    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
+    in_memory = images.array is not None
+    if in_memory and spec.data.noise is None:  # one gather per batch
+        ds = ds.batch(batch_size).map(lambda i: _same(fetch(i)), **parallel)
+        return ds.prefetch(tf.data.AUTOTUNE)
     seed_t = tf.constant(seed, tf.int64)
 
     def pair(i: Any) -> tuple[Any, Any]:
@@ -139,8 +154,14 @@ def evaluation_dataset(
             return x, x
         return _noisy(x, spec, tf.stack([seed_t, i])), x
 
-    ds = ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(pair, **parallel)
+    if cache and in_memory:
+        ds = ds.cache()
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _same(x: Any) -> tuple[Any, Any]:
+    return x, x
 
 
 def evaluation_arrays(

@@ -491,7 +491,7 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
     train_ds = training_dataset(
         data.train, spec, batch_size, cfg.seed, plan.initial_epoch, cfg.epochs
     )
-    val_ds = evaluation_dataset(test, spec, batch_size, seed=cfg.seed + 1)
+    val_ds = evaluation_dataset(test, spec, batch_size, seed=cfg.seed + 1, cache=True)
 
     history = list(plan.history)
     interrupt = Interrupt()
