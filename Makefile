@@ -10,7 +10,7 @@ STAMP := $(VENV)/.caegen-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[test,sweep]' --config-settings editable_mode=compat
 	$(BIN)/python -m compileall -q caegen
 	touch $(STAMP)
 

@@ -133,6 +133,12 @@ CODES: dict[str, CodeInfo] = _codes(
         E,
         "A training step or the model's weights would not fit in the available memory.",
     ),
+    CodeInfo(
+        "E064",
+        "sweep-space",
+        E,
+        "A sweep's space names a path the spec does not have, or values it cannot take.",
+    ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(

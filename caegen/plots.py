@@ -10,7 +10,7 @@ import numpy as np
 from caegen.fsutil import atomic_write_bytes
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def pyplot():  # type: ignore[no-untyped-def]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,15 +19,15 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
-def _save(fig, path: Path) -> None:  # type: ignore[no-untyped-def]
+def save_figure(fig, path: Path) -> None:  # type: ignore[no-untyped-def]
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def loss_plot(history: list[dict[str, float]], path: Path, title: str) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = [row["epoch"] for row in history]
     for key, style in (("loss", "-"), ("val_loss", "--")):
@@ -39,7 +39,7 @@ def loss_plot(history: list[dict[str, float]], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def to_display(x: np.ndarray, data_range: str) -> np.ndarray:
@@ -58,7 +58,7 @@ def drawable(image: np.ndarray) -> np.ndarray:
 
 def reconstruction_grid(rows: list[tuple[str, np.ndarray]], path: Path, data_range: str) -> None:
     """One row per (label, images) pair, e.g. input | reconstruction, 8 images wide."""
-    plt = _pyplot()
+    plt = pyplot()
     n = min(len(images) for _, images in rows)
     fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.4 * len(rows)), squeeze=False)
     for r, (label, images) in enumerate(rows):
@@ -73,4 +73,4 @@ def reconstruction_grid(rows: list[tuple[str, np.ndarray]], path: Path, data_ran
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(label, fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)

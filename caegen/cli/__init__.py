@@ -6,6 +6,7 @@ them, so `caegen --help` and `caegen check` stay fast.
 
 from __future__ import annotations
 
+from caegen.cli import sweep as _sweep  # noqa: F401  (registers `sweep`)
 from caegen.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -43,6 +43,9 @@ def hide_native_logs() -> None:
     """
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") != "3" or not hasattr(os, "dup2"):
         return
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing across models
     if sys.stderr is not sys.__stderr__:  # already redirected (tests, embedding): leave it
         return
     try:
