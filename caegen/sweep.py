@@ -379,7 +379,7 @@ class Sweep:
                     out=self.runs,
                     progress=_RunRecorder(self.store, trial.number),
                 )
-                result_metrics, run_dir = result.metrics, str(result.run_dir)
+                result_metrics, run_dir = result.metrics, str(result.run_dir.resolve())
         except KeyboardInterrupt as exc:
             run_dir = str(getattr(exc, "run_dir", "") or trial.run_dir or "") or None
             self.store.update(trial.number, state=INTERRUPTED, run_dir=run_dir)
@@ -501,7 +501,7 @@ class _RunRecorder:
         self.store, self.number = store, number
 
     def start(self, info: dict[str, Any]) -> None:
-        self.store.update(self.number, run_dir=info["run_dir"])
+        self.store.update(self.number, run_dir=str(Path(info["run_dir"]).resolve()))
 
     def batch(self, epoch: int, step: int, steps: int, loss: float) -> None:
         pass

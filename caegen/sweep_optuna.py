@@ -1,4 +1,4 @@
-"""Optuna samplers for `caegen sweep` (`pip install caegen[sweep]`, Optuna >= 4).
+"""Optuna samplers for `caegen sweep` (`pip install caegen[sweep]`, Optuna >= 5).
 
 The sweep keeps the loop (ask/tell): Optuna proposes a point, caegen checks it statically.
 An invalid point is told to Optuna as a pruned trial with a violated constraint
@@ -34,7 +34,7 @@ class OptunaSampler:
             raise error(
                 "E064",
                 f"--sampler {sweep.config.sampler} needs Optuna",
-                "pip install 'caegen[sweep]' (Optuna >= 4), or use --sampler grid|random",
+                "pip install 'caegen[sweep]' (Optuna >= 5), or use --sampler grid|random",
             ) from None
         from caegen.sweep import OBJECTIVES
 
