@@ -211,9 +211,7 @@ def reconstructions(entries: list[Entry], path: Path, n: int = 8) -> None:
 
     first = entries[0].run.spec
     test = load_data(first).test
-    x, _ = evaluation_arrays(
-        test, first, seed=first.train.seed + 1, indices=spread(len(test), n)
-    )
+    x, _ = evaluation_arrays(test, first, seed=first.train.seed + 1, indices=spread(len(test), n))
     rows: list[tuple[str, Any]] = [("input", x)]
     for e in entries:
         spec = e.run.spec
