@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/check_latency.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/onnx_inference.py
+	$(BIN)/python bench/sweep_invalid.py
 	$(BIN)/python bench/report.py
 
 lint: $(STAMP)

@@ -93,6 +93,39 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def sweep_section(sweep: dict) -> list[str]:
+    """How fast samplers stop proposing invalid points (bench/sweep_invalid.py)."""
+    rows = []
+    for name in ("independent TPE", "multivariate", "random"):
+        r = sweep[name]
+        n = 30 * len(r["trials_1_30"])
+        first, second = sum(r["trials_1_30"]) / n, sum(r["trials_31_60"]) / n
+        per_seed = ", ".join(f"{a}/{b}" for a, b in zip(r["trials_1_30"], r["trials_31_60"]))
+        rows.append(f"| {name} | {first:.0%} | {second:.0%} | {per_seed} |")
+    tpe = sweep["independent TPE"]
+    learned = sum(tpe["trials_31_60"]) < sum(tpe["trials_1_30"])
+    return [
+        "## Sweeps: invalid points (`bench/sweep_invalid.py`)",
+        "",
+        "1-4 pooling blocks on a 28x28 input (3 and 4 cannot come back: half the region is "
+        "invalid) and two filter counts (2..64, log), searched for the fewest parameters (a "
+        "static objective, so every point is only checked), "
+        f"{len(tpe['trials_1_30'])} seeds of 60 proposals each. An invalid point is a pruned "
+        "Optuna trial with a violated constraint. Multivariate is Optuna 5's default TPE "
+        "(caegen uses the independent one); random counts distinct points.",
+        "",
+        "| sampler | invalid in proposals 1-30 | in 31-60 | per seed (of 30) |",
+        "| --- | ---: | ---: | --- |",
+        *rows,
+        "",
+        f"Independent TPE proposes fewer invalid points in trials 31-60 than in 1-30 "
+        f"(goal: {verdict(learned)}). An invalid point costs only its static check: median "
+        f"{sweep['invalid_check_ms_median']:.1f} ms on this machine, where a training of the "
+        "smallest valid point takes seconds.",
+        "",
+    ]
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -101,6 +134,7 @@ def main() -> None:
     check = load("check_latency")
     train = load("train_throughput")
     onnx = load("onnx_inference")
+    sweep = load("sweep_invalid")
     gpu = load("backend_throughput")
     any_result = check or train or onnx
     if any_result is None:
@@ -224,6 +258,8 @@ def main() -> None:
                 f"{r['caegen_images_per_s'] / base:.2f}x |"
             )
         out += ["", GPU_NOTES, ""]
+    if sweep:
+        out += sweep_section(sweep)
     out.append(missed_goal_notes(check))
     path = ROOT / "docs" / "benchmarks.md"
     path.write_text("\n".join(out))
