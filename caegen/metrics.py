@@ -91,6 +91,8 @@ class ReconstructionScore:
     def result(self) -> dict[str, float | int | None]:
         out: dict[str, float | int | None] = {
             "test_images": self.images,
+            # test errors compare reconstructions with targets: no regularization penalty
+            "errors_include_penalty": False,
             "mse": self.sq_error / max(self.values, 1),
             "mae": self.abs_error / max(self.values, 1),
             "psnr": self.psnr.value(),

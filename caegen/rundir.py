@@ -52,7 +52,17 @@ LAST = CHECKPOINTS / "last.keras"
 PREVIOUS = CHECKPOINTS / "previous.keras"
 STATE = CHECKPOINTS / "state.json"
 MODEL_FILES = {"autoencoder": "model.keras", "encoder": "encoder.keras", "decoder": "decoder.keras"}
-HISTORY_FIELDS = ("epoch", "loss", "val_loss", "images_per_s", "seconds")
+HISTORY_FIELDS = (
+    "epoch",
+    "loss",
+    "val_loss",
+    "reconstruction_error",
+    "val_reconstruction_error",
+    "images_per_s",
+    "seconds",
+)
+"""`loss` includes the regularization penalty (weight decay, layer regularizers); the
+reconstruction errors are the same loss function without it."""
 
 # How a run stands. A "running" run whose owner is gone is reported as "killed".
 RUNNING, FINISHED, INTERRUPTED, DIVERGED, FAILED, KILLED = (

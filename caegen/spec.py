@@ -125,6 +125,11 @@ class Train(_Strict):
     )
     weight_decay: WeightDecay = Field(default_factory=WeightDecay)
     early_stopping: EarlyStopping | None = None
+    tensorboard_images_every: PositiveInt | None = Field(
+        default=None,
+        description="write reconstructions to TensorBoard every N epochs (default: about 15 "
+        "times per run, and the last epoch)",
+    )
     mixed_precision: Toggle = Field(default="auto", description="auto: on when a GPU is present")
     jit_compile: Toggle = Field(default="auto", description="auto: on when a GPU is present")
     seed: Annotated[int, Strict(), Field(ge=0, le=MAX_SEED)] = 0

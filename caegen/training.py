@@ -117,6 +117,17 @@ def make_loss(spec: Spec) -> Any:
     }[spec.train.loss]()
 
 
+def reconstruction_metric(spec: Spec) -> Any:
+    """The loss function as a metric: the reconstruction error without any penalty."""
+    import keras
+
+    return {
+        "mse": keras.metrics.MeanSquaredError,
+        "mae": keras.metrics.MeanAbsoluteError,
+        "bce": keras.metrics.BinaryCrossentropy,
+    }[spec.train.loss](name="reconstruction_error")
+
+
 def reseed_layers(model: Any, seed: int, epoch: int) -> None:
     """Key the random layers (dropout, gaussian_noise) by (seed, layer, epoch).
 
@@ -182,6 +193,8 @@ def _run_callback(
                 "epoch": epoch + 1,
                 "loss": float(losses[0]),
                 "val_loss": float(losses[1]),
+                "reconstruction_error": _float(logs.get("reconstruction_error")),
+                "val_reconstruction_error": _float(logs.get("val_reconstruction_error")),
                 "images_per_s": images_per_epoch / seconds,
                 "seconds": seconds,
             }
@@ -195,6 +208,10 @@ def _run_callback(
             progress.epoch(row, epochs, float(np.median(recent)) * (epochs - epoch - 1))
 
     return RunCallback()
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 # --- what to train ------------------------------------------------------------------------
@@ -469,7 +486,13 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
     import tensorflow as tf
 
     from caegen.keras_backend import build, split_models
-    from caegen.pipeline import evaluation_dataset, steps_per_epoch, training_dataset
+    from caegen.pipeline import (
+        evaluation_arrays,
+        evaluation_dataset,
+        steps_per_epoch,
+        training_dataset,
+    )
+    from caegen.tensorboard import fixed_images, image_callback, write_hparams
 
     spec, run, data, report = plan.spec, plan.run, plan.data, plan.report
     cfg = spec.train
@@ -484,7 +507,12 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
             optimizer = make_optimizer(
                 cfg.optimizer, cfg.lr_schedule, cfg.epochs, steps_per_epoch(n_train, batch_size)
             )
-            model.compile(optimizer=optimizer, loss=make_loss(spec), jit_compile=jit)
+            model.compile(
+                optimizer=optimizer,
+                loss=make_loss(spec),
+                metrics=[reconstruction_metric(spec)],
+                jit_compile=jit,
+            )
 
     steps = steps_per_epoch(n_train, batch_size)
     test = _evaluation_split(data, spec)
@@ -496,9 +524,12 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
     history = list(plan.history)
     interrupt = Interrupt()
     run_cb = _run_callback(run, history, progress, cfg.epochs, n_train, steps, cfg.seed, interrupt)
+    shown = fixed_images(len(test), cfg.seed)
+    shown_in, shown_clean = evaluation_arrays(test, spec, seed=cfg.seed + 1, indices=shown)
     callbacks = [
         run_cb,
-        keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=False),
+        keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=True),
+        image_callback(run.path, spec, shown_in, shown_clean),
     ]
     callbacks += schedule_callbacks(cfg.lr_schedule)
     if cfg.early_stopping is not None:
@@ -560,6 +591,7 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
         }
     )
     run.write_metrics(metrics)
+    write_hparams(run.path, spec, report, metrics)
     _figures(spec, model, run.path, history, test)
     return RunResult(run.path, metrics, history)
 
