@@ -72,5 +72,5 @@ def reconstruction_grid(rows: list[tuple[str, np.ndarray]], path: Path, data_ran
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
-                ax.set_ylabel(label, fontsize=9)
+                ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
     save_figure(fig, path)
