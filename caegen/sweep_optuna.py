@@ -41,13 +41,21 @@ class OptunaSampler:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
         seed = sweep.config.seed
-        sampler = {
+        make = {
             # independent TPE: Optuna 5's default multivariate TPE learned the infeasible
             # region far more slowly in our measurements (docs/benchmarks.md)
             "tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=False),
             "qmc": lambda: optuna.samplers.QMCSampler(seed=seed),
             "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
-        }[sweep.config.sampler]()
+        }[sweep.config.sampler]
+        try:
+            sampler = make()
+        except ImportError as exc:  # CMA-ES needs the `cmaes` package
+            raise error(
+                "E064",
+                f"--sampler {sweep.config.sampler} needs {exc.name or 'a missing package'}",
+                "pip install 'caegen[sweep]'",
+            ) from None
         self.study = optuna.create_study(
             study_name="caegen",
             storage=f"sqlite:///{sweep.store.path}",

@@ -583,3 +583,10 @@ def test_an_image_damaged_after_training_is_named_on_export(tmp_path):
         caegen.export_onnx(result.run_dir, tmp_path / "m.onnx")
     (d,) = info.value.diagnostics
     assert d.code == "E053" and str(damaged) in d.message and "could not be decoded" in d.message
+
+
+def test_a_missing_run_lists_the_runs_that_exist(finished, tmp_path):
+    with pytest.raises(CaegenError) as info:
+        Run.find(finished.run_dir.parent.parent / "quickstrat")
+    (d,) = info.value.diagnostics
+    assert d.code == "E052" and "quickstart" in d.hint

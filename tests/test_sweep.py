@@ -320,3 +320,16 @@ def test_compare_table_and_figures(three_runs, tmp_path):
 def test_compare_without_runs_is_a_clear_error(tmp_path):
     result = caegen("compare", str(tmp_path), cwd=ROOT)
     assert result.returncode == 1 and "E052" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("sampler", ["qmc", "cmaes", "random"])
+def test_other_samplers_run_a_static_search(blocks, tmp_path, sampler):
+    pytest.importorskip("optuna")
+    args = ["sweep", str(blocks), "--sampler", sampler, "--objective", "macs"]
+    args += ["--max-trials", "12", "--set", "encoder[0:2]*+decoder[0:2]*=1,2,3"]
+    args += ["--set", "encoder[0].filters=2..32:log"]
+    result = caegen(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = leaderboard(the_sweep(tmp_path))
+    assert len(rows) == 12 and any(r["status"] == "finished" for r in rows)
+    assert all(r["status"] in ("finished", "invalid") for r in rows)
