@@ -17,6 +17,7 @@ from caegen.passes.liveness import mark_liveness
 from caegen.passes.reconstruction import check_reconstruction
 from caegen.passes.shapes import infer_shapes
 from caegen.passes.suppression import apply_suppressions
+from caegen.passes.variational import check_sampling
 from caegen.passes.wiring import build_graph
 from caegen.spec import Spec
 
@@ -190,6 +191,8 @@ def check(spec: Spec, ignore: Iterable[str] = (), select: Iterable[str] | None =
         diagnostics += dead
     diagnostics += check_reconstruction(graph)
     diagnostics += check_data_channels(spec)
+    if wired:
+        diagnostics += check_sampling(graph)
     if not any(d.code < "E040" for d in diagnostics if d.severity == Severity.ERROR):
         diagnostics += run_lints(graph)  # lints need a wired, shaped graph
     split = apply_suppressions(diagnostics, spec, graph, ignore, select)

@@ -100,6 +100,12 @@ CODES: dict[str, CodeInfo] = _codes(
         "The reconstruction does not depend on the latent code.",
         keras_accepts_silently=True,
     ),
+    CodeInfo(
+        "E042",
+        "sampling-misplaced",
+        E,
+        "A VAE's sampling layer is not the latent code, or there are several.",
+    ),
     # commands: runs, data, export
     CodeInfo("E050", "output-exists", E, "An output file or run directory exists; not replaced."),
     CodeInfo("E051", "unknown-template", E, "`caegen init` was given an unknown template."),

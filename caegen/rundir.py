@@ -58,11 +58,14 @@ HISTORY_FIELDS = (
     "val_loss",
     "reconstruction_error",
     "val_reconstruction_error",
+    "kl",
+    "val_kl",
     "images_per_s",
     "seconds",
 )
-"""`loss` includes the regularization penalty (weight decay, layer regularizers); the
-reconstruction errors are the same loss function without it."""
+"""`loss` includes the regularization penalty (weight decay, layer regularizers) and, for
+a VAE, the weighted KL term; the reconstruction errors are the loss function alone (per
+pixel); `kl` is a VAE's KL divergence per image (empty for other autoencoders)."""
 
 # How a run stands. A "running" run whose owner is gone is reported as "killed".
 RUNNING, FINISHED, INTERRUPTED, DIVERGED, FAILED, KILLED = (
@@ -517,6 +520,8 @@ class Run:
         if problem is not None:
             raise _damaged(path, problem, hint)
         import keras
+
+        import caegen.keras_layers  # noqa: F401  (registers caegen's layers, e.g. Sampling)
 
         try:
             return keras.saving.load_model(path, safe_mode=True)

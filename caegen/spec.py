@@ -125,6 +125,12 @@ class Train(_Strict):
     )
     weight_decay: WeightDecay = Field(default_factory=WeightDecay)
     early_stopping: EarlyStopping | None = None
+    kl_weight: NonNegativeFloat = Field(
+        default=1.0, description="VAEs: the weight of the KL term (beta of a beta-VAE)"
+    )
+    kl_warmup_epochs: Annotated[int, Strict(), Field(ge=0)] = Field(
+        default=0, description="VAEs: raise the KL weight linearly over the first N epochs"
+    )
     tensorboard_images_every: PositiveInt | None = Field(
         default=None,
         description="write reconstructions to TensorBoard every N epochs (default: about 15 "

@@ -195,6 +195,8 @@ def _run_callback(
                 "val_loss": float(losses[1]),
                 "reconstruction_error": _float(logs.get("reconstruction_error")),
                 "val_reconstruction_error": _float(logs.get("val_reconstruction_error")),
+                "kl": _float(logs.get("kl")),
+                "val_kl": _float(logs.get("val_kl")),
                 "images_per_s": images_per_epoch / seconds,
                 "seconds": seconds,
             }
@@ -486,6 +488,7 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
     import tensorflow as tf
 
     from caegen.keras_backend import build, split_models
+    from caegen.passes.variational import is_variational
     from caegen.pipeline import (
         evaluation_arrays,
         evaluation_dataset,
@@ -493,9 +496,11 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
         training_dataset,
     )
     from caegen.tensorboard import fixed_images, image_callback, write_hparams
+    from caegen.variational import kl_schedule
 
     spec, run, data, report = plan.spec, plan.run, plan.data, plan.report
     cfg = spec.train
+    variational = is_variational(report.graph)
     n_train = len(data.train)
     batch_size = plan.batch_size
     strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
@@ -510,6 +515,8 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
             model.compile(
                 optimizer=optimizer,
                 loss=make_loss(spec),
+                # a VAE's reconstruction term is summed over the pixels of each image
+                loss_weights=float(np.prod(spec.input)) if variational else None,
                 metrics=[reconstruction_metric(spec)],
                 jit_compile=jit,
             )
@@ -531,6 +538,8 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
         keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=True),
         image_callback(run.path, spec, shown_in, shown_clean),
     ]
+    if variational:
+        callbacks.append(kl_schedule(cfg.kl_weight, cfg.kl_warmup_epochs))
     callbacks += schedule_callbacks(cfg.lr_schedule)
     if cfg.early_stopping is not None:
         callbacks.append(
@@ -574,6 +583,12 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
     encoder, decoder, _ = split_models(model, report)
     run.save_models({"autoencoder": model, "encoder": encoder, "decoder": decoder})
     metrics = evaluate(spec, model, data, test)
+    if variational:
+        from caegen.variational import test_elbo
+
+        eval_ds = evaluation_dataset(test, spec, batch_size, seed=cfg.seed + 1)
+        metrics.update(test_elbo(model, eval_ds, int(np.prod(spec.input))))
+        metrics["kl_weight"] = cfg.kl_weight
     metrics.update(
         {
             "spec": spec.name,

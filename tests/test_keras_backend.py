@@ -62,6 +62,7 @@ ROUND_TRIP = {
     "prelu": {"shared_axes": [1, 2]},
     "spatial_dropout2d": {"rate": 0.4},
     "global_average_pooling2d": {"keepdims": True},
+    "sampling": {},
 }
 ROUND_TRIP["conv2d"] |= {
     "kernel_initializer": "he_normal",

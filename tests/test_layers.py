@@ -180,8 +180,8 @@ def test_invalid_fields_are_rejected(fields):
 
 
 def test_every_layer_type_has_a_distinct_tag_and_keras_class():
-    assert len(LAYER_BY_TYPE) == 27
-    assert len({cls.keras_class for cls in LAYER_BY_TYPE.values()}) == 27
+    assert len(LAYER_BY_TYPE) == 28
+    assert len({cls.keras_class for cls in LAYER_BY_TYPE.values()}) == 28
 
 
 def test_defaults_follow_the_design():

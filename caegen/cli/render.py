@@ -158,6 +158,20 @@ def _receptive_field_line(rf: tuple[int, int], input_shape: tuple[int, ...] | No
     return line
 
 
+def _vae_line(report: Report) -> str:
+    """A VAE's latent and its KL weight ("" for other autoencoders)."""
+    if report.graph is None or report.spec is None:
+        return ""
+    if not any(n.type == "sampling" for n in report.graph.layers()):
+        return ""
+    train = report.spec.train
+    warmup = f", warmed up over {train.kl_warmup_epochs} epochs" if train.kl_warmup_epochs else ""
+    return (
+        f"VAE              {report.latent_size or 0:,} latent units sampled from N(mean, var); "
+        f"KL weight {train.kl_weight:g}{warmup}"
+    )
+
+
 def summary_totals(report: Report) -> list[str]:
     p = report.params
     rf = report.receptive_field
@@ -174,6 +188,7 @@ def summary_totals(report: Report) -> list[str]:
             else ""
         ),
         _receptive_field_line(rf, report.graph.input_shape if report.graph else None) if rf else "",
+        _vae_line(report),
         "decoder          "
         + (
             "separable (latent -> reconstruction)"

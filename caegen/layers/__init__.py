@@ -20,6 +20,7 @@ from caegen.layers.core import (
 )
 from caegen.layers.merging import Add, Concatenate, Multiply
 from caegen.layers.normalization import BatchNorm, GroupNorm, LayerNorm
+from caegen.layers.sampling import Sampling
 from caegen.layers.spatial import (
     AvgPool2D,
     Cropping2D,
@@ -57,6 +58,7 @@ LAYER_TYPES: tuple[type[LayerBase], ...] = (
     Add,
     Multiply,
     Concatenate,
+    Sampling,
 )
 
 LayerSpec = Annotated[
@@ -86,7 +88,8 @@ LayerSpec = Annotated[
     | Cropping2D
     | Add
     | Multiply
-    | Concatenate,
+    | Concatenate
+    | Sampling,
     Field(discriminator="type"),
 ]
 """One layer entry of an encoder or decoder, chosen by its `type`."""

@@ -133,6 +133,17 @@ def _arity(spec: Spec, node: Node) -> list[Diagnostic]:
     assert node.layer is not None
     n = len(node.inputs)
     loc = _layer_location(spec, node.section, node.index, "inputs")
+    exact = getattr(node.layer, "exact_inputs", None)
+    if exact is not None and n != exact:
+        return [
+            Diagnostic(
+                "E025",
+                f"{node.path} ({node.type}) reads {n} input(s); it needs exactly {exact}: "
+                "[z_mean, z_log_var]",
+                loc,
+                "inputs: [z_mean, z_log_var]",
+            )
+        ]
     if node.layer.is_merge and n < 2:
         return [
             Diagnostic(

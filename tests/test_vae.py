@@ -1,0 +1,194 @@
+"""Variational autoencoders: the sampling layer checked statically and against Keras, the
+KL term in training, the ELBO, deterministic encoders, exact resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import caegen
+from caegen.diagnostics import CaegenError
+from tests.conftest import SPECS
+
+CVAE = (SPECS / "mnist_cvae.yaml").read_text()
+
+
+def codes(text: str) -> set[str]:
+    try:
+        return {d.code for d in caegen.check(caegen.loads(text)).errors}
+    except CaegenError as exc:
+        return {d.code for d in exc.diagnostics}
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (
+            (
+                "{type: dense, name: z_log_var, units: 2,",
+                "{type: dense, name: z_log_var, units: 3,",
+            ),
+            "E030",
+        ),
+        (("inputs: [z_mean, z_log_var]}", "inputs: [z_mean]}"), "E025"),
+        (
+            (
+                "  - {type: sampling, name: z, inputs: [z_mean, z_log_var]}\n",
+                "  - {type: sampling, name: z, inputs: [z_mean, z_log_var]}\n"
+                "  - {type: dense, units: 2}\n",
+            ),
+            "E042",
+        ),
+    ],
+    ids=["mismatched-inputs", "one-input", "not-the-latent"],
+)
+def test_sampling_mistakes_are_coded_errors(change, code):
+    assert code in codes(CVAE.replace(*change))
+
+
+def test_two_sampling_layers_are_refused():
+    text = CVAE.replace(
+        "  - {type: sampling, name: z, inputs: [z_mean, z_log_var]}\n",
+        "  - {type: sampling, name: z0, inputs: [z_mean, z_log_var]}\n"
+        "  - {type: sampling, name: z, inputs: [z_mean, z_log_var]}\n",
+    )
+    assert "E042" in codes(text)
+
+
+def test_both_inputs_are_live_and_the_sample_is_the_latent():
+    report = caegen.check(caegen.loads(CVAE))
+    assert report.ok and report.graph.latent == "z"
+    assert report.graph.node("z_mean").live and report.graph.node("z_log_var").live
+    assert report.latent_shape == (2,)
+
+
+@pytest.mark.keras
+def test_the_tensorflow_tutorial_cvae_has_the_params_of_the_hand_written_model():
+    import keras
+    from keras import layers
+
+    from caegen.keras_backend import build, compare_with_keras
+
+    encoder = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(32, 3, strides=2, activation="relu"),
+            layers.Conv2D(64, 3, strides=2, activation="relu"),
+            layers.Flatten(),
+            layers.Dense(2 + 2),  # mean and log-variance in one layer, as the tutorial has it
+        ]
+    )
+    decoder = keras.Sequential(
+        [
+            keras.Input((2,)),
+            layers.Dense(7 * 7 * 32, activation="relu"),
+            layers.Reshape((7, 7, 32)),
+            layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2DTranspose(1, 3, strides=1, padding="same"),
+        ]
+    )
+    report = caegen.check(caegen.loads(CVAE))
+    assert report.params.trainable == encoder.count_params() + decoder.count_params()
+    assert report.params.non_trainable == 1  # the KL weight, kept in checkpoints
+    built = build(report.spec, report=report)
+    assert all(a.agrees for a in compare_with_keras(built))
+    assert built.autoencoder.count_params() == report.params.total
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("latent", ["vector", "feature-map"])
+def test_static_shapes_and_params_equal_keras(latent):
+    from caegen.keras_backend import build, compare_with_keras
+
+    text = (SPECS / "patches_vae.yaml").read_text() if latent == "feature-map" else CVAE
+    built = build(caegen.loads(text))
+    assert all(a.agrees for a in compare_with_keras(built))
+
+
+class CtrlCAfterEpoch1:
+    def start(self, info): ...
+    def batch(self, epoch, step, steps, loss): ...
+    def warn(self, message): ...
+
+    def epoch(self, row, epochs, eta_s):
+        if row["epoch"] == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def digits_vae(tmp_path_factory):
+    spec = caegen.load(SPECS / "digits_cvae.yaml")
+    spec = spec.model_copy(update={"train": spec.train.model_copy(update={"kl_warmup_epochs": 2})})
+    out = tmp_path_factory.mktemp("vae")
+    return spec, caegen.train(spec, epochs=4, batch_size=32, limit=512, out=out)
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_training_improves_the_elbo_and_keeps_kl_positive(digits_vae):
+    from caegen.keras_backend import build
+    from caegen.pipeline import evaluation_dataset
+    from caegen.training import make_loss, reconstruction_metric
+    from caegen.variational import test_elbo
+
+    spec, result = digits_vae
+    m = result.metrics
+    assert m["kl"] > 0 and np.isfinite(m["elbo"]) and m["kl_weight"] == 1.0
+    assert all(row["kl"] > 0 for row in result.history)
+    # the untrained model, compiled as training compiles it, on the same test images
+    from caegen.data import load_data
+
+    untrained = build(spec).autoencoder
+    untrained.compile(
+        loss=make_loss(spec), loss_weights=28.0 * 28.0, metrics=[reconstruction_metric(spec)]
+    )
+    test = load_data(
+        spec.model_copy(update={"data": spec.data.model_copy(update={"limit": 512})})
+    ).test
+    before = test_elbo(untrained, evaluation_dataset(test, spec, 32, seed=1), 28 * 28)
+    assert m["elbo"] > before["elbo"]
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_encoder_is_deterministic_and_models_load_safely(digits_vae):
+    import keras
+
+    import caegen.keras_layers  # noqa: F401  (registers Sampling for load_model)
+
+    _, result = digits_vae
+    encoder = keras.saving.load_model(result.run_dir / "encoder.keras", safe_mode=True)
+    decoder = keras.saving.load_model(result.run_dir / "decoder.keras", safe_mode=True)
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    first, second = encoder.predict(x, verbose=0), encoder.predict(x, verbose=0)
+    np.testing.assert_array_equal(first, second)  # the mean code
+    samples = decoder.predict(np.random.default_rng(1).normal(size=(4, 2)), verbose=0)
+    assert samples.shape == (4, 28, 28, 1) and samples.min() >= 0 and samples.max() <= 1
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_a_vae_resumes_exactly(tmp_path):
+    spec = caegen.load(SPECS / "digits_cvae.yaml")
+    kwargs = {"epochs": 3, "batch_size": 32, "limit": 256}
+    full = caegen.train(spec, out=tmp_path / "a", **kwargs)
+    with pytest.raises(KeyboardInterrupt) as info:
+        caegen.train(spec, out=tmp_path / "b", progress=CtrlCAfterEpoch1(), **kwargs)
+    resumed = caegen.train(resume=info.value.run_dir, epochs=3)
+    keys = ("loss", "val_loss", "kl", "val_kl")
+    assert [[r[k] for k in keys] for r in resumed.history] == [
+        [r[k] for k in keys] for r in full.history
+    ]
+
+
+def test_kl_warmup_is_a_function_of_the_epoch():
+    from caegen.variational import kl_weight_at
+
+    assert [kl_weight_at(e, 1.0, 4) for e in (1, 2, 4, 9)] == [0.25, 0.5, 1.0, 1.0]
+    assert kl_weight_at(1, 0.5, 0) == 0.5
