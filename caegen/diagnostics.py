@@ -145,6 +145,12 @@ CODES: dict[str, CodeInfo] = _codes(
         E,
         "A sweep's space names a path the spec does not have, or values it cannot take.",
     ),
+    CodeInfo(
+        "E065",
+        "not-generative",
+        E,
+        "`caegen sample` was asked to draw from a prior the model does not have.",
+    ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(

@@ -192,3 +192,42 @@ def test_kl_warmup_is_a_function_of_the_epoch():
 
     assert [kl_weight_at(e, 1.0, 4) for e in (1, 2, 4, 9)] == [0.25, 0.5, 1.0, 1.0]
     assert kl_weight_at(1, 0.5, 0) == 0.5
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_sample_draws_a_grid_and_decodes_given_codes(digits_vae, tmp_path):
+    from PIL import Image
+
+    from caegen.sample import sample
+
+    _, result = digits_vae
+    done = sample(result.run_dir, n=16, grid=5, out=tmp_path)
+    assert {p.name for p in done.written} == {"samples.png", "manifold.png", "latent_scatter.png"}
+    for path in done.written:
+        pixels = np.asarray(Image.open(path).convert("L"))
+        assert pixels.std() > 10, path.name
+    codes = tmp_path / "codes.npy"
+    np.save(codes, np.zeros((8, 2), np.float32))
+    decoded = sample(result.run_dir, latent=codes, out=tmp_path)
+    assert [p.name for p in decoded.written] == ["decoded.png"]
+    np.save(codes, np.zeros((8, 3), np.float32))
+    with pytest.raises(CaegenError, match="the latent is"):
+        sample(result.run_dir, latent=codes, out=tmp_path)
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_sample_explains_why_a_plain_autoencoder_has_no_prior(tmp_path):
+    from caegen.sample import sample
+
+    run = caegen.train(
+        caegen.load(SPECS / "quickstart.yaml"), epochs=1, batch_size=32, limit=64, out=tmp_path
+    )
+    with pytest.raises(CaegenError) as info:
+        sample(run.run_dir)
+    (d,) = info.value.diagnostics
+    assert d.code == "E065" and "--latent" in d.hint
+    codes = tmp_path / "codes.npy"
+    np.save(codes, np.zeros((8, 4, 4, 8), np.float32))
+    assert sample(run.run_dir, latent=codes, out=tmp_path).written  # given codes: fine

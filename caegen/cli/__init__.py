@@ -6,7 +6,8 @@ them, so `caegen --help` and `caegen check` stay fast.
 
 from __future__ import annotations
 
-from caegen.cli import sweep as _sweep  # noqa: F401  (registers `sweep`)
+from caegen.cli import sample as _sample  # noqa: F401  (registers `sample`)
+from caegen.cli import sweep as _sweep  # noqa: F401  (registers `sweep`, `compare`)
 from caegen.cli.app import app, main
 
 __all__ = ["app", "main"]
