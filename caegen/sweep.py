@@ -361,7 +361,8 @@ class Sweep:
             self.store.update(trial.number, state=INVALID, diagnostics=diagnostics)
             return self.store.trial(trial.number)
         try:
-            if trial.run_dir:
+            resumable = trial.run_dir is not None and _resumable(Path(trial.run_dir))
+            if trial.run_dir and resumable:
                 from caegen.rundir import Run
 
                 run = Run(Path(trial.run_dir))
@@ -371,6 +372,8 @@ class Sweep:
                     result_metrics = caegen.train(resume=trial.run_dir).metrics
                 run_dir = trial.run_dir
             else:
+                if trial.run_dir:  # stopped before its first epoch: nothing to keep
+                    _remove_stub(Path(trial.run_dir))
                 result = caegen.train(
                     spec,
                     epochs=self.config.epochs,
@@ -511,6 +514,34 @@ class _RunRecorder:
 
     def warn(self, message: str) -> None:
         pass
+
+
+def _resumable(run_dir: Path) -> bool:
+    """Finished, or holding a checkpoint to continue from."""
+    from caegen.rundir import LAST, PREVIOUS, Run
+
+    if not run_dir.exists():
+        return False
+    try:
+        if Run(run_dir).status().state == "finished":
+            return True
+    except CaegenError:
+        return False
+    return (run_dir / LAST).exists() or (run_dir / PREVIOUS).exists()
+
+
+def _remove_stub(run_dir: Path) -> None:
+    """A point's run directory that no epoch ever reached (the sweep's own bookkeeping)."""
+    import shutil
+
+    from caegen.rundir import Run
+
+    try:
+        live = Run(run_dir).is_live()
+    except CaegenError:
+        live = False
+    if run_dir.exists() and not live:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _quiet_tensorflow() -> None:

@@ -229,7 +229,9 @@ def test_a_stopped_sweep_resumes_and_trains_no_point_twice(blocks, tmp_path, how
     resumed = caegen(*sweep_args(blocks), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     rows = leaderboard(folder)
-    assert sorted(r["status"] for r in rows) == ["finished"] * 4 + ["invalid"] * 6
+    assert sorted(r["status"] for r in rows) == ["finished"] * 4 + ["invalid"] * 6, [
+        (r["status"], r["reason"]) for r in rows
+    ]
     dirs = run_dirs(folder)
     assert len(dirs) == 4  # each valid point trained once (a killed one resumed in place)
     assert len({r["run_dir"] for r in rows if r["run_dir"]}) == 4
