@@ -198,6 +198,42 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Edit:
+    """Replace the text from (line, column) up to (end_line, end_column) (1-based, the end
+    exclusive) with `text`."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    text: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "start": {"line": self.line, "column": self.column},
+            "end": {"line": self.end_line, "column": self.end_column},
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A proposed change to the spec's text. `safe`: behaviour-preserving or certainly
+    intended; `unsafe`: it changes the model. Rules propose, `caegen.fixes` applies."""
+
+    title: str
+    edits: tuple[Edit, ...]
+    applicability: str = "safe"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "title": self.title,
+            "applicability": self.applicability,
+            "edits": [e.to_dict() for e in self.edits],
+        }
+
+
+@dataclass(frozen=True)
 class Diagnostic:
     code: str
     message: str
@@ -205,6 +241,7 @@ class Diagnostic:
     hint: str | None = None
     severity: Severity | None = None
     """Defaults to the code's registered severity."""
+    fixes: tuple[Fix, ...] = ()
 
     def __post_init__(self) -> None:
         if self.code not in CODES:
@@ -230,6 +267,7 @@ class Diagnostic:
                 "column": loc.column,
                 "path": loc.path,
             },
+            "fixes": [f.to_dict() for f in self.fixes],
         }
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from caegen.diagnostics import CaegenError, Diagnostic, Location
+from caegen.diagnostics import CaegenError, Diagnostic, Fix, Location
 from caegen.spec import Source, Spec
+from caegen.textspan import scalar_edit
 from caegen.yamlpos import Positions, YamlSyntaxError, load_with_positions
 
 SECTIONS = ("encoder", "decoder")
@@ -88,7 +89,7 @@ def loads(text: str, file: str | None = None) -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        raise CaegenError(_diagnostics_from(exc, data, positions, file)) from None
+        raise CaegenError(_diagnostics_from(exc, data, positions, file, text)) from None
     spec._source = Source(file, text, positions)
     return spec
 
@@ -207,13 +208,27 @@ def _short_repr(value: Any) -> str:
     return _SHORT.repr(value)
 
 
+def _rename_fix(
+    key: str, known: list[str], owner: Any, at: tuple[int, int] | None, text: str | None
+) -> tuple[Fix, ...]:
+    """Rename a misspelt key to its only close match (safe: the key as meant), unless the
+    mapping has that key already."""
+    close = difflib.get_close_matches(key, known, n=2, cutoff=0.8)
+    if len(close) != 1 or at is None or text is None:
+        return ()
+    if isinstance(owner, dict) and close[0] in owner:
+        return ()
+    edit = scalar_edit(text, *at, key, close[0])
+    return (Fix(f"rename `{key}` to `{close[0]}`", (edit,), "safe"),) if edit else ()
+
+
 def _did_you_mean(word: str, options: list[str]) -> str:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`? " if close else ""
 
 
 def _diagnostics_from(
-    exc: ValidationError, data: Any, positions: Positions, file: str | None
+    exc: ValidationError, data: Any, positions: Positions, file: str | None, text: str | None = None
 ) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     seen: dict[tuple[Any, ...], int] = {}
@@ -241,6 +256,7 @@ def _diagnostics_from(
                 f"unknown field `{key}` in {_dotted(path[:-1]) or 'the spec'}",
                 loc,
                 advice or f"{_did_you_mean(key, known)}known fields: {', '.join(known)}",
+                fixes=_rename_fix(key, known, owner, positions.key_at.get(path), text),
             )
         elif kind == "union_tag_invalid":
             ctx = err.get("ctx", {})

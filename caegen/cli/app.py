@@ -115,11 +115,23 @@ def check(
             help="Report only warnings/infos whose code starts with one of these (e.g. W1)."
         ),
     ] = None,
+    fix: Annotated[bool, typer.Option("--fix", help="Apply safe fixes to the files.")] = False,
+    unsafe_fixes: Annotated[
+        bool, typer.Option("--unsafe-fixes", help="With --fix: apply model-changing fixes too.")
+    ] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print the fixes as a unified diff; change nothing.")
+    ] = False,
 ) -> None:
     """Validate specs statically: wiring, shapes, dead branches, lints, exact params."""
     from caegen.compiler import Report
     from caegen.compiler import check as check_spec
     from caegen.loader import load
+
+    if fix or diff or unsafe_fixes:
+        _apply_fixes(specs, unsafe=unsafe_fixes, write=not diff)
+        if diff:
+            raise typer.Exit(code=0)
 
     ignored = _codes(ignore) or []
     selected = _codes(select)
@@ -142,6 +154,26 @@ def check(
         for report in reports:
             print_report(console, report, table=table, strict=strict)
     raise typer.Exit(code=0 if passed else 1)
+
+
+def _apply_fixes(specs: list[Path], *, unsafe: bool, write: bool) -> None:
+    from caegen.fixes import fix_file
+
+    for path in specs:
+        try:
+            result = fix_file(path, unsafe=unsafe, write=write)
+        except OSError as exc:
+            raise fail_message(
+                "E001", f"cannot read {path}: {exc.strerror}", file=str(path)
+            ) from None
+        except CaegenError as exc:
+            raise fail(exc.diagnostics) from None
+        if not write:
+            sys.stdout.write(result.diff(str(path)))
+        elif result.applied:
+            err_console.print(
+                f"fixed {path}: " + "; ".join(result.applied), soft_wrap=True, highlight=False
+            )
 
 
 def _codes(value: str | None) -> list[str] | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from caegen.diagnostics import Diagnostic
-from caegen.graph import Graph
+from caegen.diagnostics import Diagnostic, Fix
+from caegen.graph import Graph, Node
+from caegen.textspan import scalar_edit
 
 
 def mark_liveness(graph: Graph) -> list[Diagnostic]:
@@ -44,6 +45,7 @@ def mark_liveness(graph: Graph) -> list[Diagnostic]:
             if following and not readers
             else "wire it into the path to the reconstruction, or remove it"
         )
+        fix = _rewire_fix(graph, node, following[0]) if following and not readers else None
         diagnostics.append(
             Diagnostic(
                 "E040",
@@ -52,6 +54,24 @@ def mark_liveness(graph: Graph) -> list[Diagnostic]:
                 f"{params:,} params",
                 node.location,
                 suggestion,
+                fixes=(fix,) if fix else (),
             )
         )
     return diagnostics
+
+
+def _rewire_fix(graph: Graph, dead: Node, following: Node) -> Fix | None:
+    """The Keras "Method 1" pattern: the next layer reads what the dead one reads, skipping
+    it (conv -> bn, and the pool reads the conv). Making it read the dead layer is what the
+    author meant, so the fix is safe."""
+    source = graph.spec.source
+    layer = following.layer
+    if source is None or layer is None or len(dead.inputs) != 1:
+        return None
+    if not isinstance(layer.inputs, str) or following.inputs != dead.inputs:
+        return None
+    pos = source.positions.lookup((following.section, following.index, "inputs"))
+    edit = scalar_edit(source.text, *pos, layer.inputs, dead.name) if pos else None
+    if edit is None:
+        return None
+    return Fix(f"make `{following.name}` read `{dead.name}`", (edit,), "safe")
