@@ -9,7 +9,7 @@ the same curve. `plateau` is a callback whose patience counter starts afresh on 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
@@ -32,23 +32,34 @@ class _AdamFamily(_Strict):
 
 class Adam(_AdamFamily):
     name: Literal["adam"] = "adam"
+    keras_class: ClassVar[str] = "Adam"
+    slots: ClassVar[int] = 2
+    """Per parameter, the optimizer's state besides the weight (for the memory estimate)."""
 
 
 class AdamW(_AdamFamily):
     name: Literal["adamw"] = "adamw"
+    keras_class: ClassVar[str] = "AdamW"
+    slots: ClassVar[int] = 2
     weight_decay: NonNegativeFloat = 0.004
 
 
 class Nadam(_AdamFamily):
     name: Literal["nadam"] = "nadam"
+    keras_class: ClassVar[str] = "Nadam"
+    slots: ClassVar[int] = 2
 
 
 class Adamax(_AdamFamily):
     name: Literal["adamax"] = "adamax"
+    keras_class: ClassVar[str] = "Adamax"
+    slots: ClassVar[int] = 2
 
 
 class SGD(_Strict):
     name: Literal["sgd"] = "sgd"
+    keras_class: ClassVar[str] = "SGD"
+    slots: ClassVar[int] = 1
     learning_rate: PositiveFloat = 0.01
     momentum: UnitInterval = 0.0
     nesterov: bool = False
@@ -56,6 +67,8 @@ class SGD(_Strict):
 
 class RMSprop(_Strict):
     name: Literal["rmsprop"] = "rmsprop"
+    keras_class: ClassVar[str] = "RMSprop"
+    slots: ClassVar[int] = 2
     learning_rate: PositiveFloat = 0.001
     rho: OpenUnitInterval = 0.9
     momentum: UnitInterval = 0.0
@@ -64,6 +77,8 @@ class RMSprop(_Strict):
 
 class Adadelta(_Strict):
     name: Literal["adadelta"] = "adadelta"
+    keras_class: ClassVar[str] = "Adadelta"
+    slots: ClassVar[int] = 2
     learning_rate: PositiveFloat = 0.001
     rho: OpenUnitInterval = 0.95
     epsilon: PositiveFloat = 1e-7
@@ -71,6 +86,8 @@ class Adadelta(_Strict):
 
 class Adagrad(_Strict):
     name: Literal["adagrad"] = "adagrad"
+    keras_class: ClassVar[str] = "Adagrad"
+    slots: ClassVar[int] = 1
     learning_rate: PositiveFloat = 0.001
     initial_accumulator_value: NonNegativeFloat = 0.1
     epsilon: PositiveFloat = 1e-7
@@ -86,30 +103,10 @@ OPTIMIZERS: tuple[type[_Strict], ...] = (
     Adadelta,
     Adagrad,
 )
-KERAS_CLASS = {
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "nadam": "Nadam",
-    "adamax": "Adamax",
-    "sgd": "SGD",
-    "rmsprop": "RMSprop",
-    "adadelta": "Adadelta",
-    "adagrad": "Adagrad",
-}
-# Per parameter, the optimizer's state besides the weight (for the memory estimate).
-SLOTS = {
-    "adam": 2,
-    "adamw": 2,
-    "nadam": 2,
-    "adamax": 2,
-    "sgd": 1,
-    "rmsprop": 2,
-    "adadelta": 2,
-    "adagrad": 1,
-}
-
 OptimizerName = Literal["adam", "adamw", "nadam", "adamax", "sgd", "rmsprop", "adadelta", "adagrad"]
 _BY_NAME = {cls.model_fields["name"].default: cls for cls in OPTIMIZERS}
+KERAS_CLASS = {name: cls.keras_class for name, cls in _BY_NAME.items()}  # type: ignore[attr-defined]
+SLOTS = {name: cls.slots for name, cls in _BY_NAME.items()}  # type: ignore[attr-defined]
 
 
 def _from_name(value: Any) -> Any:

@@ -44,6 +44,7 @@ from caegen.sweep_store import (
     Store,
     Trial,
 )
+from caegen.training import SilentProgress
 
 SAMPLERS = ("grid", "random", "tpe", "qmc", "cmaes")
 BUILT_IN = ("grid", "random")
@@ -497,7 +498,7 @@ class Sweep:
             ) from None
 
 
-class _RunRecorder:
+class _RunRecorder(SilentProgress):
     """Training progress of one point: records its run directory as soon as it exists."""
 
     def __init__(self, store: Store, number: int) -> None:
@@ -505,15 +506,6 @@ class _RunRecorder:
 
     def start(self, info: dict[str, Any]) -> None:
         self.store.update(self.number, run_dir=str(Path(info["run_dir"]).resolve()))
-
-    def batch(self, epoch: int, step: int, steps: int, loss: float) -> None:
-        pass
-
-    def epoch(self, row: dict[str, Any], epochs: int, eta_s: float) -> None:
-        pass
-
-    def warn(self, message: str) -> None:
-        pass
 
 
 def _resumable(run_dir: Path) -> bool:

@@ -31,7 +31,7 @@ class Progress(Protocol):
     def warn(self, message: str) -> None: ...
 
 
-class _Silent:
+class SilentProgress:
     def start(self, info: dict[str, Any]) -> None:
         pass
 
@@ -247,7 +247,7 @@ def train(
     progress: Progress | None = None,
 ) -> RunResult:
     """Train a spec on its data and write a run directory; or continue a run (`resume`)."""
-    progress = progress or _Silent()
+    progress = progress or SilentProgress()
     overrides = {"epochs": epochs, "batch_size": batch_size, "seed": seed}
     data_overrides = {"limit": limit, "eval_limit": eval_limit}
     if resume is None:
