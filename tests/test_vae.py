@@ -231,3 +231,17 @@ def test_sample_explains_why_a_plain_autoencoder_has_no_prior(tmp_path):
     codes = tmp_path / "codes.npy"
     np.save(codes, np.zeros((8, 4, 4, 8), np.float32))
     assert sample(run.run_dir, latent=codes, out=tmp_path).written  # given codes: fine
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_tensorboard_records_total_reconstruction_and_kl_separately(digits_vae):
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, result = digits_vae
+    acc = EventAccumulator(str(result.run_dir / "tensorboard" / "train"), {"tensors": 0})
+    acc.Reload()
+    assert {"epoch_loss", "epoch_reconstruction_error", "epoch_kl"} <= set(acc.Tags()["tensors"])
+    kl = [float(tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors("epoch_kl")]
+    assert kl == pytest.approx([row["kl"] for row in result.history], rel=1e-6)
