@@ -181,6 +181,16 @@ def specs(draw):
                 fields["inputs"] = draw(st.lists(st.sampled_from(earlier), min_size=2, max_size=2))
             layers[section].append(fields)
             names.append(fields["name"])
+    if draw(st.integers(0, 3)) == 0:  # a VAE head: mean and log-variance, then sampling
+        head = draw(st.sampled_from(["dense", "conv2d"]))
+        size = draw(st.integers(1, 4))
+        field = {"units": size} if head == "dense" else {"filters": size, "kernel_size": 1}
+        last = layers["encoder"][-1]["name"]
+        layers["encoder"] += [
+            {"type": head, "name": "mu", "inputs": last, **field},
+            {"type": head, "name": "lv", "inputs": last, **field},
+            {"type": "sampling", "name": "z", "inputs": ["mu", "lv"]},
+        ]
     h, w, c = draw(st.integers(1, 12)), draw(st.integers(1, 12)), draw(st.integers(1, 3))
     if draw(st.integers(0, 3)):
         # Most decoders end by projecting back to the input shape, so that random middles
