@@ -29,8 +29,11 @@ def fixable_codes() -> set[str]:
     return {p.name.split(".")[0] for p in DIR.glob("*.before.yaml")}
 
 
+UNSAFE = {"W101"}  # fixes that change the model: only with --unsafe-fixes
+
+
 def test_every_fixable_code_has_a_fixture():
-    assert fixable_codes() == {"E011", "E040"} and fixable_codes() <= set(CODES)
+    assert fixable_codes() == {"E011", "E040", "W101"} and fixable_codes() <= set(CODES)
 
 
 @pytest.mark.parametrize("code", sorted(fixable_codes()))
@@ -38,10 +41,23 @@ def test_fixture_before_and_after(code):
     before = (DIR / f"{code}.before.yaml").read_text()
     after = (DIR / f"{code}.after.yaml").read_text()
     assert code in findings(before)
-    result = fix_text(before)
+    unsafe = code in UNSAFE
+    if unsafe:
+        assert fix_text(before).text == before  # --fix alone leaves a model change alone
+    result = fix_text(before, unsafe=unsafe)
     assert result.text == after  # the fix applies ...
     assert code not in findings(after)  # ... and the finding is gone
-    assert fix_text(after).text == after  # nothing left to fix: no loop
+    assert fix_text(after, unsafe=unsafe).text == after  # nothing left to fix: no loop
+
+
+def test_unsafe_fixes_on_the_command_line(tmp_path):
+    spec = tmp_path / "w101.yaml"
+    spec.write_bytes((DIR / "W101.before.yaml").read_bytes())
+    assert runner.invoke(app, ["check", "--fix", str(spec)]).exit_code == 0
+    assert spec.read_bytes() == (DIR / "W101.before.yaml").read_bytes()
+    result = runner.invoke(app, ["check", "--fix", "--unsafe-fixes", str(spec)])
+    assert result.exit_code == 0 and "use `tanh` on `decoder.1`" in result.output
+    assert spec.read_bytes() == (DIR / "W101.after.yaml").read_bytes()
 
 
 def _changed_spans(before: str, after: str) -> list[tuple[str, str]]:
