@@ -6,7 +6,7 @@ reconstruction and names the layer where a `same` stride rounded an odd size up.
 
 from __future__ import annotations
 
-from caegen.diagnostics import Diagnostic
+from caegen.diagnostics import Diagnostic, Edit, Fix
 from caegen.graph import Graph, Node
 from caegen.layers import fmt_shape
 from caegen.layers.shape_rules import rounds
@@ -33,7 +33,52 @@ def check_reconstruction(graph: Graph) -> list[Diagnostic]:
             f"{fmt_shape(src.shape[:2])} up to {fmt_shape(node.shape[:2])}"
         )
         where = node
-    return [Diagnostic("E031", message, where.location, _hint(graph, out, rounding))]
+    hint = _hint(graph, out, rounding)
+    return [Diagnostic("E031", message, where.location, hint, fixes=_resize_fix(graph, out))]
+
+
+def _resize_fix(graph: Graph, out: Node) -> tuple[Fix, ...]:
+    """Crop or pad at the end of the decoder (unsafe: it changes the model)."""
+    want, got = graph.input_shape, out.shape
+    if got is None or len(got) != 3 or got[2] != want[2]:
+        return ()
+    dh, dw = got[0] - want[0], got[1] - want[1]
+    if dh >= 0 and dw >= 0 and (dh or dw):
+        borders = [[dh // 2, dh - dh // 2], [dw // 2, dw - dw // 2]]
+        layer = f"{{type: cropping2d, cropping: {borders}}}"
+    elif dh <= 0 and dw <= 0 and (dh or dw):
+        borders = [[-dh // 2, -dh - (-dh // 2)], [-dw // 2, -dw - (-dw // 2)]]
+        layer = f"{{type: zero_padding2d, padding: {borders}}}"
+    else:
+        return ()
+    edit = append_flow_layer(graph, layer)
+    return (Fix(f"end the decoder with {layer}", (edit,), "unsafe"),) if edit else ()
+
+
+def append_flow_layer(graph: Graph, layer: str) -> Edit | None:
+    """A new last decoder layer, written like the current last one (a one-line flow
+    mapping, same indentation); None for other layouts."""
+    source = graph.spec.source
+    last = len(graph.spec.decoder) - 1
+    if (
+        source is None
+        or graph.output != [n for n in graph.layers() if n.section == "decoder"][-1].name
+    ):
+        return None
+    pos = source.positions.value_at.get(("decoder", last))
+    lines = source.text.splitlines(keepends=True)
+    if pos is None or not 0 < pos[0] <= len(lines):
+        return None
+    line, column = pos
+    text = lines[line - 1]
+    prefix, body = text[: column - 1], text[column - 1 :].split("#")[0].rstrip()
+    if prefix.strip() != "-" or not body.startswith("{") or not body.endswith("}"):
+        return None
+    ending = "\r\n" if text.endswith("\r\n") else "\n"
+    if text.endswith(("\n", "\r")):
+        return Edit(line + 1, 1, line + 1, 1, f"{prefix}{layer}{ending}")
+    end = len(text) + 1  # the file's last line, with no line ending
+    return Edit(line, end, line, end, f"{ending}{prefix}{layer}")
 
 
 def _main_path(graph: Graph) -> list[tuple[Node, Node]]:
