@@ -35,7 +35,7 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/caegen schema > docs/caegen.schema.json
-	$(BIN)/python -c "from caegen.diagnostics import codes_markdown as m; open('docs/diagnostics.md', 'w').write(m())"
+	$(BIN)/python docs/sync_codes.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
