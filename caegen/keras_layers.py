@@ -25,10 +25,13 @@ class Sampling(keras.layers.Layer):
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         mean, log_var = inputs
-        kl = -0.5 * (1.0 + log_var - ops.square(mean) - ops.exp(log_var))
+        # the KL term in float32 even under mixed precision: it joins float32 losses, and
+        # exp(log_var) overflows float16 early
+        mean32, log_var32 = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
+        kl = -0.5 * (1.0 + log_var32 - ops.square(mean32) - ops.exp(log_var32))
         axes = tuple(range(1, len(mean.shape)))
         kl_per_image = ops.sum(kl, axis=axes)
-        self.add_loss(ops.cast(self.kl_weight, kl_per_image.dtype) * ops.mean(kl_per_image))
+        self.add_loss(ops.cast(self.kl_weight, "float32") * ops.mean(kl_per_image))
         self.kl_tracker.update_state(kl_per_image)
         if not training:
             return mean

@@ -245,3 +245,21 @@ def test_tensorboard_records_total_reconstruction_and_kl_separately(digits_vae):
     assert {"epoch_loss", "epoch_reconstruction_error", "epoch_kl"} <= set(acc.Tags()["tensors"])
     kl = [float(tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors("epoch_kl")]
     assert kl == pytest.approx([row["kl"] for row in result.history], rel=1e-6)
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_a_vae_trains_under_mixed_precision(tmp_path):
+    """float16 layers, the KL term in float32 (it joins float32 losses; exp overflows)."""
+    import warnings
+
+    text = (
+        (SPECS / "digits_cvae.yaml")
+        .read_text()
+        .replace("seed: 0", "seed: 0\n  mixed_precision: on\n  jit_compile: off")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = caegen.train(caegen.loads(text), epochs=2, batch_size=32, limit=256, out=tmp_path)
+    m = result.metrics
+    assert m["mixed_precision"] and np.isfinite(m["elbo"]) and m["kl"] > 0
