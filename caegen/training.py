@@ -265,6 +265,44 @@ def train(
     return _train(plan, progress)
 
 
+def dry_run(
+    spec: Spec,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    out: str | Path = "runs",
+    seed: int | None = None,
+    limit: int | None = None,
+    eval_limit: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """What `train` would do, checked as far as it can be without training: the spec, the
+    data, the batch, memory, and the resolved strategy. Writes nothing."""
+    from caegen.distribute import resolve
+
+    progress = progress or SilentProgress()
+    spec = _with_overrides(
+        spec,
+        {"epochs": epochs, "batch_size": batch_size, "seed": seed},
+        {"limit": limit, "eval_limit": eval_limit},
+    )
+    report = _checked(spec)
+    data = load_data(spec, output_root=Path(out))
+    batch = _batch_size(spec, report, len(data.train), progress)
+    resolved = resolve(spec, batch)
+    test = len(data.test) if not spec.data.eval_limit else min(len(data.test), spec.data.eval_limit)
+    return {
+        "spec": spec.name,
+        "data": data.description,
+        "train_images": len(data.train),
+        "test_images": test,
+        "epochs": spec.train.epochs,
+        "steps_per_epoch": math.ceil(len(data.train) / batch),
+        "params": report.params.total,
+        **resolved.to_dict(),
+    }
+
+
 def _with_overrides(spec: Spec, train: dict[str, Any], data: dict[str, Any]) -> Spec:
     train_update = {k: v for k, v in train.items() if v is not None}
     data_update = {k: v for k, v in data.items() if v is not None}
@@ -485,8 +523,8 @@ def _fit_and_finish(plan: Plan, progress: Progress) -> RunResult:
 
 def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -> RunResult:
     import keras
-    import tensorflow as tf
 
+    from caegen.distribute import make_strategy, resolve
     from caegen.keras_backend import build, split_models
     from caegen.passes.variational import is_variational
     from caegen.pipeline import (
@@ -503,7 +541,7 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
     variational = is_variational(report.graph)
     n_train = len(data.train)
     batch_size = plan.batch_size
-    strategy = tf.distribute.MirroredStrategy() if gpus > 1 else tf.distribute.get_strategy()
+    strategy = make_strategy(resolve(spec, batch_size))
     with strategy.scope():
         if plan.checkpoint is not None:
             model = run.load_checkpoint(plan.checkpoint)

@@ -590,3 +590,24 @@ def test_a_missing_run_lists_the_runs_that_exist(finished, tmp_path):
         Run.find(finished.run_dir.parent.parent / "quickstrat")
     (d,) = info.value.diagnostics
     assert d.code == "E052" and "quickstart" in d.hint
+
+
+def test_dry_run_resolves_everything_and_writes_nothing(tmp_path):
+    result = _cli(
+        "train",
+        str(SPECS / "quickstart.yaml"),
+        "--dry-run",
+        "--out",
+        str(tmp_path),
+        "--batch-size",
+        "5000",
+        "--limit",
+        "100",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(None, 1) for line in result.stdout.splitlines() if line.strip())
+    assert lines["strategy"] == "one device" and lines["replicas"] == "1"
+    assert lines["global_batch"] == "100" and lines["per_replica_batch"] == "100"
+    assert lines["train_images"] == "100" and lines["steps_per_epoch"] == "1"
+    assert "larger than the 100 training images" in result.stdout + result.stderr
+    assert not any(tmp_path.iterdir())

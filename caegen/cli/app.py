@@ -278,6 +278,13 @@ def train(
         int | None,
         typer.Option("--eval-limit", min=1, help="Score on at most N test images (default: all)."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the resolved run (data, batch, strategy, precision) and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Train a spec on its data; writes runs/<name>/<timestamp>/."""
     from caegen.cli.progress import RichProgress
@@ -290,6 +297,9 @@ def train(
             raise typer.BadParameter("pass a SPEC, or --resume RUN_DIR")
         from caegen.training import train as run_training
 
+        if dry_run:
+            _print_dry_run(spec, resume, epochs, batch_size, out, seed, limit, eval_limit)
+            return
         progress = RichProgress(console)
         try:
             result = run_training(
@@ -324,6 +334,28 @@ def train(
         line += f" of {split:,} (--eval-limit)"
     console.print(line)
     console.print(f"[bold green]wrote[/] {result.run_dir}")
+
+
+def _print_dry_run(spec, resume, epochs, batch_size, out, seed, limit, eval_limit) -> None:
+    from caegen.cli.progress import RichProgress
+    from caegen.training import dry_run
+
+    if spec is None or resume is not None:
+        raise typer.BadParameter("--dry-run takes a SPEC (not --resume)")
+    plan = dry_run(
+        spec,
+        epochs=epochs,
+        batch_size=batch_size,
+        out=out,
+        seed=seed,
+        limit=limit,
+        eval_limit=eval_limit,
+        progress=RichProgress(console),
+    )
+    width = max(map(len, plan))
+    for key, value in plan.items():
+        shown = ", ".join(value) if isinstance(value, tuple) else value
+        console.print(f"{key:<{width}}  {shown}", soft_wrap=True, highlight=False)
 
 
 def _interrupted_message(exc: KeyboardInterrupt) -> str:
