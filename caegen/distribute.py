@@ -16,6 +16,7 @@ from typing import Any
 class Resolved:
     strategy: str
     devices: tuple[str, ...]
+    gpus: int
     replicas: int
     global_batch: int
     per_replica_batch: int
@@ -39,6 +40,7 @@ def resolve(spec: Any, batch_size: int) -> Resolved:
     return Resolved(
         strategy="mirrored" if len(gpus) > 1 else "one device",
         devices=devices,
+        gpus=len(gpus),
         replicas=replicas,
         global_batch=batch_size,
         per_replica_batch=math.ceil(batch_size / replicas),

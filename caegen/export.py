@@ -64,7 +64,7 @@ def _load_source(source: Path, part: str) -> tuple[Spec, dict[str, Any], Path | 
         raise error(
             "E052",
             f"{run.path} is not finished ({status.describe()})",
-            run._next_step(status),
+            run.next_step(status),
         )
     spec = run.spec
     # the decoder's inputs come from the encoder; the autoencoder is needed for nothing else

@@ -16,11 +16,6 @@ def psnr_per_image(reference: np.ndarray, estimate: np.ndarray, data_range: floa
     return 10.0 * np.log10(data_range**2 / np.maximum(mse, 1e-10))
 
 
-def psnr(reference: np.ndarray, estimate: np.ndarray, data_range: float) -> float:
-    """Mean over images of the per-image PSNR in dB."""
-    return float(np.mean(psnr_per_image(reference, estimate, data_range)))
-
-
 def ssim_per_image(
     reference: np.ndarray, estimate: np.ndarray, data_range: float
 ) -> np.ndarray | None:
@@ -35,11 +30,6 @@ def ssim_per_image(
             for r, e in zip(reference.astype(np.float64), estimate.astype(np.float64))
         ]
     )
-
-
-def ssim(reference: np.ndarray, estimate: np.ndarray, data_range: float) -> float | None:
-    values = ssim_per_image(reference, estimate, data_range)
-    return None if values is None else float(np.mean(values))
 
 
 class _Mean:

@@ -75,15 +75,15 @@ def _noisy(x: Any, spec: Spec, seed: Any) -> Any:
     return tf.clip_by_value(x + noise, low, high)
 
 
-def _images(images: Images, spec: Spec) -> tuple[Any, Any]:
-    """(source, fetch): fetch(index) -> one image in the spec's range."""
+def _fetcher(images: Images, spec: Spec) -> Any:
+    """fetch(index) -> that image (or batch of images) of the split, in the spec's range."""
     import tensorflow as tf
 
     if images.array is not None:
         source = tf.constant(to_range(images.array, spec.data.range))
-        return source, lambda i: tf.gather(source, i)
+        return lambda i: tf.gather(source, i)
     files = tf.constant(images.files or [])
-    return files, lambda i: to_range(decode_file(tf.gather(files, i), spec), spec.data.range)
+    return lambda i: to_range(decode_file(tf.gather(files, i), spec), spec.data.range)
 
 
 def training_dataset(
@@ -94,7 +94,7 @@ def training_dataset(
 
     n = len(images)
     in_memory = images.array is not None
-    _, fetch = _images(images, spec)
+    fetch = _fetcher(images, spec)
     seed_t = tf.constant(seed, tf.int64)
 
     def epoch_batches(epoch: Any) -> Any:
@@ -138,7 +138,7 @@ def evaluation_dataset(
     """
     import tensorflow as tf
 
-    _, fetch = _images(images, spec)
+    fetch = _fetcher(images, spec)
     order = np.arange(len(images)) if indices is None else np.asarray(indices)
     ds = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
     parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}

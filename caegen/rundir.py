@@ -17,8 +17,6 @@ import math
 import os
 import socket
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -353,15 +351,6 @@ class Run:
         except (OSError, ValueError, TypeError):
             return None
 
-    @contextmanager
-    def owned(self) -> Iterator[None]:
-        """Hold the run while the block trains it; release the lock however it ends."""
-        self.claim()
-        try:
-            yield
-        finally:
-            self.release()
-
     # --- checkpoints -----------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         path = self.path / STATE
@@ -493,22 +482,22 @@ class Run:
     def load_model(self, part: str) -> Any:
         path = self.path / MODEL_FILES[part]
         if not path.exists():
-            if part == "autoencoder" or self.status().state != FINISHED:
-                status = self.status()
+            status = self.status()
+            if part == "autoencoder" or status.state != FINISHED:
                 raise error(
                     "E052",
                     f"{self.path} has no {path.name} ({status.describe()})",
-                    self._next_step(status),
+                    self.next_step(status),
                 )
             raise error(
                 "E052",
                 f"{path} is missing",
                 f"re-create it: `caegen train --resume {self.path} --epochs N` with N above "
-                f"{status_epoch(self)} writes every model again",
+                f"{status.epoch} writes every model again",
             )
         return self._load_keras(path, "train the run again, or restore the file")
 
-    def _next_step(self, status: Status) -> str:
+    def next_step(self, status: Status) -> str:
         if status.state == RUNNING:
             return "it is training now: wait for it to finish"
         if (self.path / LAST).exists():
@@ -541,16 +530,10 @@ class Run:
                 raise ValueError("not a JSON object")
             return data
         except FileNotFoundError:
-            hint = self._next_step(self.status())
+            hint = self.next_step(self.status())
             raise error("E052", f"{self.path} has no {METRICS}", hint) from None
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise _damaged(path, str(exc), "train the run again to recompute it") from None
-
-
-def status_epoch(run: Run) -> int:
-    with suppress(CaegenError):
-        return run.status().epoch
-    return 0
 
 
 def _history_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -256,13 +256,16 @@ class Sweep:
         return self.folder / "runs"
 
     # --- points ----------------------------------------------------------------------------
-    def check_point(self, point: dict[str, Any], number: int) -> tuple[Any, list, dict, float]:
-        """(spec or None, diagnostics, static sizes, milliseconds) for one point."""
+    def check_point(
+        self, point: dict[str, Any], number: int | None = None
+    ) -> tuple[Any, list, dict, float]:
+        """(spec or None, diagnostics, static sizes, milliseconds) for one point; a trial's
+        `number` names its spec (validity does not depend on it)."""
         import caegen
 
         started = time.perf_counter()
         data = self.space.apply(point)
-        if isinstance(data, dict):
+        if isinstance(data, dict) and number is not None:
             data["name"] = f"{self.name}-{number:04d}"
         diagnostics: list[dict[str, Any]] = []
         static: dict[str, Any] = {}
@@ -297,21 +300,15 @@ class Sweep:
             self._record(point, key)
 
     def _record(self, point: dict[str, Any], key: str, external: int | None = None) -> Trial | None:
-        with self.store.transaction() as db:
-            number = db.execute(
-                "SELECT COALESCE(MAX(number) + 1, 0) FROM caegen_trials"
-            ).fetchone()[0]
-        _, diagnostics, static, ms = self.check_point(point, int(number))
-        with self.store.transaction() as db:
-            added = self.store.add(
-                db,
-                key,
-                INVALID if diagnostics else QUEUED,
-                diagnostics=diagnostics,
-                static=static,
-                check_ms=ms,
-                external=external,
-            )
+        _, diagnostics, static, ms = self.check_point(point)
+        added = self.store.add(
+            key,
+            INVALID if diagnostics else QUEUED,
+            diagnostics=diagnostics,
+            static=static,
+            check_ms=ms,
+            external=external,
+        )
         return self.store.trial(added) if added is not None else None
 
     def propose(self) -> bool:

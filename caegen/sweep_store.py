@@ -116,7 +116,6 @@ class Store:
     # --- trials ----------------------------------------------------------------------------
     def add(
         self,
-        db: sqlite3.Connection,
         point_key: str,
         state: str,
         *,
@@ -125,26 +124,28 @@ class Store:
         check_ms: float | None = None,
         external: int | None = None,
     ) -> int | None:
-        """Record a point once (None when it is known already)."""
-        exists = db.execute("SELECT number FROM caegen_trials WHERE point = ?", (point_key,))
-        if exists.fetchone():
-            return None
-        number = db.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM caegen_trials").fetchone()[0]
-        now = time.time()
-        db.execute(
-            "INSERT INTO caegen_trials (number, point, state, diagnostics, static, check_ms, "
-            "external, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                number,
-                point_key,
-                state,
-                json.dumps(diagnostics or []),
-                json.dumps(static or {}),
-                check_ms,
-                external,
-                now,
-            ),
-        )
+        """Record a point once, numbered next (None when it is known already)."""
+        with self.transaction() as db:
+            exists = db.execute("SELECT number FROM caegen_trials WHERE point = ?", (point_key,))
+            if exists.fetchone():
+                return None
+            number = db.execute(
+                "SELECT COALESCE(MAX(number) + 1, 0) FROM caegen_trials"
+            ).fetchone()[0]
+            db.execute(
+                "INSERT INTO caegen_trials (number, point, state, diagnostics, static, "
+                "check_ms, external, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    number,
+                    point_key,
+                    state,
+                    json.dumps(diagnostics or []),
+                    json.dumps(static or {}),
+                    check_ms,
+                    external,
+                    time.time(),
+                ),
+            )
         return int(number)
 
     def requeue_orphans(self) -> int:

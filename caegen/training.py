@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -18,8 +18,11 @@ from caegen.compiler import Report, check
 from caegen.data import DataSplits, load_data
 from caegen.diagnostics import CaegenError, error
 from caegen.optimizers import make_optimizer, schedule_callbacks
-from caegen.rundir import DIVERGED, FAILED, FINISHED, INTERRUPTED, Checkpoint, Run
+from caegen.rundir import DIVERGED, FAILED, FINISHED, INTERRUPTED, RUNNING, Checkpoint, Run
 from caegen.spec import Spec
+
+if TYPE_CHECKING:
+    from caegen.distribute import Resolved
 
 
 class Progress(Protocol):
@@ -103,10 +106,6 @@ class Diverged(Exception):
 
 
 # --- Keras pieces -------------------------------------------------------------------------
-def _toggle(value: str, gpu: bool) -> bool:
-    return gpu if value == "auto" else value == "on"
-
-
 def make_loss(spec: Spec) -> Any:
     import keras
 
@@ -204,7 +203,7 @@ def _run_callback(
             # history first: a crash before the checkpoint lands costs this row, not a gap
             run.write_history(history)
             run.save_checkpoint(self.model, epoch + 1)
-            run.mark("running", epoch + 1)
+            run.mark(RUNNING, epoch + 1)
             # the first epoch traces and compiles: leave it out of the estimate when we can
             recent = [r["seconds"] for r in history[1:]] or [seconds]
             progress.epoch(row, epochs, float(np.median(recent)) * (epochs - epoch - 1))
@@ -253,11 +252,7 @@ def train(
     if resume is None:
         if spec is None:
             raise error("E052", "nothing to train", "pass a spec, or --resume RUN_DIR")
-        spec = _with_overrides(spec, overrides, data_overrides)
-        report = _checked(spec)
-        # data, batch and memory are checked before a run directory exists: errors leave none
-        data = load_data(spec, output_root=Path(out))
-        batch = _batch_size(spec, report, len(data.train), progress)
+        spec, report, data, batch = _prepare_new(spec, overrides, data_overrides, out, progress)
         run = Run.create(Path(out), spec)
         plan = Plan(run, spec, report, data, None, [], batch)
     else:
@@ -279,28 +274,41 @@ def dry_run(
     """What `train` would do, checked as far as it can be without training: the spec, the
     data, the batch, memory, and the resolved strategy. Writes nothing."""
     from caegen.distribute import resolve
+    from caegen.pipeline import steps_per_epoch
 
-    progress = progress or SilentProgress()
-    spec = _with_overrides(
+    spec, report, data, batch = _prepare_new(
         spec,
         {"epochs": epochs, "batch_size": batch_size, "seed": seed},
         {"limit": limit, "eval_limit": eval_limit},
+        out,
+        progress or SilentProgress(),
     )
-    report = _checked(spec)
-    data = load_data(spec, output_root=Path(out))
-    batch = _batch_size(spec, report, len(data.train), progress)
     resolved = resolve(spec, batch)
-    test = len(data.test) if not spec.data.eval_limit else min(len(data.test), spec.data.eval_limit)
     return {
         "spec": spec.name,
         "data": data.description,
         "train_images": len(data.train),
-        "test_images": test,
+        "test_images": len(_evaluation_split(data, spec)),
         "epochs": spec.train.epochs,
-        "steps_per_epoch": math.ceil(len(data.train) / batch),
+        "steps_per_epoch": steps_per_epoch(len(data.train), batch),
         "params": report.params.total,
         **resolved.to_dict(),
     }
+
+
+def _prepare_new(
+    spec: Spec,
+    train: dict[str, Any],
+    data: dict[str, Any],
+    out: str | Path,
+    progress: Progress,
+) -> tuple[Spec, Report, DataSplits, int]:
+    """A new run's spec, report, data and batch, all checked before a run directory exists
+    (an error leaves none)."""
+    spec = _with_overrides(spec, train, data)
+    report = _checked(spec)
+    splits = load_data(spec, output_root=Path(out))
+    return spec, report, splits, _batch_size(spec, report, len(splits.train), progress)
 
 
 def _with_overrides(spec: Spec, train: dict[str, Any], data: dict[str, Any]) -> Spec:
@@ -499,16 +507,16 @@ def _fit_and_finish(plan: Plan, progress: Progress) -> RunResult:
     import keras
     import tensorflow as tf
 
+    from caegen.distribute import resolve
+
     spec = plan.spec
     keras.utils.set_random_seed(spec.train.seed)
-    gpus = tf.config.list_physical_devices("GPU")
-    mixed = _toggle(spec.train.mixed_precision, bool(gpus))
-    jit = _toggle(spec.train.jit_compile, bool(gpus))
+    resolved = resolve(spec, plan.batch_size)
     previous_policy = keras.mixed_precision.global_policy()
-    if mixed:
+    if resolved.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        return _fit(plan, progress, gpus=len(gpus), mixed=mixed, jit=jit)
+        return _fit(plan, progress, resolved)
     except tf.errors.InvalidArgumentError as exc:
         if plan.data.train.files is None:
             raise
@@ -521,10 +529,10 @@ def _fit_and_finish(plan: Plan, progress: Progress) -> RunResult:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -> RunResult:
+def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
     import keras
 
-    from caegen.distribute import make_strategy, resolve
+    from caegen.distribute import make_strategy
     from caegen.keras_backend import build, split_models
     from caegen.passes.variational import is_variational
     from caegen.pipeline import (
@@ -541,15 +549,14 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
     variational = is_variational(report.graph)
     n_train = len(data.train)
     batch_size = plan.batch_size
-    strategy = make_strategy(resolve(spec, batch_size))
-    with strategy.scope():
+    steps = steps_per_epoch(n_train, batch_size)
+    mixed, jit, gpus = resolved.mixed_precision, resolved.jit_compile, resolved.gpus
+    with make_strategy(resolved).scope():
         if plan.checkpoint is not None:
             model = run.load_checkpoint(plan.checkpoint)
         else:
             model = build(spec, report=report, float32_output=mixed).autoencoder
-            optimizer = make_optimizer(
-                cfg.optimizer, cfg.lr_schedule, cfg.epochs, steps_per_epoch(n_train, batch_size)
-            )
+            optimizer = make_optimizer(cfg.optimizer, cfg.lr_schedule, cfg.epochs, steps)
             model.compile(
                 optimizer=optimizer,
                 loss=make_loss(spec),
@@ -559,7 +566,6 @@ def _fit(plan: Plan, progress: Progress, *, gpus: int, mixed: bool, jit: bool) -
                 jit_compile=jit,
             )
 
-    steps = steps_per_epoch(n_train, batch_size)
     test = _evaluation_split(data, spec)
     train_ds = training_dataset(
         data.train, spec, batch_size, cfg.seed, plan.initial_epoch, cfg.epochs
