@@ -567,8 +567,13 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 def _existing_runs_hint(path: Path) -> str:
+    """The runs/<name> folders beside a path that is not one (a typo in the name)."""
     parent = path.parent if not path.is_dir() else path
-    names = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
+    names = (
+        sorted(p.name for p in parent.iterdir() if p.is_dir() and any(p.glob(f"*/{SPEC}")))
+        if parent.is_dir()
+        else []
+    )
     return f" (runs under {parent}: {', '.join(names[:10])})" if names else ""
 
 

@@ -170,6 +170,7 @@ def open_sweep(config: SweepConfig) -> Sweep:
         raise error(
             "E064", f"unknown objective `{config.objective}`", f"choose {', '.join(OBJECTIVES)}"
         )
+    _sqlite_path(config.storage, config.out)  # a storage URL is refused before anything exists
     base_spec = load(config.spec_path)  # the base itself must be a valid spec
     base_text = config.spec_path.read_text()
     base = yaml.safe_load(base_text)

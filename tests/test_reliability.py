@@ -590,6 +590,10 @@ def test_a_missing_run_lists_the_runs_that_exist(finished, tmp_path):
         Run.find(finished.run_dir.parent.parent / "quickstrat")
     (d,) = info.value.diagnostics
     assert d.code == "E052" and "quickstart" in d.hint
+    (finished.run_dir.parent.parent / "not-a-run").mkdir()  # a folder without runs: unlisted
+    with pytest.raises(CaegenError) as info:
+        Run.find(finished.run_dir.parent.parent / "quickstrat")
+    assert "not-a-run" not in info.value.diagnostics[0].hint
 
 
 def test_dry_run_resolves_everything_and_writes_nothing(tmp_path):
