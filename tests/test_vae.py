@@ -66,6 +66,21 @@ def test_both_inputs_are_live_and_the_sample_is_the_latent():
     assert report.latent_shape == (2,)
 
 
+def test_the_layer_table_names_the_mean_and_log_variance():
+    from caegen.cli.render import layer_table
+
+    rows = layer_table(caegen.check(caegen.loads(CVAE))).plain.splitlines()
+    (row,) = [r for r in rows if " sampling " in r]
+    assert "z_mean (mean), z_log_var (log-var)" in row
+
+
+def test_the_mean_and_log_variance_heads_are_not_reported_as_dense_bottlenecks():
+    found = [d for d in caegen.check(caegen.loads(CVAE)).diagnostics if d.code == "I107"]
+    # only the decoder's dense layer (z -> 7x7x32) counts, not the two heads
+    assert len(found) == 1 and "1 dense layer(s)" in found[0].message
+    assert "z_mean" not in found[0].message and "z_log_var" not in found[0].message
+
+
 @pytest.mark.keras
 def test_the_tensorflow_tutorial_cvae_has_the_params_of_the_hand_written_model():
     import keras

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from caegen.compiler import Report
 from caegen.diagnostics import Diagnostic, Severity
+from caegen.graph import Node
 from caegen.layers import fmt_shape
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -90,6 +91,14 @@ def aligned_table(
     return out
 
 
+def _inputs_cell(node: Node) -> str:
+    """The layer's inputs, each with its role where position matters (a VAE's mean/log-var)."""
+    roles = node.layer.input_roles if node.layer is not None else ()
+    if len(roles) != len(node.inputs):
+        return ", ".join(node.inputs)
+    return ", ".join(f"{name} ({role})" for name, role in zip(node.inputs, roles, strict=True))
+
+
 def layer_table(report: Report, title: str | None = None) -> Text:
     columns = [
         ("#", "left"),
@@ -110,7 +119,7 @@ def layer_table(report: Report, title: str | None = None) -> Text:
                 node.path,
                 node.name + ("" if node.live else " (dead)"),
                 node.type,
-                ", ".join(node.inputs),
+                _inputs_cell(node),
                 fmt_shape(node.shape),
                 "" if p is None else f"{p.total:,}",
                 "" if p is None or not p.non_trainable else f"{p.non_trainable:,}",

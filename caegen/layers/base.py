@@ -209,6 +209,8 @@ class LayerBase(BaseModel):
     is_merge: ClassVar[bool] = False
     kernel_regularizer_args: ClassVar[tuple[str, ...]] = ()
     """Keras arguments that take the weight-decay regularizer (kernels only)."""
+    input_roles: ClassVar[tuple[str, ...]] = ()
+    """What each input means, where position matters (shown in the layer table)."""
 
     def input_names(self) -> list[str] | None:
         if self.inputs is None:

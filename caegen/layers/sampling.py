@@ -20,6 +20,7 @@ class Sampling(LayerBase):
     keras_class: ClassVar[str] = "Sampling"
     is_merge: ClassVar[bool] = True
     exact_inputs: ClassVar[int] = 2
+    input_roles: ClassVar[tuple[str, ...]] = ("mean", "log-var")
 
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
         if len(in_shapes) != 2:

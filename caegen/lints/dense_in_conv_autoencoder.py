@@ -4,7 +4,9 @@ What it does: reports the first dense layer on a flattened feature map in a spec
 also has convolutions.
 Why it matters: a dense layer on a flattened feature map has H*W*C*units weights and
 discards the spatial structure the convolutions keep; it usually dominates the parameter
-count. That is sometimes the point (a dense bottleneck), hence info.
+count. That is sometimes the point (a dense bottleneck), hence info. A VAE's mean and
+log-variance heads (dense layers read only by a sampling layer) are its parameterisation,
+not a design choice, and are not counted.
 Example: conv -> flatten -> dense 128 -> dense 1568 -> reshape 7x7x32 -> conv.
 Use instead: a strided conv or pooling to shrink the code, or accept the cost knowingly.
 """
@@ -22,7 +24,15 @@ def check(graph: Graph) -> list[Diagnostic]:
     live = graph.live_layers()
     if not any(is_conv_type(n.type) for n in live):
         return []
-    dense = [n for n in live if n.type == "dense" and n.shape is not None and len(n.shape) == 1]
+    consumers = graph.consumers()
+    dense = [
+        n
+        for n in live
+        if n.type == "dense"
+        and n.shape is not None
+        and len(n.shape) == 1
+        and not _is_vae_head(graph, consumers.get(n.name, []))
+    ]
     if not dense:
         return []
     total = sum(n.params.total for n in dense if n.params)
@@ -36,3 +46,7 @@ def check(graph: Graph) -> list[Diagnostic]:
             "a strided conv2d or a pooling layer shrinks the code with far fewer weights",
         )
     ]
+
+
+def _is_vae_head(graph: Graph, consumers: list[str]) -> bool:
+    return bool(consumers) and all(graph.node(c).type == "sampling" for c in consumers)
