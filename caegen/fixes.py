@@ -1,8 +1,10 @@
 """`caegen check --fix`: apply the fixes diagnostics propose, as minimal text edits.
 
 Only the edited spans change: comments, flow and block style, key order, blank lines and
-line endings elsewhere stay byte for byte. Fixes are applied, the spec re-checked, and the
-loop repeats until no fix is left (bounded, so fixes never loop).
+line endings elsewhere stay byte for byte. A diagnostic may offer several fixes, the best
+first (an editor shows them all); `--fix` applies the first one allowed. Fixes are
+applied, the spec re-checked, and the loop repeats until no fix is left (bounded, so
+fixes never loop).
 """
 
 from __future__ import annotations
@@ -80,12 +82,10 @@ def fix_text(text: str, *, unsafe: bool = False, file: str | None = None) -> Fix
     result = FixResult(original=text, text=text)
     allowed = {"safe", "unsafe"} if unsafe else {"safe"}
     for _ in range(MAX_ROUNDS):
-        fixes: list[Fix] = [
-            f
-            for d in _diagnostics(result.text, file)
-            for f in d.fixes
-            if f.applicability in allowed
-        ]
+        fixes: list[Fix] = []
+        for d in _diagnostics(result.text, file):  # a diagnostic's fixes are alternatives,
+            usable = [f for f in d.fixes if f.applicability in allowed]  # best first
+            fixes += usable[:1]
         if not fixes:
             break
         new = apply_edits(result.text, [e for f in fixes for e in f.edits])

@@ -35,7 +35,7 @@ def test_odd_pooling_names_the_pool_where_7_became_4():
     (err,) = report.errors
     assert err.code == "E031"
     assert "28 -> 14 -> 7 -> 4" in err.message
-    assert "encoder[5]" in err.message and "rounded 7x7 up to 4x4" in err.message
+    assert "encoder[5]" in err.message and "rounded 7x7 / 2 up to 4x4" in err.message
     assert err.location.line == 10
     assert "divisible by 8" in err.hint and "cropping2d" in err.hint
 

@@ -25,21 +25,28 @@ def findings(text: str) -> set[str]:
         return {d.code for d in exc.diagnostics}
 
 
+def fixture_names() -> list[str]:
+    """`CODE` or `CODE.variant` for each `*.before.yaml` (a code may have several fixes)."""
+    return sorted(p.name.removesuffix(".before.yaml") for p in DIR.glob("*.before.yaml"))
+
+
 def fixable_codes() -> set[str]:
-    return {p.name.split(".")[0] for p in DIR.glob("*.before.yaml")}
+    return {name.split(".")[0] for name in fixture_names()}
 
 
-UNSAFE = {"W101", "E031"}  # fixes that change the model: only with --unsafe-fixes
+UNSAFE = {"W101", "E031", "W103"}  # fixes that change the model: only with --unsafe-fixes
 
 
 def test_every_fixable_code_has_a_fixture():
-    assert fixable_codes() == {"E011", "E031", "E040", "W101"} and fixable_codes() <= set(CODES)
+    assert fixable_codes() == {"E011", "E031", "E040", "W101", "W103"}
+    assert fixable_codes() <= set(CODES)
 
 
-@pytest.mark.parametrize("code", sorted(fixable_codes()))
-def test_fixture_before_and_after(code):
-    before = (DIR / f"{code}.before.yaml").read_text()
-    after = (DIR / f"{code}.after.yaml").read_text()
+@pytest.mark.parametrize("name", fixture_names())
+def test_fixture_before_and_after(name):
+    code = name.split(".")[0]
+    before = (DIR / f"{name}.before.yaml").read_text()
+    after = (DIR / f"{name}.after.yaml").read_text()
     assert code in findings(before)
     unsafe = code in UNSAFE
     if unsafe:
@@ -154,3 +161,48 @@ def test_fix_keeps_files_it_cannot_improve(tmp_path: Path):
     before = spec.read_bytes()
     assert runner.invoke(app, ["check", "--fix", str(spec)]).exit_code == 0
     assert spec.read_bytes() == before
+
+
+def fixes_of(text: str, code: str) -> list:
+    return [
+        f for d in caegen.check(caegen.loads(text)).diagnostics if d.code == code for f in d.fixes
+    ]
+
+
+def test_a_diagnostic_offers_alternatives_and_fix_applies_the_first():
+    before = (DIR / "E031.padding.before.yaml").read_text()
+    titles = [f.title for f in fixes_of(before, "E031")]
+    assert titles == [
+        "use padding: valid on `decoder.4`",
+        "end the decoder with {type: cropping2d, cropping: [[2, 2], [2, 2]]}",
+    ]
+    assert fix_text(before, unsafe=True).applied == titles[:1]
+
+
+def test_a_written_padding_is_rewritten_in_its_own_spelling():
+    before = (DIR / "E031.padding.before.yaml").read_text()
+    written = before.replace(
+        "filters: 16, kernel_size: 3, activation: relu}\n  - {type: upsampling2d, size: 2}\n"
+        "  - {type: conv2d, filters: 1",
+        "filters: 16, kernel_size: 3, activation: relu, padding: 'Same'}\n"
+        "  - {type: upsampling2d, size: 2}\n  - {type: conv2d, filters: 1",
+    )
+    assert written != before
+    fixed = fix_text(written, unsafe=True).text
+    assert "padding: 'valid'}" in fixed and "E031" not in findings(fixed)
+
+
+def test_no_padding_fix_when_no_single_flip_gives_back_the_input():
+    before = (DIR / "E031.crop.before.yaml").read_text()
+    assert [f.title.split()[0] for f in fixes_of(before, "E031")] == ["end"]
+
+
+def test_activation_order_fix_is_withheld_where_a_generated_name_would_shift():
+    before = (DIR / "W103.before.yaml").read_text()
+    assert len(fixes_of(before, "W103")) == 2
+    # the decoder reads `encoder.5` (the second batch norm) by its generated name: either
+    # move (an inserted activation, or swapped lines) would renumber it
+    wired = before.replace(
+        "  - {type: upsampling2d}", "  - {type: upsampling2d, inputs: encoder.5}"
+    )
+    assert "W103" in findings(wired) and fixes_of(wired, "W103") == []

@@ -10,6 +10,9 @@ from caegen.diagnostics import Diagnostic, Edit, Fix
 from caegen.graph import Graph, Node
 from caegen.layers import fmt_shape
 from caegen.layers.shape_rules import rounds
+from caegen.passes.shapes import output_shape_with
+from caegen.textspan import flow_item_after, flow_mapping_insert, plain_scalar_at, scalar_edit
+from caegen.yamlpos import Positions
 
 
 def check_reconstruction(graph: Graph) -> list[Diagnostic]:
@@ -30,11 +33,53 @@ def check_reconstruction(graph: Graph) -> list[Diagnostic]:
         assert src.shape is not None and node.shape is not None
         message += (
             f"; {node.path} (`{node.name}`, {node.type}, padding same) rounded "
-            f"{fmt_shape(src.shape[:2])} up to {fmt_shape(node.shape[:2])}"
+            f"{fmt_shape(src.shape[:2])} / {_strides_text(node)} up to {fmt_shape(node.shape[:2])}"
         )
         where = node
     hint = _hint(graph, out, rounding)
-    return [Diagnostic("E031", message, where.location, hint, fixes=_resize_fix(graph, out))]
+    fixes = _padding_fix(graph, [n for n, _ in rounding]) + _resize_fix(graph, out)
+    return [Diagnostic("E031", message, where.location, hint, fixes=fixes)]
+
+
+def _padding_fix(graph: Graph, rounding: list[Node]) -> tuple[Fix, ...]:
+    """Flip one layer's padding (same <-> valid) where that alone makes the decoder give
+    back the input's shape: the layer that rounded first, then the decoder's layers from
+    the output back, then the encoder's (e.g. a 3x3 `valid` conv taking 16 to 14 before
+    the last upsampling, as in the Keras blog's MNIST autoencoder). Unsafe: it changes
+    the model. Found by re-running the shape rules, so it is never a guess."""
+    source = graph.spec.source
+    if source is None:
+        return ()
+    layers = graph.layers()
+    decoder = [n for n in reversed(layers) if n.section == "decoder"]
+    encoder = [n for n in reversed(layers) if n.section == "encoder"]
+    seen: set[str] = set()
+    for node in [*rounding, *decoder, *encoder]:
+        padding = getattr(node.layer, "padding", None)
+        if node.name in seen or node.layer is None or padding not in ("same", "valid"):
+            continue
+        seen.add(node.name)
+        flipped = "valid" if padding == "same" else "same"
+        changed = node.layer.model_copy(update={"padding": flipped})
+        if output_shape_with(graph, {node.name: changed}) != graph.input_shape:
+            continue
+        edit = _padding_edit(source.text, source.positions, node, padding, flipped)
+        if edit is not None:
+            return (Fix(f"use padding: {flipped} on `{node.name}`", (edit,), "unsafe"),)
+    return ()
+
+
+def _padding_edit(text: str, positions: Positions, node: Node, old: str, new: str) -> Edit | None:
+    """Rewrite the layer's `padding` where it is written, or add it to a flow mapping."""
+    key = (node.section, node.index, "padding")
+    if key in positions.value_at:
+        at = positions.value_at[key]
+        written = plain_scalar_at(text, *at)
+        if written is None or written.lower() != old:
+            return None
+        return scalar_edit(text, *at, written, new)
+    start = positions.value_at.get((node.section, node.index))
+    return flow_mapping_insert(text, *start, f"padding: {new}") if start else None
 
 
 def _resize_fix(graph: Graph, out: Node) -> tuple[Fix, ...]:
@@ -66,19 +111,7 @@ def append_flow_layer(graph: Graph, layer: str) -> Edit | None:
     ):
         return None
     pos = source.positions.value_at.get(("decoder", last))
-    lines = source.text.splitlines(keepends=True)
-    if pos is None or not 0 < pos[0] <= len(lines):
-        return None
-    line, column = pos
-    text = lines[line - 1]
-    prefix, body = text[: column - 1], text[column - 1 :].split("#")[0].rstrip()
-    if prefix.strip() != "-" or not body.startswith("{") or not body.endswith("}"):
-        return None
-    ending = "\r\n" if text.endswith("\r\n") else "\n"
-    if text.endswith(("\n", "\r")):
-        return Edit(line + 1, 1, line + 1, 1, f"{prefix}{layer}{ending}")
-    end = len(text) + 1  # the file's last line, with no line ending
-    return Edit(line, end, line, end, f"{ending}{prefix}{layer}")
+    return flow_item_after(source.text, *pos, layer) if pos else None
 
 
 def _main_path(graph: Graph) -> list[tuple[Node, Node]]:
@@ -90,6 +123,13 @@ def _main_path(graph: Graph) -> list[tuple[Node, Node]]:
         pairs.append((cur, src))
         cur = src
     return [(graph.node("input"), graph.node("input")), *reversed(pairs)]
+
+
+def _strides_text(node: Node) -> str:
+    strides = node.layer.window_strides if node.layer else None
+    if not strides:
+        return "1"
+    return str(strides[0]) if strides[0] == strides[1] else fmt_shape(tuple(strides))
 
 
 def _rounded(node: Node, src: Node) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from caegen.diagnostics import Diagnostic
 from caegen.graph import Graph, Node
-from caegen.layers import ShapeError, fmt_shape
+from caegen.layers import LayerBase, Shape, ShapeError, fmt_shape
 from caegen.layers.shape_rules import dilated
 
 
@@ -38,6 +38,22 @@ def infer_shapes(graph: Graph) -> list[Diagnostic]:
         node.macs = layer.macs(shapes, node.shape)
         _receptive_field(graph, node)
     return diagnostics
+
+
+def output_shape_with(graph: Graph, replaced: dict[str, LayerBase]) -> Shape | None:
+    """The reconstruction's shape if some layers were replaced (a what-if for fixes), or
+    None when a shape rule refuses it. The graph itself is left as it is."""
+    shapes: dict[str, Shape] = {"input": graph.input_shape}
+    for node in graph.layers():
+        layer = replaced.get(node.name, node.layer)
+        ins = [shapes.get(src) for src in node.inputs]
+        if layer is None or not ins or any(s is None for s in ins):
+            return None
+        try:
+            shapes[node.name] = layer.output_shape([s for s in ins if s is not None])
+        except ShapeError:
+            return None
+    return shapes.get(graph.output)
 
 
 def _receptive_field(graph: Graph, node: Node) -> None:
