@@ -10,7 +10,7 @@ STAMP := $(VENV)/.caegen-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,sweep]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[test,sweep,lsp]' --config-settings editable_mode=compat
 	$(BIN)/python -m compileall -q caegen
 	touch $(STAMP)
 
@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/onnx_inference.py
 	$(BIN)/python bench/sweep_invalid.py
+	$(BIN)/python bench/lsp_latency.py
 	$(BIN)/python bench/report.py
 
 lint: $(STAMP)

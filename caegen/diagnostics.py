@@ -151,6 +151,12 @@ CODES: dict[str, CodeInfo] = _codes(
         E,
         "`caegen sample` was asked to draw from a prior the model does not have.",
     ),
+    CodeInfo(
+        "E066",
+        "missing-extra",
+        E,
+        "A command needs an optional extra that is not installed (e.g. `caegen[lsp]`).",
+    ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
         ("train_throughput.py", {"caegen_images_per_s", "keras_images_per_s", "ratio"}, set()),
         ("onnx_inference.py", {"median_ratio", "max_abs_diff"}, set()),
         ("backend_throughput.py", {"min_ratio", "best_speedup_vs_float32"}, set()),
+        ("lsp_latency.py", {"median_ms", "p90_ms", "check_in_process_ms"}, set()),
     ],
 )
 def test_bench_script_quick(script, keys, sections, tmp_path):

@@ -244,7 +244,7 @@ def test_check_and_help_never_import_tensorflow():
         "    except SystemExit:\n"
         "        pass\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('tensorflow', 'keras', 'tf2onnx', 'onnx', 'onnxruntime'))\n"
+        "('tensorflow', 'keras', 'tf2onnx', 'onnx', 'onnxruntime', 'optuna', 'pygls'))\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run(

@@ -1,0 +1,19 @@
+"""`caegen lsp`: the command; the server is in caegen.lsp (`pip install caegen[lsp]`)."""
+
+from __future__ import annotations
+
+from caegen.cli.app import app, fail_message
+
+
+@app.command()
+def lsp() -> None:
+    """Run the Language Server over stdio: findings while typing, fixes, hover."""
+    try:
+        from caegen.lsp import serve
+    except ImportError as exc:
+        raise fail_message(
+            "E066",
+            f"`caegen lsp` needs {exc.name or 'pygls'}, which is not installed",
+            "pip install 'caegen[lsp]' (pygls 2.x)",
+        ) from None
+    serve()
