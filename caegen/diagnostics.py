@@ -157,6 +157,13 @@ CODES: dict[str, CodeInfo] = _codes(
         E,
         "A command needs an optional extra that is not installed (e.g. `caegen[lsp]`).",
     ),
+    CodeInfo(
+        "E067",
+        "sweep-storage",
+        E,
+        "A sweep's database cannot be used: not a database URL, unreachable, or not the one "
+        "the sweep was started with.",
+    ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(

@@ -33,6 +33,7 @@ import yaml
 
 from caegen.diagnostics import CaegenError, Location, error
 from caegen.fsutil import atomic_write_text, unwritable
+from caegen.sweep_db import Database, display_url, open_database
 from caegen.sweep_space import Dimension, Space, check_overlaps, dimension, point_key
 from caegen.sweep_store import (
     FAILED,
@@ -170,7 +171,7 @@ def open_sweep(config: SweepConfig) -> Sweep:
         raise error(
             "E064", f"unknown objective `{config.objective}`", f"choose {', '.join(OBJECTIVES)}"
         )
-    _sqlite_path(config.storage, config.out)  # a storage URL is refused before anything exists
+    shared = _shared_database(config.storage)  # reached (or refused) before anything exists
     base_spec = load(config.spec_path)  # the base itself must be a valid spec
     base_text = config.spec_path.read_text()
     base = yaml.safe_load(base_text)
@@ -185,7 +186,8 @@ def open_sweep(config: SweepConfig) -> Sweep:
         except (OSError, ValueError):
             continue
         if recorded.get("identity") == identity:
-            return Sweep(candidate.parent, config, space, base_spec.name, resumed=True)
+            _same_storage(recorded, config.storage, candidate.parent)
+            return Sweep(candidate.parent, config, space, base_spec.name, resumed=True, db=shared)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = root / stamp
     try:
@@ -208,16 +210,17 @@ def open_sweep(config: SweepConfig) -> Sweep:
             "batch_size": config.batch_size,
             "limit": config.limit,
             "seed": config.seed,
-            "storage": config.storage,
+            "storage": display_url(config.storage),
         },
     }
     atomic_write_text(folder / "sweep.json", json.dumps(record, indent=2) + "\n")
     atomic_write_text(folder / "spec.yaml", base_text)
-    return Sweep(folder, config, space, base_spec.name, resumed=False)
+    return Sweep(folder, config, space, base_spec.name, resumed=False, db=shared)
 
 
-def open_existing(folder: Path) -> Sweep:
-    """A sweep directory, as a worker process (`--jobs`) opens it."""
+def open_existing(folder: Path, storage: str | None = None) -> Sweep:
+    """A sweep directory, as a worker process (`--jobs`) opens it; `storage` is the URL
+    with its password (sweep.json records it hidden)."""
     record = json.loads((folder / "sweep.json").read_text())
     c = record["config"]
     config = SweepConfig(
@@ -230,7 +233,7 @@ def open_existing(folder: Path) -> Sweep:
         batch_size=c["batch_size"],
         limit=c["limit"],
         seed=c["seed"],
-        storage=c["storage"],
+        storage=storage if storage is not None else c["storage"],
     )
     base = yaml.safe_load((folder / "spec.yaml").read_text())
     from caegen.loader import load
@@ -242,14 +245,25 @@ def open_existing(folder: Path) -> Sweep:
 # --- the sweep -----------------------------------------------------------------------------
 class Sweep:
     def __init__(
-        self, folder: Path, config: SweepConfig, space: Space, name: str, *, resumed: bool
+        self,
+        folder: Path,
+        config: SweepConfig,
+        space: Space,
+        name: str,
+        *,
+        resumed: bool,
+        db: Database | None = None,
     ) -> None:
         self.folder = folder
         self.config = config
         self.space = space
         self.name = name
         self.resumed = resumed
-        self.store = Store(_sqlite_path(config.storage, folder))
+        if db is None:
+            db = open_database(config.storage, folder / "study.db")
+        # the default file holds one sweep; a database given by --storage may hold many
+        self.study_name = "caegen" if config.storage is None else f"caegen_{_folder_id(folder)}"
+        self.store = Store(db, prefix=self.study_name)
         self.sampler = _optuna_sampler(self) if config.sampler not in BUILT_IN else None
 
     @property
@@ -541,17 +555,27 @@ def _quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def _sqlite_path(storage: str | None, folder: Path) -> Path:
-    if storage is None:
-        return folder / "study.db"
-    if storage.startswith("sqlite:///"):
-        return Path(storage[len("sqlite:///") :])
-    raise error(
-        "E064",
-        f"storage `{storage}` is not a SQLite URL",
-        "caegen keeps a sweep's trials in SQLite: pass sqlite:///PATH on a file system every "
-        "worker can reach (PostgreSQL/MySQL are not supported yet)",
-    )
+def _shared_database(storage: str | None) -> Database | None:
+    """The database --storage names, opened now so that a bad URL, a missing driver or an
+    unreachable server is reported before a sweep directory exists."""
+    return None if storage is None else open_database(storage, Path("study.db"))
+
+
+def _same_storage(recorded: dict[str, Any], storage: str | None, folder: Path) -> None:
+    kept = recorded.get("config", {}).get("storage")
+    if kept != display_url(storage):
+        where = kept or "the sweep directory's study.db"
+        raise error(
+            "E067",
+            f"{folder} keeps its trials in {where}, not in {display_url(storage) or 'study.db'}",
+            f"continue it with --storage {kept}" if kept else "continue it without --storage",
+        )
+
+
+def _folder_id(folder: Path) -> str:
+    """A sweep's name in a shared database: the same for every process working it."""
+    record = json.loads((folder / "sweep.json").read_text())
+    return hashlib.sha256(json.dumps(record["identity"], sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _optuna_sampler(sweep: Sweep) -> Any:

@@ -57,8 +57,8 @@ class OptunaSampler:
                 "pip install 'caegen[sweep]'",
             ) from None
         self.study = optuna.create_study(
-            study_name="caegen",
-            storage=f"sqlite:///{sweep.store.path}",
+            study_name=sweep.study_name,
+            storage=sweep.store.url,
             sampler=sampler,
             direction=OBJECTIVES[sweep.config.objective][1],
             load_if_exists=True,

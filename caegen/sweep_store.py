@@ -1,8 +1,9 @@
-"""A sweep's trials in SQLite: every point once, claimed by one process at a time.
+"""A sweep's trials in a database: every point once, claimed by one process at a time.
 
 The database is the sweep's only shared state: several processes (`--jobs N`, or several
-machines on one file system) claim queued points in a transaction, so no point is trained
-twice and none is lost. A point whose owner died is queued again and its run resumed.
+machines sharing a SQLite file or a PostgreSQL/MySQL database) claim queued points in a
+transaction, so no point is trained twice and none is lost. A point whose owner died is
+queued again and its run resumed.
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from caegen.sweep_db import Conflict, Database
 
 QUEUED, RUNNING, FINISHED, FAILED, INVALID, INTERRUPTED = (
     "queued",
@@ -26,24 +25,21 @@ QUEUED, RUNNING, FINISHED, FAILED, INVALID, INTERRUPTED = (
     "invalid",
     "interrupted",
 )
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS caegen_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS caegen_trials (
-    number INTEGER PRIMARY KEY,
-    point TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL,
-    diagnostics TEXT,
-    static TEXT,
-    metrics TEXT,
-    run_dir TEXT,
-    owner TEXT,
-    external INTEGER,
-    check_ms REAL,
-    started REAL,
-    updated REAL
-);
-"""
+COLUMNS = (
+    "number",
+    "point",
+    "state",
+    "diagnostics",
+    "static",
+    "metrics",
+    "run_dir",
+    "owner",
+    "external",
+    "check_ms",
+    "started",
+    "updated",
+)
+RETRIES = 50
 
 
 @dataclass
@@ -82,36 +78,50 @@ def _owner_alive(owner: str | None) -> bool:
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+    """The trial table of one sweep, in a SQLite file or (`--storage URL`) a shared RDB.
+
+    Every change is a short transaction whose guard is in its own statement (a point is
+    claimed only `WHERE state = 'queued'`; a point is added once, by its unique key), so
+    several processes or machines can share the tables; a lost race is retried. `prefix`
+    keeps several sweeps apart in one shared database.
+    """
+
+    def __init__(self, db: Database, prefix: str = "caegen") -> None:
+        self.db = db
+        self.trials_table = f"{prefix}_trials"
+        self.meta_table = f"{prefix}_meta"
+        self.db.create(self.trials_table, self.meta_table)
+
+    @property
+    def url(self) -> str:
+        return self.db.url
 
     def close(self) -> None:
         self.db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One writer at a time across processes (BEGIN IMMEDIATE takes the write lock)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
     # --- metadata ------------------------------------------------------------------------
     def get_meta(self, key: str) -> Any:
-        row = self.db.execute("SELECT value FROM caegen_meta WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        k = self.db.quote("key")
+        rows = self.db.read(f"SELECT value FROM {self.meta_table} WHERE {k} = :k", k=key)
+        return json.loads(rows[0][0]) if rows else None
 
     def set_meta(self, key: str, value: Any) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO caegen_meta (key, value) VALUES (?, ?)",
-            (key, json.dumps(value)),
-        )
+        k, encoded = self.db.quote("key"), json.dumps(value)
+        for _ in range(RETRIES):
+            try:
+                with self.db.transaction() as tx:
+                    if not tx.change(
+                        f"UPDATE {self.meta_table} SET value = :v WHERE {k} = :k", k=key, v=encoded
+                    ):
+                        tx.change(
+                            f"INSERT INTO {self.meta_table} ({k}, value) VALUES (:k, :v)",
+                            k=key,
+                            v=encoded,
+                        )
+                return
+            except Conflict:
+                continue  # another process inserted it first: update it
+        raise RuntimeError(f"could not record {key} in the sweep database")
 
     # --- trials ----------------------------------------------------------------------------
     def add(
@@ -125,91 +135,111 @@ class Store:
         external: int | None = None,
     ) -> int | None:
         """Record a point once, numbered next (None when it is known already)."""
-        with self.transaction() as db:
-            exists = db.execute("SELECT number FROM caegen_trials WHERE point = ?", (point_key,))
-            if exists.fetchone():
-                return None
-            number = db.execute(
-                "SELECT COALESCE(MAX(number) + 1, 0) FROM caegen_trials"
-            ).fetchone()[0]
-            db.execute(
-                "INSERT INTO caegen_trials (number, point, state, diagnostics, static, "
-                "check_ms, external, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    number,
-                    point_key,
-                    state,
-                    json.dumps(diagnostics or []),
-                    json.dumps(static or {}),
-                    check_ms,
-                    external,
-                    time.time(),
-                ),
-            )
-        return int(number)
+        for _ in range(RETRIES):
+            try:
+                with self.db.transaction() as tx:
+                    known = f"SELECT number FROM {self.trials_table} WHERE point = :p"
+                    if tx.rows(known, p=point_key):
+                        return None
+                    next_number = f"SELECT COALESCE(MAX(number) + 1, 0) FROM {self.trials_table}"
+                    number = int(tx.rows(next_number)[0][0])
+                    tx.change(
+                        f"INSERT INTO {self.trials_table} (number, point, state, diagnostics, "
+                        "static, check_ms, external, updated) VALUES (:number, :point, :state, "
+                        ":diagnostics, :static, :check_ms, :external, :updated)",
+                        number=number,
+                        point=point_key,
+                        state=state,
+                        diagnostics=json.dumps(diagnostics or []),
+                        static=json.dumps(static or {}),
+                        check_ms=check_ms,
+                        external=external,
+                        updated=time.time(),
+                    )
+                return number
+            except Conflict:
+                continue  # another process took this number or this point first: look again
+        raise RuntimeError("could not record a point in the sweep database")
 
     def requeue_orphans(self) -> int:
         """Points whose owner died while training them go back to the queue."""
-        with self.transaction() as db:
-            rows = db.execute(
-                "SELECT number, owner FROM caegen_trials WHERE state IN (?, ?)",
-                (RUNNING, INTERRUPTED),
-            ).fetchall()
-            orphans = [n for n, owner in rows if not _owner_alive(owner)]
-            for number in orphans:
-                db.execute(
-                    "UPDATE caegen_trials SET state = ?, owner = NULL WHERE number = ?",
-                    (QUEUED, number),
+        rows = self.db.read(
+            f"SELECT number, owner FROM {self.trials_table} WHERE state IN (:a, :b)",
+            a=RUNNING,
+            b=INTERRUPTED,
+        )
+        requeued = 0
+        for number, owner in rows:
+            if _owner_alive(owner):
+                continue
+            with self.db.transaction() as tx:
+                requeued += tx.change(
+                    f"UPDATE {self.trials_table} SET state = :queued, owner = NULL "
+                    "WHERE number = :n AND state IN (:a, :b) AND owner = :owner",
+                    queued=QUEUED,
+                    n=number,
+                    a=RUNNING,
+                    b=INTERRUPTED,
+                    owner=owner,
                 )
-        return len(orphans)
+        return requeued
 
     def claim(self) -> Trial | None:
         """The next queued point, now owned by this process."""
-        with self.transaction() as db:
-            row = db.execute(
-                "SELECT number FROM caegen_trials WHERE state = ? ORDER BY number LIMIT 1",
-                (QUEUED,),
-            ).fetchone()
-            if row is None:
-                return None
-            db.execute(
-                "UPDATE caegen_trials SET state = ?, owner = ?, started = ?, updated = ? "
-                "WHERE number = ?",
-                (RUNNING, owner_id(), time.time(), time.time(), row[0]),
+        while True:
+            rows = self.db.read(
+                f"SELECT number FROM {self.trials_table} WHERE state = :q ORDER BY number LIMIT 1",
+                q=QUEUED,
             )
-        return self.trial(row[0])
+            if not rows:
+                return None
+            now = time.time()
+            try:
+                with self.db.transaction() as tx:
+                    won = tx.change(
+                        f"UPDATE {self.trials_table} SET state = :running, owner = :owner, "
+                        "started = :now, updated = :now WHERE number = :n AND state = :q",
+                        running=RUNNING,
+                        owner=owner_id(),
+                        now=now,
+                        n=rows[0][0],
+                        q=QUEUED,
+                    )
+            except Conflict:
+                continue
+            if won:
+                return self.trial(rows[0][0])
 
     def update(self, number: int, **fields: Any) -> None:
+        unknown = set(fields) - set(COLUMNS)
+        if unknown:
+            raise ValueError(f"not trial columns: {sorted(unknown)}")
         encoded = {
             k: json.dumps(v) if k in ("metrics", "static", "diagnostics") else v
             for k, v in fields.items()
         }
         encoded["updated"] = time.time()
-        columns = ", ".join(f"{k} = ?" for k in encoded)
-        with self.transaction() as db:
-            db.execute(
-                f"UPDATE caegen_trials SET {columns} WHERE number = ?",
-                (*encoded.values(), number),
+        columns = ", ".join(f"{k} = :{k}" for k in encoded)
+        with self.db.transaction() as tx:
+            tx.change(
+                f"UPDATE {self.trials_table} SET {columns} WHERE number = :number",
+                number=number,
+                **encoded,
             )
 
     def trial(self, number: int) -> Trial:
-        row = self.db.execute(
-            "SELECT number, point, state, diagnostics, static, metrics, run_dir, owner, "
-            "external, check_ms, started, updated FROM caegen_trials WHERE number = ?",
-            (number,),
-        ).fetchone()
+        (row,) = self.db.read(
+            f"SELECT {', '.join(COLUMNS)} FROM {self.trials_table} WHERE number = :n", n=number
+        )
         return _trial(row)
 
     def trials(self) -> list[Trial]:
-        rows = self.db.execute(
-            "SELECT number, point, state, diagnostics, static, metrics, run_dir, owner, "
-            "external, check_ms, started, updated FROM caegen_trials ORDER BY number"
-        ).fetchall()
+        rows = self.db.read(f"SELECT {', '.join(COLUMNS)} FROM {self.trials_table} ORDER BY number")
         return [_trial(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        rows = self.db.execute("SELECT state, COUNT(*) FROM caegen_trials GROUP BY state")
-        return dict(rows.fetchall())
+        rows = self.db.read(f"SELECT state, COUNT(*) FROM {self.trials_table} GROUP BY state")
+        return {state: int(n) for state, n in rows}
 
 
 def _trial(row: tuple[Any, ...]) -> Trial:

@@ -335,12 +335,3 @@ def test_other_samplers_run_a_static_search(blocks, tmp_path, sampler):
     rows = leaderboard(the_sweep(tmp_path))
     assert len(rows) == 12 and any(r["status"] == "finished" for r in rows)
     assert all(r["status"] in ("finished", "invalid") for r in rows)
-
-
-def test_an_unsupported_storage_stops_before_anything_is_created(blocks, tmp_path):
-    args = ["sweep", str(blocks), "--set", "encoder[0].filters=2,4"]
-    result = caegen(*args, "--storage", "postgresql://db/sweeps", cwd=tmp_path)
-    assert (
-        result.returncode == 1 and "E064" in result.stderr and "not a SQLite URL" in result.stderr
-    )
-    assert not (tmp_path / "sweeps").exists()

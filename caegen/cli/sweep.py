@@ -116,7 +116,12 @@ def sweep(
     out: Annotated[Path, typer.Option(help="Root folder of sweep directories.")] = Path("sweeps"),
     jobs: Annotated[int, typer.Option(min=1, help="Training processes at once.")] = 1,
     storage: Annotated[
-        str | None, typer.Option(help="sqlite:///PATH shared by several machines.")
+        str | None,
+        typer.Option(
+            envvar="CAEGEN_SWEEP_STORAGE",
+            help="A database several processes or machines share: sqlite:///PATH, "
+            "postgresql://..., mysql+pymysql://... (default: study.db in the sweep directory).",
+        ),
     ] = None,
     worker: Annotated[Path | None, typer.Option(hidden=True)] = None,
     deadline: Annotated[float | None, typer.Option(hidden=True)] = None,
@@ -127,7 +132,7 @@ def sweep(
     hide_native_logs()
     try:
         if worker is not None:
-            _work_as_worker(open_existing(worker), max_trials, deadline)
+            _work_as_worker(open_existing(worker, storage), max_trials, deadline)
             return
         if spec_path is None:
             raise typer.BadParameter("pass the base SPEC")
@@ -189,6 +194,8 @@ def _run_workers(
     if until is not None:
         cmd += ["--deadline", str(until)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if the_sweep.config.storage is not None:  # the URL with its password, not on argv
+        env["CAEGEN_SWEEP_STORAGE"] = the_sweep.config.storage
     procs = [
         subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for _ in range(jobs)
