@@ -164,6 +164,13 @@ CODES: dict[str, CodeInfo] = _codes(
         "A sweep's database cannot be used: not a database URL, unreachable, or not the one "
         "the sweep was started with.",
     ),
+    CodeInfo(
+        "E068",
+        "distribute-config",
+        E,
+        "The distribution strategy asked for cannot be set up (e.g. multi-worker without "
+        "TF_CONFIG, or a TF_CONFIG that is not a cluster).",
+    ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(

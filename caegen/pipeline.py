@@ -9,6 +9,7 @@ Evaluation: the whole test split in order, noise for image i keyed by (seed, i).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -87,9 +88,21 @@ def _fetcher(images: Images, spec: Spec) -> Any:
 
 
 def training_dataset(
-    images: Images, spec: Spec, batch_size: int, seed: int, first_epoch: int, epochs: int
+    images: Images,
+    spec: Spec,
+    batch_size: int,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+    shard: Shard | None = None,
 ) -> Any:
-    """(input, target) batches of epochs first_epoch .. epochs-1 (0-based), in order."""
+    """(input, target) batches of epochs first_epoch .. epochs-1 (0-based), in order.
+
+    With a `shard`, each global batch (and its noise) is made as above and then cut into
+    equal parts, one per replica of the job, of which this input pipeline yields its own
+    (consecutively, for its local replicas): the replicas together see exactly what one
+    process would. A last batch smaller than the number of replicas is left out.
+    """
     import tensorflow as tf
 
     n = len(images)
@@ -120,7 +133,39 @@ def training_dataset(
             return _noisy(x, spec, key), x
 
         ds = ds.map(noisy, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if shard is not None and shard.replicas > 1:
+        ds = shard.apply(ds)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This input pipeline's replicas `first .. first + local - 1` of `replicas` in all."""
+
+    first: int
+    local: int
+    replicas: int
+
+    def steps(self, images: int, batch_size: int) -> int:
+        """Steps per epoch: every global batch big enough to give each replica an image."""
+        full, rest = divmod(images, batch_size)
+        return full + (1 if rest >= self.replicas else 0)
+
+    def apply(self, ds: Any) -> Any:
+        import tensorflow as tf
+
+        n = self.replicas
+
+        def parts(x: Any, y: Any) -> Any:
+            m = tf.shape(x)[0]
+            r = tf.range(self.first, self.first + self.local)
+            starts, ends = (m * r) // n, (m * (r + 1)) // n
+            return tf.data.Dataset.range(self.local).map(
+                lambda i: (x[starts[i] : ends[i]], y[starts[i] : ends[i]])
+            )
+
+        ds = ds.filter(lambda x, y: tf.shape(x)[0] >= n)
+        return ds.flat_map(parts)
 
 
 def evaluation_dataset(

@@ -45,6 +45,7 @@ STATUS = "status.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 LOCK = ".lock"
+JOB = "job.json"
 CHECKPOINTS = Path("checkpoints")
 LAST = CHECKPOINTS / "last.keras"
 PREVIOUS = CHECKPOINTS / "previous.keras"
@@ -146,8 +147,11 @@ class Run:
 
     # --- finding and creating --------------------------------------------------------------
     @classmethod
-    def create(cls, out: Path, spec: Spec) -> Run:
-        """runs/<name>/<timestamp>/, created fresh (never reused), owned by this process."""
+    def create(cls, out: Path, spec: Spec, job: str | None = None) -> Run:
+        """runs/<name>/<timestamp>/, created fresh (never reused), owned by this process.
+
+        `job`: the multi-worker job it belongs to, so that the job, restarted, continues it.
+        """
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         base = Path(out) / spec.name
         for suffix in ["", *(f"-{i}" for i in range(2, 1000))]:
@@ -163,6 +167,8 @@ class Run:
             run = cls(candidate)
             run.claim()
             run._write_spec(spec)
+            if job is not None:
+                atomic_write_text(candidate / JOB, json.dumps({"job": job}) + "\n")
             return run
         raise error("E050", f"too many runs named {stamp} in {base}", "pass another --out")
 
@@ -203,6 +209,22 @@ class Run:
             f"no {wanted} run under {path} ({listing})",
             "pass one run directory explicitly, or train the spec again",
         )
+
+    @classmethod
+    def unfinished_job(cls, folder: Path, job: str) -> Run | None:
+        """The latest run of multi-worker `job` under runs/<name>/ that stopped before
+        finishing and holds a checkpoint (what a restarted job continues)."""
+        if not folder.is_dir():
+            return None
+        for run in sorted((cls(p) for p in folder.iterdir() if (p / JOB).exists()), reverse=True):
+            try:
+                recorded = json.loads((run.path / JOB).read_text()).get("job")
+                status = run.status()
+            except (OSError, ValueError, AttributeError, CaegenError):
+                continue
+            if recorded == job and status.state != FINISHED and not run.is_live(status):
+                return run if run._fits("resume") else None
+        return None
 
     def __lt__(self, other: Run) -> bool:
         return self.path.name < other.path.name

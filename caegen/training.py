@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import signal
 import threading
@@ -53,6 +54,15 @@ class RunResult:
     run_dir: Path
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+    weights_sha256: str | None = None
+    """A digest of the trained weights: equal on every worker of a multi-worker job."""
+
+
+def weights_sha256(model: Any) -> str:
+    digest = hashlib.sha256()
+    for value in model.get_weights():
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -147,9 +157,14 @@ def _run_callback(
     images_per_epoch: int,
     steps: int,
     seed: int,
-    interrupt: Interrupt,
+    interrupt: Interrupt | None,
 ) -> Any:
+    """`interrupt`: raise at the next batch on Ctrl-C (None: the loop stops by itself)."""
     import keras
+
+    def stop_if_asked() -> None:
+        if interrupt is not None:
+            interrupt.raise_if_requested()
 
     class RunCallback(keras.callbacks.Callback):
         """Checkpoints each good epoch, records history and status, stops on NaN."""
@@ -161,16 +176,16 @@ def _run_callback(
             self.current_epoch = 0
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            interrupt.raise_if_requested()
+            stop_if_asked()
             reseed_layers(self.model, seed, epoch)
             self.epoch_start = time.perf_counter()
             self.current_epoch = epoch
 
         def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            interrupt.raise_if_requested()
+            stop_if_asked()
 
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            interrupt.raise_if_requested()
+            stop_if_asked()
             loss = float((logs or {}).get("loss", 0.0))
             if not math.isfinite(loss):
                 self.diverged_at = self.current_epoch + 1
@@ -227,6 +242,7 @@ class Plan:
     checkpoint: Checkpoint | None
     history: list[dict[str, Any]]
     batch_size: int
+    strategy: str = "auto"
 
     @property
     def initial_epoch(self) -> int:
@@ -244,20 +260,62 @@ def train(
     limit: int | None = None,
     eval_limit: int | None = None,
     progress: Progress | None = None,
+    strategy: str = "auto",
 ) -> RunResult:
-    """Train a spec on its data and write a run directory; or continue a run (`resume`)."""
+    """Train a spec on its data and write a run directory; or continue a run (`resume`).
+
+    Under a multi-worker strategy (TF_CONFIG) every worker calls this: the chief writes
+    the run directory (continuing this job's unfinished run when there is one), the other
+    workers a temporary one that is removed at the end."""
+    from caegen.distribute import worker_cluster
+
     progress = progress or SilentProgress()
     overrides = {"epochs": epochs, "batch_size": batch_size, "seed": seed}
     data_overrides = {"limit": limit, "eval_limit": eval_limit}
+    cluster = worker_cluster(strategy)
+    if cluster is not None and resume is None and spec is not None:
+        return _train_as_worker(cluster, spec, overrides, data_overrides, Path(out), progress)
     if resume is None:
         if spec is None:
             raise error("E052", "nothing to train", "pass a spec, or --resume RUN_DIR")
         spec, report, data, batch = _prepare_new(spec, overrides, data_overrides, out, progress)
         run = Run.create(Path(out), spec)
-        plan = Plan(run, spec, report, data, None, [], batch)
+        plan = Plan(run, spec, report, data, None, [], batch, strategy)
     else:
         plan = _resume_plan(Path(resume), spec, overrides, data_overrides, Path(out), progress)
+        plan.strategy = strategy
     return _train(plan, progress)
+
+
+def _train_as_worker(
+    cluster: Any,
+    spec: Spec,
+    overrides: dict[str, Any],
+    data_overrides: dict[str, Any],
+    out: Path,
+    progress: Progress,
+) -> RunResult:
+    """One worker of a multi-worker job: the chief continues or creates the job's run."""
+    import shutil
+    import tempfile
+
+    job = cluster.job_id(_with_overrides(spec, overrides, data_overrides).spec_hash())
+    if cluster.index == 0:
+        unfinished = Run.unfinished_job(out / spec.name, job)
+        if unfinished is not None:
+            plan = _resume_plan(unfinished.path, None, overrides, data_overrides, out, progress)
+            plan.strategy = "multi-worker"
+            return _train(plan, progress)
+        spec, report, data, batch = _prepare_new(spec, overrides, data_overrides, out, progress)
+        run = Run.create(out, spec, job=job)
+        return _train(Plan(run, spec, report, data, None, [], batch, "multi-worker"), progress)
+    scratch = Path(tempfile.mkdtemp(prefix=f"caegen-worker{cluster.index}-"))
+    try:
+        spec, report, data, batch = _prepare_new(spec, overrides, data_overrides, out, progress)
+        run = Run.create(scratch, spec)
+        return _train(Plan(run, spec, report, data, None, [], batch, "multi-worker"), progress)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def dry_run(
@@ -270,6 +328,7 @@ def dry_run(
     limit: int | None = None,
     eval_limit: int | None = None,
     progress: Progress | None = None,
+    strategy: str = "auto",
 ) -> dict[str, Any]:
     """What `train` would do, checked as far as it can be without training: the spec, the
     data, the batch, memory, and the resolved strategy. Writes nothing."""
@@ -283,7 +342,7 @@ def dry_run(
         out,
         progress or SilentProgress(),
     )
-    resolved = resolve(spec, batch)
+    resolved = resolve(spec, batch, strategy, for_training=False)
     return {
         "spec": spec.name,
         "data": data.description,
@@ -510,8 +569,8 @@ def _fit_and_finish(plan: Plan, progress: Progress) -> RunResult:
     from caegen.distribute import resolve
 
     spec = plan.spec
+    resolved = resolve(spec, plan.batch_size, plan.strategy)  # first: it may start TensorFlow
     keras.utils.set_random_seed(spec.train.seed)
-    resolved = resolve(spec, plan.batch_size)
     previous_policy = keras.mixed_precision.global_policy()
     if resolved.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -529,13 +588,38 @@ def _fit_and_finish(plan: Plan, progress: Progress) -> RunResult:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
+def _compiled_model(spec: Spec, report: Report, resolved: Resolved, steps: int) -> Any:
+    """The autoencoder, built and compiled as the spec says (in the current strategy)."""
+    from caegen.keras_backend import build
+    from caegen.passes.variational import is_variational
+
+    cfg = spec.train
+    model = build(spec, report=report, float32_output=resolved.mixed_precision).autoencoder
+    model.compile(
+        optimizer=make_optimizer(cfg.optimizer, cfg.lr_schedule, cfg.epochs, steps),
+        loss=make_loss(spec),
+        # a VAE's reconstruction term is summed over the pixels of each image
+        loss_weights=_loss_weight(spec, report) if is_variational(report.graph) else None,
+        metrics=[reconstruction_metric(spec)],
+        jit_compile=resolved.jit_compile,
+    )
+    return model
+
+
+def _loss_weight(spec: Spec, report: Report) -> float:
+    from caegen.passes.variational import is_variational
+
+    return float(np.prod(spec.input)) if is_variational(report.graph) else 1.0
+
+
 def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
     import keras
 
     from caegen.distribute import make_strategy
-    from caegen.keras_backend import build, split_models
+    from caegen.keras_backend import split_models
     from caegen.passes.variational import is_variational
     from caegen.pipeline import (
+        Shard,
         evaluation_arrays,
         evaluation_dataset,
         steps_per_epoch,
@@ -549,32 +633,41 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
     variational = is_variational(report.graph)
     n_train = len(data.train)
     batch_size = plan.batch_size
-    steps = steps_per_epoch(n_train, batch_size)
+    test = _evaluation_split(data, spec)
+    shard = None
+    if resolved.multi_worker:
+        local = resolved.replicas // resolved.workers
+        shard = Shard(resolved.worker_index * local, local, resolved.replicas)
+    steps = shard.steps(n_train, batch_size) if shard else steps_per_epoch(n_train, batch_size)
     mixed, jit, gpus = resolved.mixed_precision, resolved.jit_compile, resolved.gpus
-    with make_strategy(resolved).scope():
+    strategy = make_strategy(resolved)
+    with strategy.scope():
         if plan.checkpoint is not None:
             model = run.load_checkpoint(plan.checkpoint)
         else:
-            model = build(spec, report=report, float32_output=mixed).autoencoder
-            optimizer = make_optimizer(cfg.optimizer, cfg.lr_schedule, cfg.epochs, steps)
-            model.compile(
-                optimizer=optimizer,
-                loss=make_loss(spec),
-                # a VAE's reconstruction term is summed over the pixels of each image
-                loss_weights=float(np.prod(spec.input)) if variational else None,
-                metrics=[reconstruction_metric(spec)],
-                jit_compile=jit,
-            )
+            model = _compiled_model(spec, report, resolved, steps)
+    initial_epoch = plan.initial_epoch
+    loop = None
+    if resolved.multi_worker:
+        from caegen import multiworker
 
-    test = _evaluation_split(data, spec)
-    train_ds = training_dataset(
-        data.train, spec, batch_size, cfg.seed, plan.initial_epoch, cfg.epochs
-    )
-    val_ds = evaluation_dataset(test, spec, batch_size, seed=cfg.seed + 1, cache=True)
+        loop = multiworker.Loop(model, strategy, spec, _loss_weight(spec, report))
+        # the chief's checkpoint (or initial weights) on every worker, and its epoch
+        multiworker.broadcast_from_chief(strategy, model.variables + model.optimizer.variables)
+        initial_epoch = int(multiworker.agreed(strategy, plan.initial_epoch))
 
     history = list(plan.history)
     interrupt = Interrupt()
-    run_cb = _run_callback(run, history, progress, cfg.epochs, n_train, steps, cfg.seed, interrupt)
+    run_cb = _run_callback(
+        run,
+        history,
+        progress,
+        cfg.epochs,
+        n_train,
+        steps,
+        cfg.seed,
+        None if resolved.multi_worker else interrupt,
+    )
     shown = fixed_images(len(test), cfg.seed)
     shown_in, shown_clean = evaluation_arrays(test, spec, seed=cfg.seed + 1, indices=shown)
     callbacks = [
@@ -600,29 +693,66 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
             "train_images": n_train,
             "test_images": len(test),
             "data": data.description,
-            "initial_epoch": plan.initial_epoch,
+            "initial_epoch": initial_epoch,
             "epochs": cfg.epochs,
             "device": f"{gpus} GPU(s)" if gpus else "CPU",
+            "strategy": resolved.strategy,
+            "workers": resolved.workers,
             "mixed_precision": mixed,
             "jit_compile": jit,
             "params": report.params.total,
         }
     )
+
+    def train_batches() -> Any:  # the dataset orders each epoch itself, keyed by (seed, epoch)
+        return training_dataset(
+            data.train, spec, batch_size, cfg.seed, initial_epoch, cfg.epochs, shard
+        )
+
+    def val_batches() -> Any:
+        ds = evaluation_dataset(test, spec, batch_size, seed=cfg.seed + 1, cache=True)
+        return shard.apply(ds) if shard else ds
+
     started = time.perf_counter()
-    if plan.initial_epoch < cfg.epochs:
+    if initial_epoch < cfg.epochs:
         with interrupt.installed():
-            model.fit(
-                train_ds,
-                epochs=cfg.epochs,
-                initial_epoch=plan.initial_epoch,
-                steps_per_epoch=steps,
-                validation_data=val_ds,
-                callbacks=callbacks,
-                shuffle=False,
-                verbose=0,
-            )  # the dataset orders each epoch itself, keyed by (seed, epoch)
+            if loop is None:
+                model.fit(
+                    train_batches(),
+                    epochs=cfg.epochs,
+                    initial_epoch=initial_epoch,
+                    steps_per_epoch=steps,
+                    validation_data=val_batches(),
+                    callbacks=callbacks,
+                    shuffle=False,
+                    verbose=0,
+                )
+            else:
+                from caegen.multiworker import fit as fit_multi_worker
+
+                val_steps = shard.steps(len(test), batch_size) if shard else 0
+                fit_multi_worker(
+                    loop,
+                    strategy,
+                    train_batches,
+                    val_batches,
+                    steps,
+                    val_steps,
+                    callbacks,
+                    initial_epoch,
+                    cfg.epochs,
+                    lambda: interrupt.requested,
+                )
     if run_cb.diverged_at is not None:
         raise Diverged(run_cb.diverged_at)
+    digest = weights_sha256(model)
+    if resolved.multi_worker:
+        if not resolved.is_chief:
+            return RunResult(run.path, {}, history, digest)  # scoring and models: the chief's
+        # scored and saved as a plain single-device model (no distributed variables)
+        trained = model
+        model = _compiled_model(spec, report, resolved, steps)
+        model.set_weights(trained.get_weights())
 
     encoder, decoder, _ = split_models(model, report)
     run.save_models({"autoencoder": model, "encoder": encoder, "decoder": decoder})
@@ -645,14 +775,18 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
             if history
             else None,
             "device": "GPU" if gpus else "CPU",
+            "strategy": resolved.strategy,
+            "replicas": resolved.replicas,
+            "workers": resolved.workers,
             "mixed_precision": mixed,
             "jit_compile": jit,
+            "weights_sha256": digest,
         }
     )
     run.write_metrics(metrics)
     write_hparams(run.path, spec, report, metrics)
     _figures(spec, model, run.path, history, test)
-    return RunResult(run.path, metrics, history)
+    return RunResult(run.path, metrics, history, digest)
 
 
 def _evaluation_split(data: DataSplits, spec: Spec) -> Any:

@@ -285,12 +285,30 @@ def train(
             help="Print the resolved run (data, batch, strategy, precision) and exit.",
         ),
     ] = False,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="auto | one | mirrored | multi-worker (auto: multi-worker when TF_CONFIG "
+            "names several tasks, mirrored on several GPUs, else one device)."
+        ),
+    ] = "auto",
+    local_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--local-workers",
+            min=2,
+            max=64,
+            help="Start N worker processes on this machine (a multi-worker job).",
+        ),
+    ] = None,
 ) -> None:
     """Train a spec on its data; writes runs/<name>/<timestamp>/."""
     from caegen.cli.progress import RichProgress
     from caegen.loader import load
 
     hide_native_logs()
+    if local_workers is not None:
+        _launch_local_workers(local_workers, resume, dry_run)
     try:
         spec = load(spec_path) if spec_path is not None else None
         if spec is None and resume is None:
@@ -298,7 +316,7 @@ def train(
         from caegen.training import train as run_training
 
         if dry_run:
-            _print_dry_run(spec, resume, epochs, batch_size, out, seed, limit, eval_limit)
+            _print_dry_run(spec, resume, epochs, batch_size, out, seed, limit, eval_limit, strategy)
             return
         progress = RichProgress(console)
         try:
@@ -312,6 +330,7 @@ def train(
                 limit=limit,
                 eval_limit=eval_limit,
                 progress=progress,
+                strategy=strategy,
             )
         finally:
             progress.stop()
@@ -321,6 +340,8 @@ def train(
         err_console.print(f"[yellow]interrupted[/]: {_interrupted_message(exc)}", soft_wrap=True)
         raise typer.Exit(code=130) from None
     m = result.metrics
+    if not m:  # a worker other than the chief: the chief reports
+        return
     line = (
         f"test PSNR {m['psnr']:.2f} dB (mean-image baseline {m['baseline_mean_image_psnr']:.2f} dB)"
     )
@@ -336,7 +357,33 @@ def train(
     console.print(f"[bold green]wrote[/] {result.run_dir}")
 
 
-def _print_dry_run(spec, resume, epochs, batch_size, out, seed, limit, eval_limit) -> None:
+def _launch_local_workers(workers: int, resume: Path | None, dry_run: bool) -> None:
+    """Re-run this command as `workers` processes of one multi-worker job; exit with the
+    chief's code."""
+    from caegen.launcher import launch
+
+    if resume is not None or dry_run:
+        raise fail_message(
+            "E068",
+            "--local-workers starts a job; it does not combine with "
+            + ("--resume" if resume is not None else "--dry-run"),
+            "run the same --local-workers command again to continue an interrupted job",
+        )
+    args = sys.argv[sys.argv.index("train") + 1 :]
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--local-workers", "--strategy"):
+            skip = True  # and its value
+        elif not arg.startswith(("--local-workers=", "--strategy=")):
+            kept.append(arg)
+    raise typer.Exit(code=launch(kept, workers))
+
+
+def _print_dry_run(
+    spec, resume, epochs, batch_size, out, seed, limit, eval_limit, strategy
+) -> None:
     from caegen.cli.progress import RichProgress
     from caegen.training import dry_run
 
@@ -351,6 +398,7 @@ def _print_dry_run(spec, resume, epochs, batch_size, out, seed, limit, eval_limi
         limit=limit,
         eval_limit=eval_limit,
         progress=RichProgress(console),
+        strategy=strategy,
     )
     width = max(map(len, plan))
     for key, value in plan.items():
@@ -364,6 +412,8 @@ def _interrupted_message(exc: KeyboardInterrupt) -> str:
         return "stopped before a run directory was created; nothing was written"
     if not epoch:
         return f"no epoch had finished, so nothing was kept ({run_dir} records the stop)"
+    if (Path(run_dir) / "job.json").exists():
+        return f"epoch {epoch} is checkpointed in {run_dir}; run the same command to continue"
     return (
         f"epoch {epoch} is checkpointed in {run_dir}; continue with "
         f"`caegen train --resume {run_dir} --epochs N`"
