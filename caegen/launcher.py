@@ -64,7 +64,8 @@ def launch(train_args: list[str], workers: int) -> int:
                 ],
                 env=env,
                 stdout=None if chief else subprocess.DEVNULL,
-                stderr=None if chief else log,
+                # sys.stderr, not descriptor 2: the CLI points 2 at /dev/null (native logs)
+                stderr=sys.stderr.fileno() if chief else log,
                 start_new_session=True,  # Ctrl-C reaches them through this process, once
             )
         )
@@ -124,7 +125,8 @@ def _report(dead: list[int], procs: list[subprocess.Popen[bytes]], logs: Path) -
         log = logs / f"worker{i}.log"
         if log.exists():
             lines = log.read_text(errors="replace").strip().splitlines()
-            tail = f": {lines[-1]}" if lines else ""
+            errors = [line for line in lines if " error: " in line]  # a caegen diagnostic
+            tail = f": {(errors or lines)[-1].strip()}" if lines else ""
         print(
             f"worker {i} {how}{tail}; the job was stopped. Run the same command again to "
             "continue from the last finished epoch.",

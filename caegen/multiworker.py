@@ -41,6 +41,19 @@ def broadcast_from_chief(strategy: Any, variables: list[Any]) -> None:
         variable.assign(tf.cast(local, variable.dtype))
 
 
+def copy_state(saved: Any, model: Any) -> None:
+    """A checkpoint's weights and optimizer state into the distributed model (loaded
+    outside the strategy, since loading creates variables in its own order)."""
+    model.set_weights(saved.get_weights())
+    mine, theirs = model.optimizer.variables, saved.optimizer.variables
+    if len(mine) != len(theirs):
+        raise ValueError(
+            f"the checkpoint's optimizer has {len(theirs)} variables, the model's {len(mine)}"
+        )
+    for variable, value in zip(mine, theirs, strict=True):
+        variable.assign(value)
+
+
 def agreed(strategy: Any, value: float) -> float:
     """The chief's `value`, on every worker (e.g. the epoch its checkpoint holds)."""
     import tensorflow as tf

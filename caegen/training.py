@@ -312,7 +312,7 @@ def _train_as_worker(
     scratch = Path(tempfile.mkdtemp(prefix=f"caegen-worker{cluster.index}-"))
     try:
         spec, report, data, batch = _prepare_new(spec, overrides, data_overrides, out, progress)
-        run = Run.create(scratch, spec)
+        run = Run.create(scratch, spec, job=job)
         return _train(Plan(run, spec, report, data, None, [], batch, "multi-worker"), progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -552,6 +552,14 @@ def _tensorflow_failure(exc: BaseException, run: Run) -> BaseException:
             f"out of memory while training {run.path}: {_first_line(exc)}",
             "lower train.batch_size, or use a smaller input or fewer filters",
         )
+    if isinstance(exc, tf.errors.UnavailableError | tf.errors.CancelledError):
+        return error(
+            "E062",
+            f"a worker of the job stopped answering while training {run.path}: "
+            f"{_first_line(exc)[:160]}",
+            "start the job again with the same command: it continues from the last finished "
+            "epoch",
+        )
     if isinstance(exc, tf.errors.OpError):
         return error(
             "E062",
@@ -642,9 +650,11 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
     mixed, jit, gpus = resolved.mixed_precision, resolved.jit_compile, resolved.gpus
     strategy = make_strategy(resolved)
     with strategy.scope():
-        if plan.checkpoint is not None:
+        if plan.checkpoint is not None and not resolved.multi_worker:
             model = run.load_checkpoint(plan.checkpoint)
         else:
+            # under a multi-worker strategy every worker creates the same variables in the
+            # same order (each creation is a collective broadcast from the chief)
             model = _compiled_model(spec, report, resolved, steps)
     initial_epoch = plan.initial_epoch
     loop = None
@@ -652,7 +662,9 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
         from caegen import multiworker
 
         loop = multiworker.Loop(model, strategy, spec, _loss_weight(spec, report))
-        # the chief's checkpoint (or initial weights) on every worker, and its epoch
+        if plan.checkpoint is not None:  # the chief continues the job's run
+            multiworker.copy_state(run.load_checkpoint(plan.checkpoint), model)
+        # the chief's weights and optimizer state on every worker, and its epoch
         multiworker.broadcast_from_chief(strategy, model.variables + model.optimizer.variables)
         initial_epoch = int(multiworker.agreed(strategy, plan.initial_epoch))
 

@@ -1,0 +1,269 @@
+"""Training under tf.distribute on a CPU: two workers on localhost (by hand with two
+TF_CONFIGs, and through --local-workers), a worker killed and the job continued, and
+MirroredStrategy across two logical CPU devices. Each worker is a real process."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from caegen.launcher import tf_configs
+from tests.conftest import ROOT, SPECS
+
+pytestmark = [pytest.mark.keras, pytest.mark.slow]
+
+QUICKSTART = SPECS / "quickstart.yaml"
+TOLERANCE = 1e-4
+"""Relative: the workers sum the same global batch's parts in another order than one
+process does, so the losses agree to float32 rounding, not bit for bit."""
+
+
+def env(**extra: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    return {**clean, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
+
+
+def history(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "history.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def only_run(out: Path) -> Path:
+    (run_dir,) = (out / "quickstart").iterdir()
+    return run_dir
+
+
+def single_process_losses(tmp_path_factory: pytest.TempPathFactory, epochs: int) -> list[float]:
+    out = tmp_path_factory.mktemp("single")
+    code = (
+        "import sys, json, caegen\n"
+        f"r = caegen.train(caegen.load({str(QUICKSTART)!r}), epochs={epochs}, out=sys.argv[1])\n"
+        "print(json.dumps([row['loss'] for row in r.history]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(out)], capture_output=True, text=True, env=env()
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+WORKER = """
+import json, sys
+import caegen
+from caegen.training import train
+r = train(caegen.load(sys.argv[1]), epochs=int(sys.argv[2]), out=sys.argv[3])
+print(json.dumps({"run_dir": str(r.run_dir), "weights": r.weights_sha256,
+                  "losses": [row["loss"] for row in r.history], "metrics": bool(r.metrics)}))
+"""
+
+
+def test_two_workers_by_hand_match_one_process_and_end_with_identical_weights(
+    tmp_path, tmp_path_factory
+):
+    out = tmp_path / "runs"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(QUICKSTART), "3", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(TF_CONFIG=config),
+            cwd=tmp_path,
+        )
+        for config in tf_configs(2)
+    ]
+    results = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr[-2000:]
+        results.append(json.loads(stdout.strip().splitlines()[-1]))
+    chief, other = results
+    assert chief["weights"] == other["weights"]  # all workers end with the same weights
+    assert chief["metrics"] and not other["metrics"]  # scored once, by the chief
+    run_dir = Path(chief["run_dir"])
+    assert run_dir == only_run(out)  # the chief's run is the only one written
+    assert not Path(other["run_dir"]).exists()  # the other's scratch directory is gone
+    assert json.loads((run_dir / "metrics.json").read_text())["workers"] == 2
+    assert chief["losses"] == other["losses"]
+    single = single_process_losses(tmp_path_factory, 3)
+    assert chief["losses"] == pytest.approx(single, rel=TOLERANCE)
+
+
+def launcher(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "caegen", "train", str(QUICKSTART), *args]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=cwd
+    )
+
+
+def test_local_workers_train_the_quickstart_to_completion(tmp_path):
+    job = launcher(["--epochs", "2", "--local-workers", "2"], tmp_path)
+    stdout, stderr = job.communicate(timeout=300)
+    assert job.returncode == 0, stderr[-2000:]
+    assert "test PSNR" in stdout and "wrote runs/quickstart/" in stdout
+    run_dir = only_run(tmp_path / "runs")
+    assert [row["epoch"] for row in history(run_dir)] == ["1", "2"]
+    for name in ("model.keras", "encoder.keras", "metrics.json", "reconstructions.png"):
+        assert (run_dir / name).exists()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["strategy"] == "multi-worker" and metrics["replicas"] == 2
+
+
+def workers_of(pid: int) -> dict[int, int]:
+    """{worker index: pid} of the launcher's children, from their TF_CONFIG."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+            for entry in environ:
+                if entry.startswith(b"TF_CONFIG="):
+                    found[json.loads(entry[10:])["task"]["index"]] = int(child)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the workers through /proc")
+def test_a_killed_worker_stops_the_job_and_the_same_command_continues_it(tmp_path):
+    args = ["--epochs", "12", "--local-workers", "2"]
+    job = launcher(args, tmp_path)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        runs = list((tmp_path / "runs" / "quickstart").glob("*/history.csv"))
+        if runs and len(history(runs[0].parent)) >= 2:
+            break
+        time.sleep(0.05)
+    os.kill(workers_of(job.pid)[1], signal.SIGKILL)
+    _, stderr = job.communicate(timeout=120)
+    assert job.returncode != 0 and "worker 1 was killed by signal 9" in stderr
+    run_dir = only_run(tmp_path / "runs")
+    done = len(history(run_dir))
+    assert 2 <= done < 12, "the job finished before the worker was killed"
+
+    again = launcher(args, tmp_path)
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr[-2000:]
+    assert only_run(tmp_path / "runs") == run_dir  # continued, not started over
+    assert f"epoch {done + 1:>3}/12" in stdout and f"epoch {done:>3}/12" not in stdout
+    epochs = [int(row["epoch"]) for row in history(run_dir)]
+    assert epochs == list(range(1, 13))  # each epoch exactly once
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"
+
+
+MIRRORED = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import caegen
+from caegen.training import train
+text = open(sys.argv[1]).read()
+r = train(caegen.loads(text), epochs=2, out=sys.argv[2], strategy=sys.argv[3])
+import keras
+model = keras.saving.load_model(str(r.run_dir / "model.keras"))
+bn = [l for l in model.layers if type(l).__name__ == "BatchNormalization"][0]
+print(json.dumps({"losses": [row["loss"] for row in r.history], "metrics": r.metrics,
+                  "moving_mean": [float(v) for v in bn.moving_mean.numpy()],
+                  "checkpoint": (r.run_dir / "checkpoints" / "last.keras").exists()}))
+"""
+
+
+def test_mirrored_across_two_logical_cpus_trains_and_checkpoints(tmp_path):
+    spec = tmp_path / "bn.yaml"
+    spec.write_text(
+        QUICKSTART.read_text().replace(
+            "  - {type: max_pool2d, pool_size: 2}\n",
+            "  - {type: batch_norm}\n  - {type: max_pool2d, pool_size: 2}\n",
+            1,
+        )
+    )
+    results = {}
+    for strategy in ("mirrored", "one"):
+        done = subprocess.run(
+            [sys.executable, "-c", MIRRORED, str(spec), str(tmp_path / strategy), strategy],
+            capture_output=True,
+            text=True,
+            env=env(),
+            cwd=ROOT,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        results[strategy] = json.loads(done.stdout.strip().splitlines()[-1])
+    mirrored, one = results["mirrored"], results["one"]
+    assert mirrored["metrics"]["strategy"] == "mirrored" and mirrored["metrics"]["replicas"] == 2
+    assert mirrored["checkpoint"]
+    # batch norm normalizes by each replica's half batch (Keras's default, synchronized=False),
+    # and its moving statistics take the mean of the replicas' updates: close to one device
+    assert mirrored["losses"] == pytest.approx(one["losses"], rel=0.05)
+    assert mirrored["moving_mean"] == pytest.approx(one["moving_mean"], rel=0.05, abs=1e-3)
+    assert any(abs(v) > 1e-3 for v in mirrored["moving_mean"])  # updated from its start, 0
+
+
+def test_dry_run_shows_the_multi_worker_plan(tmp_path):
+    config = tf_configs(2)[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "caegen", "train", str(QUICKSTART), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env(TF_CONFIG=config),
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(None, 1) for line in done.stdout.strip().splitlines())
+    assert lines["strategy"] == "multi-worker" and lines["workers"] == "2"
+    assert lines["replicas"] == "2" and lines["global_batch"] == "64"
+    assert lines["per_replica_batch"] == "32" and lines["worker_index"] == "1"
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("tf_config", "words"),
+    [(None, "needs TF_CONFIG"), ("{not json", "not a cluster description")],
+)
+def test_multi_worker_without_a_usable_cluster_is_a_clear_error(tmp_path, tf_config, words):
+    extra = {} if tf_config is None else {"TF_CONFIG": tf_config}
+    done = subprocess.run(
+        [sys.executable, "-m", "caegen", "train", str(QUICKSTART), "--strategy", "multi-worker"],
+        capture_output=True,
+        text=True,
+        env=env(**extra),
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "E068" in done.stderr and words in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="waits on the run's files")
+def test_ctrl_c_stops_every_worker_at_the_same_step(tmp_path):
+    job = launcher(["--epochs", "12", "--local-workers", "2"], tmp_path)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        runs = list((tmp_path / "runs" / "quickstart").glob("*/history.csv"))
+        if runs and len(history(runs[0].parent)) >= 2:
+            break
+        time.sleep(0.05)
+    job.send_signal(signal.SIGINT)
+    _, stderr = job.communicate(timeout=60)
+    assert job.returncode == 130 and "run the same command to continue" in stderr
+    status = json.loads((only_run(tmp_path / "runs") / "status.json").read_text())
+    assert status["state"] == "interrupted" and status["epoch"] >= 2
+
+
+def test_a_diverging_job_stops_on_every_worker(tmp_path):
+    spec = tmp_path / "quickstart.yaml"
+    spec.write_text(QUICKSTART.read_text().replace("learning_rate: 0.002", "learning_rate: 1.0e+9"))
+    cmd = [sys.executable, "-m", "caegen", "train", str(spec), "--epochs", "3"]
+    job = subprocess.run(
+        [*cmd, "--local-workers", "2"], capture_output=True, text=True, env=env(), cwd=tmp_path
+    )
+    assert job.returncode == 1 and "E055" in job.stderr and "Traceback" not in job.stderr
+    status = json.loads((only_run(tmp_path / "runs") / "status.json").read_text())
+    assert status["state"] == "diverged"
