@@ -144,7 +144,8 @@ def resolve(
         global_batch=batch_size,
         per_replica_batch=math.ceil(batch_size / replicas),
         mixed_precision=_toggle(spec.train.mixed_precision, bool(gpus)),
-        jit_compile=_toggle(spec.train.jit_compile, bool(gpus)),
+        # the multi-worker step holds a collective all-reduce, which XLA does not compile
+        jit_compile=_toggle(spec.train.jit_compile, bool(gpus)) and strategy != "multi-worker",
         workers=workers,
         worker_index=cluster.index if cluster is not None and workers > 1 else 0,
     )

@@ -67,12 +67,19 @@ def convert_channels(image: Any, channels: int) -> Any:
     return tf.concat([color, alpha], axis=-1)
 
 
-def _noisy(x: Any, spec: Spec, seed: Any) -> Any:
+def _noisy(x: Any, spec: Spec, seed: Any, rows: tuple[Any, Any, Any] | None = None) -> Any:
+    """x plus noise keyed by `seed`. `rows` (start, end, batch): x is rows start..end of a
+    batch of that size, and gets those rows of the batch's noise."""
     import tensorflow as tf
 
     low, high = range_bounds(spec.data.range)
     scale = spec.data.noise.stddev * (high - low)  # type: ignore[union-attr]
-    noise = tf.random.stateless_normal(tf.shape(x), seed=seed, stddev=scale)
+    if rows is None:
+        noise = tf.random.stateless_normal(tf.shape(x), seed=seed, stddev=scale)
+    else:
+        start, end, batch = rows
+        shape = tf.concat([[batch], tf.shape(x)[1:]], axis=0)
+        noise = tf.random.stateless_normal(shape, seed=seed, stddev=scale)[start:end]
     return tf.clip_by_value(x + noise, low, high)
 
 
@@ -98,13 +105,17 @@ def training_dataset(
 ) -> Any:
     """(input, target) batches of epochs first_epoch .. epochs-1 (0-based), in order.
 
-    With a `shard`, each global batch (and its noise) is made as above and then cut into
-    equal parts, one per replica of the job, of which this input pipeline yields its own
-    (consecutively, for its local replicas): the replicas together see exactly what one
+    With a `shard`, each global batch (its images and its noise) is cut into equal parts,
+    one per replica of the job, of which this input pipeline yields its own (one after
+    the other, for its local replicas): the replicas together see exactly what one
     process would. A last batch smaller than the number of replicas is left out.
     """
     import tensorflow as tf
 
+    if shard is not None and shard.replicas > 1:
+        return _sharded_training_dataset(
+            images, spec, batch_size, seed, range(first_epoch, epochs), shard
+        )
     n = len(images)
     in_memory = images.array is not None
     fetch = _fetcher(images, spec)
@@ -133,8 +144,42 @@ def training_dataset(
             return _noisy(x, spec, key), x
 
         ds = ds.map(noisy, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if shard is not None and shard.replicas > 1:
-        ds = shard.apply(ds)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _sharded_training_dataset(
+    images: Images, spec: Spec, batch_size: int, seed: int, epochs: range, shard: Shard
+) -> Any:
+    """This pipeline's parts of every global batch: the images are cut by index before
+    they are read, so a worker reads and decodes only its own part."""
+    import tensorflow as tf
+
+    n = len(images)
+    fetch = _fetcher(images, spec)
+    seed_t = tf.constant(seed, tf.int64)
+    image = tf.TensorSpec(tuple(spec.input), tf.float32)
+
+    def epoch_batches(epoch: Any) -> Any:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([seed_t, epoch])
+        )
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
+        return batches.map(lambda step, indices: (epoch, step, indices))
+
+    def load(epoch: Any, step: Any, indices: Any, start: Any, end: Any, m: Any) -> Any:
+        if images.array is not None:
+            x = fetch(indices)
+        else:
+            x = tf.map_fn(fetch, indices, fn_output_signature=image)
+        if spec.data.noise is None:
+            return x, x
+        key = tf.random.experimental.stateless_fold_in(tf.stack([seed_t, epoch]), step)
+        return _noisy(x, spec, key, rows=(start, end, m)), x
+
+    ds = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch_batches)
+    ds = ds.filter(lambda e, s, indices: tf.shape(indices)[0] >= shard.replicas)
+    ds = ds.flat_map(shard.parts)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -151,20 +196,34 @@ class Shard:
         full, rest = divmod(images, batch_size)
         return full + (1 if rest >= self.replicas else 0)
 
-    def apply(self, ds: Any) -> Any:
+    def _bounds(self, m: Any) -> tuple[Any, Any]:
         import tensorflow as tf
 
-        n = self.replicas
+        r = tf.range(self.first, self.first + self.local, dtype=m.dtype)
+        return (m * r) // self.replicas, (m * (r + 1)) // self.replicas
+
+    def parts(self, epoch: Any, step: Any, indices: Any) -> Any:
+        """(epoch, step, this replica's indices, start, end, global batch size), for each
+        local replica of this pipeline."""
+        import tensorflow as tf
+
+        m = tf.shape(indices, out_type=tf.int64)[0]
+        starts, ends = self._bounds(m)
+        return tf.data.Dataset.range(self.local).map(
+            lambda i: (epoch, step, indices[starts[i] : ends[i]], starts[i], ends[i], m)
+        )
+
+    def apply(self, ds: Any) -> Any:
+        """This pipeline's parts of each (input, target) batch of `ds` (for evaluation)."""
+        import tensorflow as tf
 
         def parts(x: Any, y: Any) -> Any:
-            m = tf.shape(x)[0]
-            r = tf.range(self.first, self.first + self.local)
-            starts, ends = (m * r) // n, (m * (r + 1)) // n
+            starts, ends = self._bounds(tf.shape(x, out_type=tf.int64)[0])
             return tf.data.Dataset.range(self.local).map(
                 lambda i: (x[starts[i] : ends[i]], y[starts[i] : ends[i]])
             )
 
-        ds = ds.filter(lambda x, y: tf.shape(x)[0] >= n)
+        ds = ds.filter(lambda x, y: tf.shape(x)[0] >= self.replicas)
         return ds.flat_map(parts)
 
 

@@ -557,8 +557,7 @@ def _tensorflow_failure(exc: BaseException, run: Run) -> BaseException:
             "E062",
             f"a worker of the job stopped answering while training {run.path}: "
             f"{_first_line(exc)[:160]}",
-            "start the job again with the same command: it continues from the last finished "
-            "epoch",
+            "start the job again with the same command: it continues from the last finished epoch",
         )
     if isinstance(exc, tf.errors.OpError):
         return error(

@@ -267,3 +267,37 @@ def test_a_diverging_job_stops_on_every_worker(tmp_path):
     assert job.returncode == 1 and "E055" in job.stderr and "Traceback" not in job.stderr
     status = json.loads((only_run(tmp_path / "runs") / "status.json").read_text())
     assert status["state"] == "diverged"
+
+
+@pytest.mark.parametrize("source", ["digits", "folder"])
+def test_the_replicas_parts_of_each_batch_are_the_single_process_batch(source, tmp_path):
+    """Images and noise: cut by index before reading (a worker decodes only its part)."""
+    import numpy as np
+    from PIL import Image
+
+    import caegen
+    from caegen.data import load_data
+    from caegen.pipeline import Shard, training_dataset
+
+    data = "{source: digits, noise: {stddev: 0.2}}"
+    if source == "folder":
+        rng = np.random.default_rng(0)
+        for i in range(50):
+            pixels = rng.integers(0, 255, (16, 16), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / f"{i:02d}.png")
+        data = f"{{source: folder, path: '{tmp_path}', noise: {{stddev: 0.2}}}}"
+    text = QUICKSTART.read_text()
+    text = text[: text.index("data:")] + f"data: {data}\n"
+    spec = caegen.loads(text)
+    splits = load_data(spec, output_root=tmp_path / "runs")
+    whole = list(training_dataset(splits.train, spec, 16, 0, 0, 2).as_numpy_iterator())
+    parts = [
+        list(training_dataset(splits.train, spec, 16, 0, 0, 2, Shard(i, 1, 3)).as_numpy_iterator())
+        for i in range(3)
+    ]
+    shard = Shard(0, 1, 3)
+    assert all(len(p) == 2 * shard.steps(len(splits.train), 16) for p in parts)
+    kept = [b for b in whole if len(b[0]) >= 3]  # a last batch of 1 or 2 images is left out
+    for k, (x, y) in enumerate(kept):
+        assert np.array_equal(np.concatenate([p[k][0] for p in parts]), x)
+        assert np.array_equal(np.concatenate([p[k][1] for p in parts]), y)
