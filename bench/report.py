@@ -145,6 +145,31 @@ def lsp_section(lsp: dict) -> list[str]:
     ]
 
 
+def before_after_section(ba: dict) -> list[str]:
+    """The single-process path before and after a change (bench/before_after.py)."""
+    s = ba["summary"]
+    return [
+        "## Single-process training before and after (`bench/before_after.py`)",
+        "",
+        f"`bench/train_throughput.py` run {ba['rounds']} times in a worktree of {ba['before']} "
+        f"(before multi-worker training) and {ba['rounds']} times at {ba['after']}, "
+        "alternating; medians of caegen's images/s and of its ratio to the plain Keras "
+        "baseline of the same invocation.",
+        "",
+        "| side | revision | caegen images/s | caegen / plain Keras |",
+        "| --- | --- | ---: | ---: |",
+        *(
+            f"| {side} | {ba[side]} | {s[f'caegen_{side}']:,.0f} | "
+            f"{s[f'ratio_to_keras_{side}']:.2f}x |"
+            for side in ("before", "after")
+        ),
+        "",
+        f"After / before: {s['after_over_before']:.3f} (goal >= 0.97, within run-to-run "
+        f"noise: {verdict(s['after_over_before'] >= 0.97)}).",
+        "",
+    ]
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -155,6 +180,7 @@ def main() -> None:
     onnx = load("onnx_inference")
     sweep = load("sweep_invalid")
     lsp = load("lsp_latency")
+    before_after = load("train_before_after")
     gpu = load("backend_throughput")
     any_result = check or train or onnx
     if any_result is None:
@@ -280,6 +306,8 @@ def main() -> None:
         out += ["", GPU_NOTES, ""]
     if sweep:
         out += sweep_section(sweep)
+    if before_after:
+        out += before_after_section(before_after)
     if lsp:
         out += lsp_section(lsp)
     out.append(missed_goal_notes(check))

@@ -41,3 +41,21 @@ def test_bench_script_quick(script, keys, sections, tmp_path):
     data = json.loads(result.read_text())
     assert data["quick"] is True and keys <= set(data["summary"]) and sections <= set(data)
     assert data["machine"]["cores"] >= 1
+
+
+def test_before_after_quick(tmp_path):
+    """The before/after comparison runs both trees (here HEAD against itself)."""
+    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True).returncode:
+        pytest.skip("not a git checkout")
+    env = {**os.environ, "CAEGEN_BENCH_RESULTS": str(tmp_path)}
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "before_after.py"), "--quick", "--before", "HEAD"],
+        check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=400,
+    )
+    data = json.loads((tmp_path / "train_before_after.json").read_text())
+    assert data["quick"] is True and data["before"] == data["after"]
+    assert data["summary"]["caegen_before"] > 0 and data["summary"]["after_over_before"] > 0
