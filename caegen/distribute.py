@@ -172,3 +172,38 @@ def make_strategy(resolved: Resolved) -> Any:
     if resolved.multi_worker:
         return _multi_worker_strategy()
     return tf.distribute.get_strategy()
+
+
+def average_replica_state(strategy: Any, model: Any) -> None:
+    """Give every replica the mean of the replicas' non-trainable float state.
+
+    Keras 3 keeps a batch norm's moving statistics per replica (their variables have no
+    aggregation), so the replicas drift apart and a saved model would hold the first
+    replica's alone. The moving averages are linear in the batch statistics, so averaging
+    them once per epoch gives what averaging every step would (Keras 2's behaviour).
+    """
+    import tensorflow as tf
+
+    state = [v for v in model.non_trainable_variables if "float" in str(v.dtype)]
+    if not state or strategy.num_replicas_in_sync < 2:
+        return
+
+    def mean() -> list[Any]:
+        ctx = tf.distribute.get_replica_context()
+        return [ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.identity(v.value)) for v in state]
+
+    values = strategy.run(tf.function(mean))
+    for variable, value in zip(state, values, strict=True):
+        variable.assign(strategy.experimental_local_results(value)[0])
+
+
+def replica_sync_callback(strategy: Any) -> Any:
+    import keras
+
+    class AverageReplicaState(keras.callbacks.Callback):
+        """Before anything is checkpointed at the end of an epoch (put it first)."""
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            average_replica_state(strategy, self.model)
+
+    return AverageReplicaState()

@@ -622,7 +622,7 @@ def _loss_weight(spec: Spec, report: Report) -> float:
 def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
     import keras
 
-    from caegen.distribute import make_strategy
+    from caegen.distribute import make_strategy, replica_sync_callback
     from caegen.keras_backend import split_models
     from caegen.passes.variational import is_variational
     from caegen.pipeline import (
@@ -682,6 +682,7 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
     shown = fixed_images(len(test), cfg.seed)
     shown_in, shown_clean = evaluation_arrays(test, spec, seed=cfg.seed + 1, indices=shown)
     callbacks = [
+        *([replica_sync_callback(strategy)] if resolved.replicas > 1 else []),
         run_cb,
         keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=True),
         image_callback(run.path, spec, shown_in, shown_clean),

@@ -65,18 +65,27 @@ print(json.dumps({"run_dir": str(r.run_dir), "weights": r.weights_sha256,
 """
 
 
-def test_two_workers_by_hand_match_one_process_and_end_with_identical_weights(
-    tmp_path, tmp_path_factory
-):
-    out = tmp_path / "runs"
+def with_batch_norm(folder: Path) -> Path:
+    spec = folder / "quickstart.yaml"
+    spec.write_text(
+        QUICKSTART.read_text().replace(
+            "  - {type: max_pool2d, pool_size: 2}\n",
+            "  - {type: batch_norm}\n  - {type: max_pool2d, pool_size: 2}\n",
+            1,
+        )
+    )
+    return spec
+
+
+def run_two_workers(spec: Path, epochs: int, cwd: Path) -> list[dict]:
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(QUICKSTART), "3", str(out)],
+            [sys.executable, "-c", WORKER, str(spec), str(epochs), str(cwd / "runs")],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env(TF_CONFIG=config),
-            cwd=tmp_path,
+            cwd=cwd,
         )
         for config in tf_configs(2)
     ]
@@ -85,7 +94,14 @@ def test_two_workers_by_hand_match_one_process_and_end_with_identical_weights(
         stdout, stderr = p.communicate(timeout=300)
         assert p.returncode == 0, stderr[-2000:]
         results.append(json.loads(stdout.strip().splitlines()[-1]))
-    chief, other = results
+    return results
+
+
+def test_two_workers_by_hand_match_one_process_and_end_with_identical_weights(
+    tmp_path, tmp_path_factory
+):
+    out = tmp_path / "runs"
+    chief, other = run_two_workers(QUICKSTART, 3, tmp_path)
     assert chief["weights"] == other["weights"]  # all workers end with the same weights
     assert chief["metrics"] and not other["metrics"]  # scored once, by the chief
     run_dir = Path(chief["run_dir"])
@@ -95,6 +111,12 @@ def test_two_workers_by_hand_match_one_process_and_end_with_identical_weights(
     assert chief["losses"] == other["losses"]
     single = single_process_losses(tmp_path_factory, 3)
     assert chief["losses"] == pytest.approx(single, rel=TOLERANCE)
+
+
+def test_workers_with_batch_norm_end_with_identical_weights(tmp_path):
+    """Their moving statistics too: each worker's are averaged over all replicas."""
+    chief, other = run_two_workers(with_batch_norm(tmp_path), 2, tmp_path)
+    assert chief["weights"] == other["weights"]
 
 
 def launcher(args: list[str], cwd: Path) -> subprocess.Popen[str]:
@@ -175,14 +197,7 @@ print(json.dumps({"losses": [row["loss"] for row in r.history], "metrics": r.met
 
 
 def test_mirrored_across_two_logical_cpus_trains_and_checkpoints(tmp_path):
-    spec = tmp_path / "bn.yaml"
-    spec.write_text(
-        QUICKSTART.read_text().replace(
-            "  - {type: max_pool2d, pool_size: 2}\n",
-            "  - {type: batch_norm}\n  - {type: max_pool2d, pool_size: 2}\n",
-            1,
-        )
-    )
+    spec = with_batch_norm(tmp_path)
     results = {}
     for strategy in ("mirrored", "one"):
         done = subprocess.run(
@@ -199,7 +214,7 @@ def test_mirrored_across_two_logical_cpus_trains_and_checkpoints(tmp_path):
     assert mirrored["metrics"]["strategy"] == "mirrored" and mirrored["metrics"]["replicas"] == 2
     assert mirrored["checkpoint"]
     # batch norm normalizes by each replica's half batch (Keras's default, synchronized=False),
-    # and its moving statistics take the mean of the replicas' updates: close to one device
+    # and caegen averages its moving statistics over the replicas: close to one device
     assert mirrored["losses"] == pytest.approx(one["losses"], rel=0.05)
     assert mirrored["moving_mean"] == pytest.approx(one["moving_mean"], rel=0.05, abs=1e-3)
     assert any(abs(v) > 1e-3 for v in mirrored["moving_mean"])  # updated from its start, 0
@@ -301,3 +316,43 @@ def test_the_replicas_parts_of_each_batch_are_the_single_process_batch(source, t
     for k, (x, y) in enumerate(kept):
         assert np.array_equal(np.concatenate([p[k][0] for p in parts]), x)
         assert np.array_equal(np.concatenate([p[k][1] for p in parts]), y)
+
+
+REPLICA_STATE = """
+import json
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from caegen.distribute import average_replica_state
+strategy = tf.distribute.MirroredStrategy(devices=["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    model = keras.Sequential(
+        [keras.Input((1,)), keras.layers.BatchNormalization(momentum=0.0), keras.layers.Dense(1)]
+    )
+    model.compile("sgd", "mse")
+x = np.array([[0.0], [10.0]], np.float32)  # one image per replica: batch means 0 and 10
+model.fit(x, x, batch_size=2, epochs=1, verbose=0, shuffle=False)
+def per_replica():
+    mean = model.layers[0].moving_mean.value
+    return [float(t.numpy()[0]) for t in strategy.experimental_local_results(mean)]
+before = per_replica()
+average_replica_state(strategy, model)
+print(json.dumps({"before": before, "after": per_replica()}))
+"""
+
+
+def test_batch_norm_statistics_are_averaged_over_the_replicas():
+    """Keras 3 keeps them per replica (a saved model would hold the first's alone)."""
+    done = subprocess.run(
+        [sys.executable, "-c", REPLICA_STATE],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["before"] == [0.0, 10.0]  # what Keras leaves: each replica its own
+    assert result["after"] == [5.0, 5.0]
