@@ -41,6 +41,10 @@ def check_reconstruction(graph: Graph) -> list[Diagnostic]:
     return [Diagnostic("E031", message, where.location, hint, fixes=fixes)]
 
 
+PADDING_CANDIDATES = 24
+"""Layers tried (each a shape pass over the graph), so a huge spec stays fast to check."""
+
+
 def _padding_fix(graph: Graph, rounding: list[Node]) -> tuple[Fix, ...]:
     """Flip one layer's padding (same <-> valid) where that alone makes the decoder give
     back the input's shape: the layer that rounded first, then the decoder's layers from
@@ -59,6 +63,8 @@ def _padding_fix(graph: Graph, rounding: list[Node]) -> tuple[Fix, ...]:
         if node.name in seen or node.layer is None or padding not in ("same", "valid"):
             continue
         seen.add(node.name)
+        if len(seen) > PADDING_CANDIDATES:
+            break
         flipped = "valid" if padding == "same" else "same"
         changed = node.layer.model_copy(update={"padding": flipped})
         if output_shape_with(graph, {node.name: changed}) != graph.input_shape:
