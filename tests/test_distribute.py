@@ -41,18 +41,29 @@ def only_run(out: Path) -> Path:
     return run_dir
 
 
+def script(code: str, *args: str) -> dict:
+    """Run Python code in a fresh process (TensorFlow configured from scratch); the JSON
+    line it prints last."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def single_process_losses(tmp_path_factory: pytest.TempPathFactory, epochs: int) -> list[float]:
     out = tmp_path_factory.mktemp("single")
     code = (
         "import sys, json, caegen\n"
         f"r = caegen.train(caegen.load({str(QUICKSTART)!r}), epochs={epochs}, out=sys.argv[1])\n"
-        "print(json.dumps([row['loss'] for row in r.history]))\n"
+        "print(json.dumps({'losses': [row['loss'] for row in r.history]}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(out)], capture_output=True, text=True, env=env()
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return script(code, str(out))["losses"]
 
 
 WORKER = """
@@ -151,16 +162,22 @@ def workers_of(pid: int) -> dict[int, int]:
     return found
 
 
+def wait_for_epochs(out: Path, epochs: int) -> None:
+    """Until the job's run has checkpointed `epochs` epochs (its history says so)."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        runs = list((out / "quickstart").glob("*/history.csv"))
+        if runs and len(history(runs[0].parent)) >= epochs:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"no {epochs} epochs in {out}")
+
+
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds the workers through /proc")
 def test_a_killed_worker_stops_the_job_and_the_same_command_continues_it(tmp_path):
     args = ["--epochs", "12", "--local-workers", "2"]
     job = launcher(args, tmp_path)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        runs = list((tmp_path / "runs" / "quickstart").glob("*/history.csv"))
-        if runs and len(history(runs[0].parent)) >= 2:
-            break
-        time.sleep(0.05)
+    wait_for_epochs(tmp_path / "runs", 2)
     os.kill(workers_of(job.pid)[1], signal.SIGKILL)
     _, stderr = job.communicate(timeout=120)
     assert job.returncode != 0 and "worker 1 was killed by signal 9" in stderr
@@ -200,16 +217,7 @@ def test_mirrored_across_two_logical_cpus_trains_and_checkpoints(tmp_path):
     spec = with_batch_norm(tmp_path)
     results = {}
     for strategy in ("mirrored", "one"):
-        done = subprocess.run(
-            [sys.executable, "-c", MIRRORED, str(spec), str(tmp_path / strategy), strategy],
-            capture_output=True,
-            text=True,
-            env=env(),
-            cwd=ROOT,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        results[strategy] = json.loads(done.stdout.strip().splitlines()[-1])
+        results[strategy] = script(MIRRORED, str(spec), str(tmp_path / strategy), strategy)
     mirrored, one = results["mirrored"], results["one"]
     assert mirrored["metrics"]["strategy"] == "mirrored" and mirrored["metrics"]["replicas"] == 2
     assert mirrored["checkpoint"]
@@ -259,12 +267,7 @@ def test_multi_worker_without_a_usable_cluster_is_a_clear_error(tmp_path, tf_con
 @pytest.mark.skipif(not Path("/proc").exists(), reason="waits on the run's files")
 def test_ctrl_c_stops_every_worker_at_the_same_step(tmp_path):
     job = launcher(["--epochs", "12", "--local-workers", "2"], tmp_path)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        runs = list((tmp_path / "runs" / "quickstart").glob("*/history.csv"))
-        if runs and len(history(runs[0].parent)) >= 2:
-            break
-        time.sleep(0.05)
+    wait_for_epochs(tmp_path / "runs", 2)
     job.send_signal(signal.SIGINT)
     _, stderr = job.communicate(timeout=60)
     assert job.returncode == 130 and "run the same command to continue" in stderr
@@ -344,15 +347,6 @@ print(json.dumps({"before": before, "after": per_replica()}))
 
 def test_batch_norm_statistics_are_averaged_over_the_replicas():
     """Keras 3 keeps them per replica (a saved model would hold the first's alone)."""
-    done = subprocess.run(
-        [sys.executable, "-c", REPLICA_STATE],
-        capture_output=True,
-        text=True,
-        env=env(),
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = script(REPLICA_STATE)
     assert result["before"] == [0.0, 10.0]  # what Keras leaves: each replica its own
     assert result["after"] == [5.0, 5.0]

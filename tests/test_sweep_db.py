@@ -20,6 +20,7 @@ from caegen.diagnostics import CaegenError
 from caegen.sweep_db import display_url, open_database
 from caegen.sweep_store import FINISHED, QUEUED, Store
 from tests.conftest import ROOT
+from tests.test_sweep import BLOCKS
 
 pytest.importorskip("sqlalchemy")
 
@@ -124,18 +125,6 @@ def test_a_storage_that_cannot_be_used_is_a_clear_error(storage, code, words):
 
 
 # --- through the command line ----------------------------------------------------------------
-BLOCKS = """\
-name: blocks
-input: [28, 28, 1]
-encoder:
-  - {type: conv2d, filters: 4, kernel_size: 3, activation: relu}
-  - {type: max_pool2d, pool_size: 2}
-decoder:
-  - {type: conv2d, filters: 4, kernel_size: 3, activation: relu}
-  - {type: upsampling2d, size: 2}
-  - {type: conv2d, filters: 1, kernel_size: 3, activation: sigmoid}
-data: {source: digits}
-"""
 
 
 def sweep(tmp_path: Path, *extra: str, env: dict[str, str] | None = None):
