@@ -273,7 +273,14 @@ def train(
     overrides = {"epochs": epochs, "batch_size": batch_size, "seed": seed}
     data_overrides = {"limit": limit, "eval_limit": eval_limit}
     cluster = worker_cluster(strategy)
-    if cluster is not None and resume is None and spec is not None:
+    if cluster is not None and resume is not None:
+        raise error(
+            "E068",
+            "--resume does not combine with a multi-worker job: every worker would claim the run",
+            "start the job again with the same command (without --resume): the chief "
+            "continues its unfinished run",
+        )
+    if cluster is not None and spec is not None:
         return _train_as_worker(cluster, spec, overrides, data_overrides, Path(out), progress)
     if resume is None:
         if spec is None:

@@ -247,13 +247,22 @@ def test_dry_run_shows_the_multi_worker_plan(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("tf_config", "words"),
-    [(None, "needs TF_CONFIG"), ("{not json", "not a cluster description")],
+    ("tf_config", "extra_args", "words"),
+    [
+        (None, [], "needs TF_CONFIG"),
+        ("{not json", [], "not a cluster description"),
+        ("cluster", ["--resume", "runs/quickstart"], "does not combine with a multi-worker job"),
+    ],
 )
-def test_multi_worker_without_a_usable_cluster_is_a_clear_error(tmp_path, tf_config, words):
+def test_multi_worker_without_a_usable_cluster_is_a_clear_error(
+    tmp_path, tf_config, extra_args, words
+):
+    if tf_config == "cluster":
+        tf_config = tf_configs(2)[0]
     extra = {} if tf_config is None else {"TF_CONFIG": tf_config}
+    cmd = [sys.executable, "-m", "caegen", "train", str(QUICKSTART), "--strategy", "multi-worker"]
     done = subprocess.run(
-        [sys.executable, "-m", "caegen", "train", str(QUICKSTART), "--strategy", "multi-worker"],
+        [*cmd, *extra_args],
         capture_output=True,
         text=True,
         env=env(**extra),
