@@ -75,17 +75,17 @@ class Loop:
         import tensorflow as tf
 
         self.model, self.strategy = model, strategy
-        error = getattr(keras.losses, _ERRORS[spec.train.loss])
+        pixel_error = getattr(keras.losses, _ERRORS[spec.train.loss])
         samplers = [layer for layer in model.layers if hasattr(layer, "kl_tracker")]
         self.kl_trackers = [layer.kl_tracker for layer in samplers]
         with strategy.scope():
             model.optimizer.build(model.trainable_variables)
 
         def per_image(y: Any, y_pred: Any) -> Any:
-            e = tf.cast(error(y, y_pred), tf.float32)  # the mean over channels
+            e = tf.cast(pixel_error(y, y_pred), tf.float32)  # the mean over channels
             return tf.reduce_mean(e, axis=list(range(1, len(e.shape))))
 
-        def sums(x: Any, y: Any, training: bool, tape: Any = None) -> tuple[Any, ...]:
+        def sums(x: Any, y: Any, training: bool) -> tuple[Any, ...]:
             ctx = tf.distribute.get_replica_context()
             n = tf.cast(tf.shape(x)[0], tf.float32)
             m = ctx.all_reduce(tf.distribute.ReduceOp.SUM, n)  # this global batch's size
@@ -93,7 +93,7 @@ class Loop:
             errors = per_image(y, y_pred)
             penalty = tf.add_n([tf.cast(v, tf.float32) for v in model.losses] or [0.0])
             replicas = tf.cast(ctx.num_replicas_in_sync, tf.float32)
-            # the global batch's mean loss, in parts whose sum over the replicas it is
+            # this replica's share: summed over the replicas, the global batch's mean loss
             loss = tf.reduce_sum(errors) * loss_weight / m + penalty / replicas
             return loss, n, tf.reduce_sum(errors), penalty * n
 
