@@ -203,3 +203,31 @@ def test_without_pygls_the_command_says_which_extra_to_install():
     assert result.returncode == 1
     assert "E066" in result.stderr and "caegen[lsp]" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_incremental_changes_are_applied_as_an_editor_sends_them(server):
+    """Editors send ranges, not whole texts (the server asks for incremental sync)."""
+    uri = METHOD1.resolve().as_uri()
+    text = METHOD1.read_text()
+    server.open(uri, text)
+    server.diagnostics(uri, version=1)
+    line = next(i for i, row in enumerate(text.splitlines()) if "name: mpool1_1" in row)
+    row = text.splitlines()[line]
+    start = row.index("inputs: conv1_1") + len("inputs: ")
+    server.notify(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [
+                {
+                    "range": {
+                        "start": {"line": line, "character": start},
+                        "end": {"line": line, "character": start + len("conv1_1")},
+                    },
+                    "text": "bnorm1_1",
+                }
+            ],
+        },
+    )
+    _, message = server.diagnostics(uri, version=2)
+    assert [d["code"] for d in message["params"]["diagnostics"]].count("E040") == 3
