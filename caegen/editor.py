@@ -13,6 +13,7 @@ from caegen.compiler import Report
 from caegen.diagnostics import CaegenError, Diagnostic
 from caegen.graph import Node
 from caegen.layers import fmt_shape
+from caegen.textspan import closing_bracket
 
 # A document is treated as a spec when it has a top-level encoder or decoder, or names
 # caegen's schema in a modeline; other YAML (CI files, compose files) gets no findings.
@@ -54,15 +55,8 @@ def span(text: str, line: int | None, column: int | None) -> tuple[int, int, int
     start = column or (len(row) - len(row.lstrip()) + 1)
     rest = row[start - 1 :]
     if rest.startswith(("{", "[")):
-        depth = 0
-        for i, ch in enumerate(rest):
-            if ch in "{[":
-                depth += 1
-            elif ch in "}]":
-                depth -= 1
-            if depth == 0:
-                return (line, start, line, start + i + 1)
-        return (line, start, line, len(row) + 1)
+        end = closing_bracket(row, start - 1)  # 0-based: the exclusive column is end + 2
+        return (line, start, line, len(row) + 1 if end is None else end + 2)
     if column is None:
         return (line, start, line, len(row.rstrip()) + 1)
     match = _TOKEN_END.search(rest)

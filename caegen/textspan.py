@@ -40,17 +40,11 @@ def plain_scalar_at(text: str, line: int, column: int) -> str | None:
     return rest.rstrip()
 
 
-def flow_mapping_insert(text: str, line: int, column: int, entry: str) -> Edit | None:
-    """An edit adding `key: value` as the last entry of the flow mapping `{...}` that opens
-    at (line, column) and closes on the same line; None for any other layout."""
-    lines = text.splitlines()
-    if not 0 < line <= len(lines):
-        return None
-    row = lines[line - 1]
-    if row[column - 1 : column] != "{":
-        return None
+def closing_bracket(row: str, start: int) -> int | None:
+    """The index of the bracket closing the `{` or `[` at row[start] on the same line
+    (brackets inside quotes do not count); None when it does not close there."""
     depth, quote = 0, ""
-    for i in range(column - 1, len(row)):
+    for i in range(start, len(row)):
         ch = row[i]
         if quote:
             quote = "" if ch == quote else quote
@@ -61,9 +55,24 @@ def flow_mapping_insert(text: str, line: int, column: int, entry: str) -> Edit |
         elif ch in "}]":
             depth -= 1
             if depth == 0:
-                at = len(row[:i].rstrip())  # before any space ahead of the brace
-                return Edit(line, at + 1, line, at + 1, f", {entry}")
+                return i
     return None
+
+
+def flow_mapping_insert(text: str, line: int, column: int, entry: str) -> Edit | None:
+    """An edit adding `key: value` as the last entry of the flow mapping `{...}` that opens
+    at (line, column) and closes on the same line; None for any other layout."""
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return None
+    row = lines[line - 1]
+    if row[column - 1 : column] != "{":
+        return None
+    end = closing_bracket(row, column - 1)
+    if end is None:
+        return None
+    at = len(row[:end].rstrip())  # before any space ahead of the brace
+    return Edit(line, at + 1, line, at + 1, f", {entry}")
 
 
 def flow_item_line(text: str, line: int, column: int) -> tuple[str, str] | None:
