@@ -4,7 +4,8 @@ It publishes caegen's findings on open, change and save; offers each finding's f
 code actions (and "fix all" for the safe ones); and shows a layer's output shape, params,
 MACs and receptive field on hover. It never imports TensorFlow: a check of a 200-layer
 spec takes milliseconds, so a change is checked after a short pause in typing (the
-debounce), and a result for a version the editor has moved past is dropped.
+debounce); a newer change cancels a check still waiting, so stale versions are never
+published.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ class CaegenLanguageServer(LanguageServer):
         last = self.checked.get(uri)
         if last is None or last.text != doc.source:
             last = Checked(doc.version, doc.source, analyze(doc.source, _file(uri)))
-            self.checked[uri] = last
+        elif last.version != doc.version:  # e.g. an undo back to a text already checked
+            last = Checked(doc.version, last.text, last.analysis)
+        self.checked[uri] = last
         return last
 
     def schedule(self, uri: str, delay: float) -> None:
@@ -73,14 +76,13 @@ class CaegenLanguageServer(LanguageServer):
     async def _publish(self, uri: str, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
-        doc = self.workspace.get_text_document(uri)
+        # nothing awaits from here on, so this is the editor's latest version: a newer
+        # change would have cancelled this task during the debounce
         checked = self.analysis_of(uri)
-        if checked.version != doc.version:
-            return  # the editor moved on: its next check publishes
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
                 uri=uri,
-                version=doc.version,
+                version=checked.version,
                 diagnostics=[
                     to_lsp(self.workspace.position_codec, d, checked.text)
                     for d in checked.analysis.diagnostics

@@ -231,3 +231,15 @@ def test_incremental_changes_are_applied_as_an_editor_sends_them(server):
     )
     _, message = server.diagnostics(uri, version=2)
     assert [d["code"] for d in message["params"]["diagnostics"]].count("E040") == 3
+
+
+def test_a_version_whose_text_was_checked_before_is_published_too(server, tmp_path):
+    """An undo back to a text already checked still gets its version's findings."""
+    uri = (tmp_path / "undo.yaml").as_uri()
+    text = METHOD1.read_text()
+    server.open(uri, text)
+    server.diagnostics(uri, version=1)
+    server.change(uri, text + "# typed\n", 2)  # undone within the debounce: never checked
+    server.change(uri, text, 3)
+    _, message = server.diagnostics(uri, version=3, timeout=10)
+    assert [d["code"] for d in message["params"]["diagnostics"]].count("E040") == 4
