@@ -94,6 +94,22 @@ def _fetcher(images: Images, spec: Spec) -> Any:
     return lambda i: to_range(decode_file(tf.gather(files, i), spec), spec.data.range)
 
 
+def _epoch_order(n: int, seed: Any, epoch: Any) -> Any:
+    """Epoch `epoch`'s permutation of the split's n images, keyed by (seed, epoch)."""
+    import tensorflow as tf
+
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(n, dtype=tf.int64), seed=tf.stack([seed, epoch])
+    )
+
+
+def _step_key(seed: Any, epoch: Any, step: Any) -> Any:
+    """The noise key of a global batch, from (seed, epoch, step)."""
+    import tensorflow as tf
+
+    return tf.random.experimental.stateless_fold_in(tf.stack([seed, epoch]), step)
+
+
 def training_dataset(
     images: Images,
     spec: Spec,
@@ -122,10 +138,7 @@ def training_dataset(
     seed_t = tf.constant(seed, tf.int64)
 
     def epoch_batches(epoch: Any) -> Any:
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(n, dtype=tf.int64), seed=tf.stack([seed_t, epoch])
-        )
-        ds = tf.data.Dataset.from_tensor_slices(order)
+        ds = tf.data.Dataset.from_tensor_slices(_epoch_order(n, seed_t, epoch))
         if in_memory:  # one gather per batch
             parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
             ds = ds.batch(batch_size).map(fetch, **parallel)
@@ -140,8 +153,7 @@ def training_dataset(
     else:
 
         def noisy(epoch: Any, step: Any, x: Any) -> tuple[Any, Any]:
-            key = tf.random.experimental.stateless_fold_in(tf.stack([seed_t, epoch]), step)
-            return _noisy(x, spec, key), x
+            return _noisy(x, spec, _step_key(seed_t, epoch, step)), x
 
         ds = ds.map(noisy, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -160,9 +172,7 @@ def _sharded_training_dataset(
     image = tf.TensorSpec(tuple(spec.input), tf.float32)
 
     def epoch_batches(epoch: Any) -> Any:
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(n, dtype=tf.int64), seed=tf.stack([seed_t, epoch])
-        )
+        order = _epoch_order(n, seed_t, epoch)
         batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
         return batches.map(lambda step, indices: (epoch, step, indices))
 
@@ -173,8 +183,7 @@ def _sharded_training_dataset(
             x = tf.map_fn(fetch, indices, fn_output_signature=image)
         if spec.data.noise is None:
             return x, x
-        key = tf.random.experimental.stateless_fold_in(tf.stack([seed_t, epoch]), step)
-        return _noisy(x, spec, key, rows=(start, end, m)), x
+        return _noisy(x, spec, _step_key(seed_t, epoch, step), rows=(start, end, m)), x
 
     ds = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch_batches)
     ds = ds.filter(lambda e, s, indices: tf.shape(indices)[0] >= shard.replicas)
