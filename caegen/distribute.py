@@ -18,9 +18,12 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from caegen.diagnostics import error
+
+if TYPE_CHECKING:
+    from caegen.pipeline import Shard
 
 STRATEGIES = ("auto", "one", "mirrored", "multi-worker")
 
@@ -46,6 +49,23 @@ class Resolved:
     def is_chief(self) -> bool:
         """The worker that writes the run directory and scores the model."""
         return self.worker_index == 0
+
+    def shard(self) -> Shard | None:
+        """This worker's replicas of the job, for cutting each global batch (multi-worker)."""
+        from caegen.pipeline import Shard
+
+        if not self.multi_worker:
+            return None
+        local = self.replicas // self.workers
+        return Shard(self.worker_index * local, local, self.replicas)
+
+    def steps_per_epoch(self, images: int) -> int:
+        from caegen.pipeline import steps_per_epoch
+
+        shard = self.shard()
+        if shard is None:
+            return steps_per_epoch(images, self.global_batch)
+        return shard.steps(images, self.global_batch)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -69,6 +69,8 @@ def launch(train_args: list[str], workers: int) -> int:
                 start_new_session=True,  # Ctrl-C reaches them through this process, once
             )
         )
+        if log is not None:
+            log.close()  # the worker has its own copy of the descriptor
     interrupted = False
 
     def forward(signum: int, frame: object) -> None:

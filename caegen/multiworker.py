@@ -129,9 +129,8 @@ class Loop:
         """One epoch; its logs, or None when a worker asked to stop (Ctrl-C)."""
         import tensorflow as tf
 
-        for tracker in self.kl_trackers:
-            tracker.reset_state()
-        loss_sum = error_sum = seen = 0.0
+        self._reset_kl()
+        totals = np.zeros(3)  # loss and error summed over the images, images
         for step in range(steps):
             callbacks.on_train_batch_begin(step)
             x, y = next(batches)
@@ -139,32 +138,34 @@ class Loop:
             loss, n, errors, stops = (float(v) for v in self._train(x, y, flag))
             if stops:
                 return None
-            loss_sum, error_sum, seen = loss_sum + loss, error_sum + errors, seen + n
+            totals += (loss, errors, n)
             callbacks.on_train_batch_end(step, {"loss": loss / max(n, 1.0)})
             if self.model.stop_training:  # a NaN: every worker saw the same reduced loss
                 break
-        logs = {
-            "loss": loss_sum / max(seen, 1.0),
-            "reconstruction_error": error_sum / max(seen, 1.0),
-        }
-        if self.kl_trackers:
-            logs["kl"] = float(np.mean([float(t.result()) for t in self.kl_trackers]))
-        return logs
+        return self._logs("", totals)
 
     def evaluate(self, batches: Any, steps: int) -> dict[str, float]:
-        for tracker in self.kl_trackers:
-            tracker.reset_state()
-        loss_sum = error_sum = seen = 0.0
+        self._reset_kl()
+        totals = np.zeros(3)
         for _ in range(steps):
             x, y = next(batches)
             loss, n, errors = (float(v) for v in self._test(x, y))
-            loss_sum, error_sum, seen = loss_sum + loss, error_sum + errors, seen + n
+            totals += (loss, errors, n)
+        return self._logs("val_", totals)
+
+    def _reset_kl(self) -> None:
+        for tracker in self.kl_trackers:
+            tracker.reset_state()
+
+    def _logs(self, prefix: str, totals: np.ndarray) -> dict[str, float]:
+        """An epoch's logs as `fit` names them: means over the images seen."""
+        loss_sum, error_sum, seen = totals
         logs = {
-            "val_loss": loss_sum / max(seen, 1.0),
-            "val_reconstruction_error": error_sum / max(seen, 1.0),
+            f"{prefix}loss": loss_sum / max(seen, 1.0),
+            f"{prefix}reconstruction_error": error_sum / max(seen, 1.0),
         }
         if self.kl_trackers:
-            logs["val_kl"] = float(np.mean([float(t.result()) for t in self.kl_trackers]))
+            logs[f"{prefix}kl"] = float(np.mean([float(t.result()) for t in self.kl_trackers]))
         return logs
 
 

@@ -340,7 +340,6 @@ def dry_run(
     """What `train` would do, checked as far as it can be without training: the spec, the
     data, the batch, memory, and the resolved strategy. Writes nothing."""
     from caegen.distribute import resolve
-    from caegen.pipeline import steps_per_epoch
 
     spec, report, data, batch = _prepare_new(
         spec,
@@ -356,7 +355,7 @@ def dry_run(
         "train_images": len(data.train),
         "test_images": len(_evaluation_split(data, spec)),
         "epochs": spec.train.epochs,
-        "steps_per_epoch": steps_per_epoch(len(data.train), batch),
+        "steps_per_epoch": resolved.steps_per_epoch(len(data.train)),
         "params": report.params.total,
         **resolved.to_dict(),
     }
@@ -605,25 +604,25 @@ def _fit_and_finish(plan: Plan, progress: Progress) -> RunResult:
 def _compiled_model(spec: Spec, report: Report, resolved: Resolved, steps: int) -> Any:
     """The autoencoder, built and compiled as the spec says (in the current strategy)."""
     from caegen.keras_backend import build
-    from caegen.passes.variational import is_variational
 
     cfg = spec.train
     model = build(spec, report=report, float32_output=resolved.mixed_precision).autoencoder
     model.compile(
         optimizer=make_optimizer(cfg.optimizer, cfg.lr_schedule, cfg.epochs, steps),
         loss=make_loss(spec),
-        # a VAE's reconstruction term is summed over the pixels of each image
-        loss_weights=_loss_weight(spec, report) if is_variational(report.graph) else None,
+        loss_weights=_vae_loss_weight(spec, report),
         metrics=[reconstruction_metric(spec)],
         jit_compile=resolved.jit_compile,
     )
     return model
 
 
-def _loss_weight(spec: Spec, report: Report) -> float:
+def _vae_loss_weight(spec: Spec, report: Report) -> float | None:
+    """A VAE's reconstruction term is summed over the pixels of each image (None: other
+    autoencoders average it)."""
     from caegen.passes.variational import is_variational
 
-    return float(np.prod(spec.input)) if is_variational(report.graph) else 1.0
+    return float(np.prod(spec.input)) if is_variational(report.graph) else None
 
 
 def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
@@ -632,13 +631,7 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
     from caegen.distribute import make_strategy, replica_sync_callback
     from caegen.keras_backend import split_models
     from caegen.passes.variational import is_variational
-    from caegen.pipeline import (
-        Shard,
-        evaluation_arrays,
-        evaluation_dataset,
-        steps_per_epoch,
-        training_dataset,
-    )
+    from caegen.pipeline import evaluation_arrays, evaluation_dataset, training_dataset
     from caegen.tensorboard import fixed_images, image_callback, write_hparams
     from caegen.variational import kl_schedule
 
@@ -648,11 +641,8 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
     n_train = len(data.train)
     batch_size = plan.batch_size
     test = _evaluation_split(data, spec)
-    shard = None
-    if resolved.multi_worker:
-        local = resolved.replicas // resolved.workers
-        shard = Shard(resolved.worker_index * local, local, resolved.replicas)
-    steps = shard.steps(n_train, batch_size) if shard else steps_per_epoch(n_train, batch_size)
+    shard = resolved.shard()
+    steps = resolved.steps_per_epoch(n_train)
     mixed, jit, gpus = resolved.mixed_precision, resolved.jit_compile, resolved.gpus
     strategy = make_strategy(resolved)
     with strategy.scope():
@@ -667,7 +657,7 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
     if resolved.multi_worker:
         from caegen import multiworker
 
-        loop = multiworker.Loop(model, strategy, spec, _loss_weight(spec, report))
+        loop = multiworker.Loop(model, strategy, spec, _vae_loss_weight(spec, report) or 1.0)
         if plan.checkpoint is not None:  # the chief continues the job's run
             multiworker.copy_state(run.load_checkpoint(plan.checkpoint), model)
         # the chief's weights and optimizer state on every worker, and its epoch
@@ -749,7 +739,7 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
             else:
                 from caegen.multiworker import fit as fit_multi_worker
 
-                val_steps = shard.steps(len(test), batch_size) if shard else 0
+                val_steps = resolved.steps_per_epoch(len(test))
                 fit_multi_worker(
                     loop,
                     strategy,
