@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,17 @@ def keras_home(tmp_path_factory):
         os.environ.pop("KERAS_HOME", None)
     else:
         os.environ["KERAS_HOME"] = old
+
+
+def run_caegen(
+    *args: str, cwd: Path | None = None, timeout: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m caegen ARGS` in a fresh process, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "caegen", *args],
+        cwd=cwd or ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

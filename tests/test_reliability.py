@@ -26,7 +26,7 @@ pytest.importorskip("keras")
 import caegen  # noqa: E402
 from caegen.diagnostics import CaegenError  # noqa: E402
 from caegen.rundir import Run  # noqa: E402
-from tests.conftest import ROOT, SPECS  # noqa: E402
+from tests.conftest import ROOT, SPECS, run_caegen  # noqa: E402
 
 LIMIT = 128
 BATCH = 32
@@ -121,15 +121,7 @@ def test_ctrl_c_then_resume_equals_the_uninterrupted_run(uninterrupted, tmp_path
 
 
 def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "caegen", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_caegen(*args, timeout=timeout)
 
 
 def _start_training(spec_path: Path, out: Path, epochs: int) -> subprocess.Popen:

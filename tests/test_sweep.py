@@ -20,7 +20,7 @@ from PIL import Image
 
 from caegen.diagnostics import CaegenError
 from caegen.sweep_space import Space, check_overlaps, dimension
-from tests.conftest import ROOT, SPECS
+from tests.conftest import ROOT, SPECS, run_caegen
 
 BLOCKS = """\
 name: blocks
@@ -120,14 +120,7 @@ def test_two_dimensions_on_one_layer_are_refused():
 
 # --- sweeps, end to end --------------------------------------------------------------------
 def caegen(*args: str, cwd: Path, timeout: float = 400) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "caegen", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return run_caegen(*args, cwd=cwd, timeout=timeout)
 
 
 def sweep_args(spec: Path, *extra: str) -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 from caegen.diagnostics import CaegenError
 from caegen.sweep_db import display_url, open_database
 from caegen.sweep_store import FINISHED, QUEUED, Store
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_caegen
 from tests.test_sweep import BLOCKS
 
 pytest.importorskip("sqlalchemy")
@@ -132,14 +132,7 @@ def sweep(tmp_path: Path, *extra: str, env: dict[str, str] | None = None):
     spec.write_text(BLOCKS)
     args = ["sweep", str(spec), "--objective", "params", "--set", "encoder[0].filters=2,4,8"]
     args += ["--set", "encoder[0:2]*+decoder[0:2]*=1,2,3"]
-    return subprocess.run(
-        [sys.executable, "-m", "caegen", *args, *extra],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
+    return run_caegen(*args, *extra, cwd=tmp_path, timeout=300, env=env)
 
 
 def test_a_sweep_on_a_database_url_resumes_there_and_only_there(tmp_path):
