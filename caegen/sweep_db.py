@@ -107,6 +107,11 @@ class SqliteDatabase(Database):
             raise
         self.db.execute("COMMIT")
 
+    def read(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        # a plain autocommit read: WAL readers never wait for the write lock, which a
+        # transaction (BEGIN IMMEDIATE) would take, e.g. for each refresh of the live table
+        return [tuple(r) for r in self.db.execute(sql, params).fetchall()]
+
     def close(self) -> None:
         self.db.close()
 
