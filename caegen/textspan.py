@@ -40,6 +40,15 @@ def plain_scalar_at(text: str, line: int, column: int) -> str | None:
     return rest.rstrip()
 
 
+def rewrite_scalar(text: str, line: int, column: int, expected: str, new: str) -> Edit | None:
+    """An edit replacing the scalar written at (line, column), in its own quoting, when it
+    says `expected` in any letter case (`'Same'` for same); None otherwise."""
+    written = plain_scalar_at(text, line, column)
+    if written is None or written.lower() != expected.lower():
+        return None
+    return scalar_edit(text, line, column, written, new)
+
+
 def closing_bracket(row: str, start: int) -> int | None:
     """The index of the bracket closing the `{` or `[` at row[start] on the same line
     (brackets inside quotes do not count); None when it does not close there."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from caegen.diagnostics import Diagnostic, Edit, Fix
 from caegen.graph import Graph, Node
-from caegen.textspan import flow_item_after, flow_item_line, plain_scalar_at, scalar_edit
+from caegen.textspan import flow_item_after, flow_item_line, rewrite_scalar
 
 CODE = "W103"
 
@@ -86,10 +86,8 @@ def _reorder_fix(graph: Graph, bn: Node, src: Node) -> tuple[Fix, ...]:
         remove = Edit(src_at[0], 1, src_at[0] + 1, 1, "")
         return (Fix(title, (remove, moved), "unsafe"),) if moved else ()
     written_at = positions.value_at.get((src.section, src.index, "activation"))
-    written = plain_scalar_at(text, *written_at) if written_at else None
-    if written_at is None or written is None or written.lower() != activation.lower():
-        return ()  # the activation comes from `defaults`: no token on the layer to change
-    linear = scalar_edit(text, *written_at, written, "linear")
+    # None where the activation comes from `defaults`: no token on the layer to change
+    linear = rewrite_scalar(text, *written_at, activation, "linear") if written_at else None
     added = flow_item_after(text, *bn_at, f"{{type: activation, activation: {activation}}}")
     return (Fix(title, (linear, added), "unsafe"),) if linear and added else ()
 

@@ -11,7 +11,7 @@ from caegen.graph import Graph, Node
 from caegen.layers import fmt_shape
 from caegen.layers.shape_rules import rounds
 from caegen.passes.shapes import output_shape_with
-from caegen.textspan import flow_item_after, flow_mapping_insert, plain_scalar_at, scalar_edit
+from caegen.textspan import flow_item_after, flow_mapping_insert, rewrite_scalar
 from caegen.yamlpos import Positions
 
 
@@ -79,11 +79,7 @@ def _padding_edit(text: str, positions: Positions, node: Node, old: str, new: st
     """Rewrite the layer's `padding` where it is written, or add it to a flow mapping."""
     key = (node.section, node.index, "padding")
     if key in positions.value_at:
-        at = positions.value_at[key]
-        written = plain_scalar_at(text, *at)
-        if written is None or written.lower() != old:
-            return None
-        return scalar_edit(text, *at, written, new)
+        return rewrite_scalar(text, *positions.value_at[key], old, new)
     start = positions.value_at.get((node.section, node.index))
     return flow_mapping_insert(text, *start, f"padding: {new}") if start else None
 
