@@ -218,13 +218,19 @@ class Run:
             return None
         for run in sorted((cls(p) for p in folder.iterdir() if (p / JOB).exists()), reverse=True):
             try:
-                recorded = json.loads((run.path / JOB).read_text()).get("job")
                 status = run.status()
-            except (OSError, ValueError, AttributeError, CaegenError):
+            except CaegenError:
                 continue
-            if recorded == job and status.state != FINISHED and not run.is_live(status):
+            if run.job() == job and status.state != FINISHED and not run.is_live(status):
                 return run if run._fits("resume") else None
         return None
+
+    def job(self) -> str | None:
+        """The multi-worker job this run belongs to (None: a single-process run)."""
+        try:
+            return json.loads((self.path / JOB).read_text()).get("job")
+        except (OSError, ValueError, AttributeError):
+            return None
 
     def __lt__(self, other: Run) -> bool:
         return self.path.name < other.path.name

@@ -412,7 +412,9 @@ def _interrupted_message(exc: KeyboardInterrupt) -> str:
         return "stopped before a run directory was created; nothing was written"
     if not epoch:
         return f"no epoch had finished, so nothing was kept ({run_dir} records the stop)"
-    if (Path(run_dir) / "job.json").exists():
+    from caegen.rundir import Run
+
+    if Run(Path(run_dir)).job() is not None:
         return f"epoch {epoch} is checkpointed in {run_dir}; run the same command to continue"
     return (
         f"epoch {epoch} is checkpointed in {run_dir}; continue with "
