@@ -169,9 +169,9 @@ def _receptive_field_line(rf: tuple[int, int], input_shape: tuple[int, ...] | No
 
 def _vae_line(report: Report) -> str:
     """A VAE's latent and its KL weight ("" for other autoencoders)."""
-    if report.graph is None or report.spec is None:
-        return ""
-    if not any(n.type == "sampling" for n in report.graph.layers()):
+    from caegen.passes.variational import is_variational
+
+    if report.graph is None or report.spec is None or not is_variational(report.graph):
         return ""
     train = report.spec.train
     warmup = f", warmed up over {train.kl_warmup_epochs} epochs" if train.kl_warmup_epochs else ""
