@@ -142,8 +142,10 @@ def code_actions(
     text = checked.text
     actions: list[types.CodeAction] = []
     for d in checked.analysis.diagnostics:
+        if not d.fixes:
+            continue
         shown = to_lsp(codec, d, text)
-        if not d.fixes or not _overlaps(shown.range, wanted):
+        if not _overlaps(shown.range, wanted):
             continue
         for i, fix in enumerate(d.fixes):
             unsafe = fix.applicability != "safe"
@@ -158,8 +160,10 @@ def code_actions(
                     ),
                 )
             )
-    fixed = fix_text(text, file=_file(uri))
-    if fixed.changed:
+    safe = any(f.applicability == "safe" for d in checked.analysis.diagnostics for f in d.fixes)
+    # fix_text checks the text again: only worth it when this analysis found a safe fix
+    fixed = fix_text(text, file=_file(uri)) if safe else None
+    if fixed is not None and fixed.changed:
         lines = text.splitlines()
         whole = lsp_range(codec, text, 1, 1, len(lines) + 1, 1)
         actions.append(
