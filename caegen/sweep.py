@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from caegen.diagnostics import CaegenError, Location, error
+from caegen.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.fsutil import atomic_write_text, unwritable
 from caegen.sweep_db import Database, display_url, open_database
 from caegen.sweep_space import Dimension, Space, check_overlaps, dimension, point_key
@@ -155,9 +155,7 @@ def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
     return dims
 
 
-def _diag(code: str, message: str, file: str, line: int | None, hint: str) -> Any:
-    from caegen.diagnostics import Diagnostic
-
+def _diag(code: str, message: str, file: str, line: int | None, hint: str) -> Diagnostic:
     return Diagnostic(code, message, Location(file, line), hint)
 
 
@@ -297,9 +295,7 @@ class Sweep:
                 }
         except CaegenError as exc:
             problems = exc.diagnostics
-        diagnostics = [
-            {"code": d.code, "message": d.message, "where": d.location.path} for d in problems
-        ]
+        diagnostics = [_recorded(d) for d in problems]
         ms = (time.perf_counter() - started) * 1000.0
         return (spec if not diagnostics else None), diagnostics, static, ms
 
@@ -328,7 +324,7 @@ class Sweep:
 
     def propose(self) -> bool:
         """Add the next sampled point (random or Optuna); False when the budget is spent."""
-        proposed = len(self.store.trials())
+        proposed = sum(self.store.counts().values())
         if self.config.max_trials is not None and proposed >= self.config.max_trials:
             return False
         if self.sampler is not None:
@@ -374,8 +370,7 @@ class Sweep:
             self.store.update(trial.number, state=INVALID, diagnostics=diagnostics)
             return self.store.trial(trial.number)
         try:
-            resumable = trial.run_dir is not None and _resumable(Path(trial.run_dir))
-            if trial.run_dir and resumable:
+            if trial.run_dir and _resumable(Path(trial.run_dir)):
                 from caegen.rundir import Run
 
                 run = Run(Path(trial.run_dir))
@@ -402,8 +397,7 @@ class Sweep:
             self.write_reports()
             return self.store.trial(trial.number)
         except CaegenError as exc:
-            d = exc.diagnostics[0]
-            reason = [{"code": d.code, "message": d.message, "where": d.location.path}]
+            reason = [_recorded(exc.diagnostics[0])]
             self.store.update(trial.number, state=FAILED, diagnostics=reason)
             self._tell(trial.number, failed=True)
             self.write_reports()
@@ -553,6 +547,11 @@ def _quiet_tensorflow() -> None:
     import logging
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _recorded(d: Diagnostic) -> dict[str, Any]:
+    """A diagnostic as the trial table keeps it (and invalid.txt shows it)."""
+    return {"code": d.code, "message": d.message, "where": d.location.path}
 
 
 def _shared_database(storage: str | None) -> Database | None:
