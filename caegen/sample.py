@@ -49,6 +49,12 @@ def sample(
             "decode codes you choose with --latent FILE.npy (an array of shape "
             f"(N, {', '.join(map(str, shape))})), or train a spec with a sampling layer",
         )
+    if grid is not None and latent is None and shape != (2,):  # refused before any drawing
+        raise error(
+            "E065",
+            f"--grid draws a 2-D manifold; {run.spec.name}'s latent is {shape}",
+            "use a spec with a 2-unit latent (e.g. specs/digits_cvae.yaml)",
+        )
     if not report.decoder_separable:
         raise error(
             "E056",
@@ -66,12 +72,6 @@ def sample(
     draws = rng.standard_normal((n, *shape)).astype(np.float32)
     result.written.append(_grid(decoder.predict(draws, verbose=0), folder / "samples.png", run))
     if grid is not None:
-        if shape != (2,):
-            raise error(
-                "E065",
-                f"--grid draws a 2-D manifold; {run.spec.name}'s latent is {shape}",
-                "use a spec with a 2-unit latent (e.g. specs/digits_cvae.yaml)",
-            )
         result.written.append(_manifold(decoder, grid, folder / "manifold.png", run))
         scatter = _scatter(run, folder / "latent_scatter.png")
         if scatter is not None:
