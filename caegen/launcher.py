@@ -21,6 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+SETTLE_S = 5.0
+"""How long the others get to end on their own after a worker exits with an error: a
+NaN loss or an error in a collective reaches every worker at the same step, and the
+chief, still writing the run's status, must not be mistaken for a worker to stop."""
 GRACE_S = 10.0
 """How long stopped workers get to finish their step before they are killed."""
 
@@ -44,24 +48,22 @@ def tf_configs(n: int) -> list[str]:
 
 
 def launch(train_args: list[str], workers: int) -> int:
-    """Run the job; the chief's exit code (0 done, 130 interrupted, 1 an error)."""
+    """Run the job; its exit code (0 done, 130 interrupted, 1 an error)."""
+    command = [sys.executable, "-m", "caegen", "train", *train_args, "--strategy", "multi-worker"]
+    return supervise([command] * workers, tf_configs(workers))
+
+
+def supervise(commands: list[list[str]], configs: list[str]) -> int:
+    """Start one process per command with its TF_CONFIG, the first being the chief."""
     logs = Path(tempfile.mkdtemp(prefix="caegen-workers-"))
     procs: list[subprocess.Popen[bytes]] = []
-    for index, config in enumerate(tf_configs(workers)):
+    for index, (command, config) in enumerate(zip(commands, configs, strict=True)):
         env = {**os.environ, "TF_CONFIG": config, "PYTHONUNBUFFERED": "1"}
         chief = index == 0
         log = None if chief else (logs / f"worker{index}.log").open("wb")
         procs.append(
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "caegen",
-                    "train",
-                    *train_args,
-                    "--strategy",
-                    "multi-worker",
-                ],
+                command,
                 env=env,
                 stdout=None if chief else subprocess.DEVNULL,
                 # sys.stderr, not descriptor 2: the CLI points 2 at /dev/null (native logs)
@@ -86,6 +88,8 @@ def launch(train_args: list[str], workers: int) -> int:
             dead = [i for i, p in enumerate(procs) if p.poll() not in (None, 0)]
             if dead and not interrupted:
                 _stop(procs)
+                if _failed_on_its_own(procs[0]):  # its message says why, unless a worker
+                    dead = [i for i in dead if procs[i].returncode < 0]  # died silently
                 _report(dead, procs, logs)
                 break
             time.sleep(0.2)
@@ -99,15 +103,27 @@ def launch(train_args: list[str], workers: int) -> int:
         shutil.rmtree(logs, ignore_errors=True)
 
 
+def _failed_on_its_own(chief: subprocess.Popen[bytes]) -> bool:
+    return chief.returncode is not None and chief.returncode > 0 and chief.returncode != 130
+
+
 def _exit_code(procs: list[subprocess.Popen[bytes]], interrupted: bool, logs: Path) -> int:
+    """130 only for the user's Ctrl-C; a job stopped because a worker failed is an error."""
     code = procs[0].returncode
     if code == 0 and any(p.returncode != 0 for p in procs[1:]):
         _report([i for i, p in enumerate(procs) if p.returncode != 0], procs, logs)
         return 1
-    return 130 if interrupted and code != 0 else (code if code >= 0 else 1)
+    if code == 0:
+        return 0
+    if interrupted:
+        return 130
+    return code if _failed_on_its_own(procs[0]) else 1
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+        time.sleep(0.1)
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGINT)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from caegen.launcher import tf_configs
+from caegen.launcher import supervise, tf_configs
 from tests.conftest import ROOT, SPECS
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]
@@ -294,6 +294,37 @@ def test_a_diverging_job_stops_on_every_worker(tmp_path):
     assert job.returncode == 1 and "E055" in job.stderr and "Traceback" not in job.stderr
     status = json.loads((only_run(tmp_path / "runs") / "status.json").read_text())
     assert status["state"] == "diverged"
+
+
+def test_a_chief_failing_just_after_a_worker_is_not_taken_for_an_interrupted_one(tmp_path, capfd):
+    """A NaN reaches every worker at the same step; the chief, still writing the run's
+    status, ends a moment after the others and must not be stopped as if it hung."""
+    chief = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *_: sys.exit(130))\n"
+        "time.sleep(1.0)\n"
+        "print('error: E055 the loss became NaN', file=sys.stderr)\n"
+        "sys.exit(1)\n"
+    )
+    worker = "import sys; sys.exit(1)"
+    commands = [[sys.executable, "-c", chief], [sys.executable, "-c", worker]]
+    assert supervise(commands, tf_configs(2)) == 1
+    stderr = capfd.readouterr().err
+    assert "E055" in stderr and "worker 1" not in stderr  # the chief's own message says why
+
+
+def test_a_worker_that_dies_stops_a_chief_that_would_wait_for_it(tmp_path, capfd):
+    hung = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *_: sys.exit(130))\n"
+        "time.sleep(60)\n"
+    )
+    died = "import sys; print('worker error: E999 out of memory', file=sys.stderr); sys.exit(3)"
+    started = time.monotonic()
+    commands = [[sys.executable, "-c", hung], [sys.executable, "-c", died]]
+    assert supervise(commands, tf_configs(2)) == 1
+    assert time.monotonic() - started < 30
+    assert "worker 1 exited 3: worker error: E999 out of memory" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("source", ["digits", "folder"])
