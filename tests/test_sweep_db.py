@@ -2,7 +2,8 @@
 
 Each backend is driven by real processes racing for the same points. SQLAlchemy runs here
 over SQLite (`sqlite+pysqlite:///`); set CAEGEN_TEST_POSTGRES_URL (e.g.
-postgresql+psycopg2://user@127.0.0.1:5432/db) to run the same tests on PostgreSQL.
+postgresql+psycopg2://user@127.0.0.1:5432/db) or CAEGEN_TEST_MYSQL_URL (e.g.
+mysql+pymysql://user@127.0.0.1:3306/db) to run the same tests on PostgreSQL or MySQL.
 """
 
 from __future__ import annotations
@@ -24,18 +25,23 @@ from tests.test_sweep import BLOCKS
 
 pytest.importorskip("sqlalchemy")
 
-POSTGRES = os.environ.get("CAEGEN_TEST_POSTGRES_URL")
+SERVERS = {"postgresql": "CAEGEN_TEST_POSTGRES_URL", "mysql": "CAEGEN_TEST_MYSQL_URL"}
 
 
-@pytest.fixture(params=["sqlite", "sqlalchemy", "postgresql"])
-def url(request, tmp_path) -> str | None:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'study.db'}"
-    if request.param == "sqlalchemy":
-        return f"sqlite+pysqlite:///{tmp_path / 'study.db'}"
-    if POSTGRES is None:
-        pytest.skip("CAEGEN_TEST_POSTGRES_URL is not set")
-    return POSTGRES
+def database_url(backend: str, folder: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'study.db'}"
+    if backend == "sqlalchemy":
+        return f"sqlite+pysqlite:///{folder / 'study.db'}"
+    found = os.environ.get(SERVERS[backend])
+    if found is None:
+        pytest.skip(f"{SERVERS[backend]} is not set")
+    return found
+
+
+@pytest.fixture(params=["sqlite", "sqlalchemy", *SERVERS])
+def url(request, tmp_path) -> str:
+    return database_url(request.param, tmp_path)
 
 
 def store(url: str, prefix: str) -> Store:
@@ -135,14 +141,15 @@ def sweep(tmp_path: Path, *extra: str, env: dict[str, str] | None = None):
     return run_caegen(*args, *extra, cwd=tmp_path, timeout=300, env=env)
 
 
-def test_a_sweep_on_a_database_url_resumes_there_and_only_there(tmp_path):
-    storage = f"sqlite+pysqlite:///{tmp_path / 'shared.db'}"
+@pytest.mark.parametrize("backend", ["sqlalchemy", *SERVERS])
+def test_a_sweep_on_a_database_url_resumes_there_and_only_there(tmp_path, backend):
+    storage = database_url(backend, tmp_path)
     first = sweep(tmp_path, "--max-trials", "4", env={"CAEGEN_SWEEP_STORAGE": storage})
     assert first.returncode == 0, first.stderr
     (folder,) = (tmp_path / "sweeps" / "blocks").iterdir()
     assert not (folder / "study.db").exists()  # the trials are in the shared database
     recorded = json.loads((folder / "sweep.json").read_text())
-    assert recorded["config"]["storage"] == storage
+    assert recorded["config"]["storage"] == display_url(storage)  # no password
     again = sweep(tmp_path, "--storage", storage)  # the rest of the grid, in the same sweep
     assert again.returncode == 0, again.stderr
     assert len(list((tmp_path / "sweeps" / "blocks").iterdir())) == 1
