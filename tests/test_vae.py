@@ -233,6 +233,23 @@ def test_sample_draws_a_grid_and_decodes_given_codes(digits_vae, tmp_path):
 
 @pytest.mark.keras
 @pytest.mark.slow
+def test_a_grid_over_a_latent_that_is_not_2d_is_refused_before_anything_is_written(tmp_path):
+    from caegen.sample import sample
+
+    text = (SPECS / "digits_cvae.yaml").read_text().replace("units: 2", "units: 3")
+    assert text.count("units: 3") == 2
+    run = caegen.train(caegen.loads(text), epochs=1, batch_size=32, limit=64, out=tmp_path)
+    out = tmp_path / "samples"
+    with pytest.raises(CaegenError) as info:
+        sample(run.run_dir, n=4, grid=5, out=out)
+    (d,) = info.value.diagnostics
+    assert d.code == "E065" and "latent is (3,)" in d.message
+    assert not out.exists() or not any(out.iterdir())
+    assert sample(run.run_dir, n=4, out=out).written  # without --grid it draws
+
+
+@pytest.mark.keras
+@pytest.mark.slow
 def test_sample_explains_why_a_plain_autoencoder_has_no_prior(tmp_path):
     from caegen.sample import sample
 
