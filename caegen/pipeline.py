@@ -232,6 +232,8 @@ class Shard:
                 lambda i: (x[starts[i] : ends[i]], y[starts[i] : ends[i]])
             )
 
+        # an empty part fails in TensorFlow's oneDNN convolution ("input depth must be
+        # evenly divisible by filter depth"), so a batch too small to cut is left out
         ds = ds.filter(lambda x, y: tf.shape(x)[0] >= self.replicas)
         return ds.flat_map(parts)
 

@@ -56,14 +56,14 @@ def script(code: str, *args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def single_process_losses(tmp_path_factory: pytest.TempPathFactory, epochs: int) -> list[float]:
-    out = tmp_path_factory.mktemp("single")
+def single_process_run(spec: Path, epochs: int, out: Path) -> dict:
     code = (
         "import sys, json, caegen\n"
-        f"r = caegen.train(caegen.load({str(QUICKSTART)!r}), epochs={epochs}, out=sys.argv[1])\n"
-        "print(json.dumps({'losses': [row['loss'] for row in r.history]}))\n"
+        f"r = caegen.train(caegen.load({str(spec)!r}), epochs={epochs}, out=sys.argv[1])\n"
+        "print(json.dumps({'losses': [row['loss'] for row in r.history],\n"
+        "                  'val_losses': [row['val_loss'] for row in r.history]}))\n"
     )
-    return script(code, str(out))["losses"]
+    return script(code, str(out))
 
 
 WORKER = """
@@ -72,7 +72,9 @@ import caegen
 from caegen.training import train
 r = train(caegen.load(sys.argv[1]), epochs=int(sys.argv[2]), out=sys.argv[3])
 print(json.dumps({"run_dir": str(r.run_dir), "weights": r.weights_sha256,
-                  "losses": [row["loss"] for row in r.history], "metrics": bool(r.metrics)}))
+                  "losses": [row["loss"] for row in r.history],
+                  "val_losses": [row["val_loss"] for row in r.history],
+                  "metrics": bool(r.metrics)}))
 """
 
 
@@ -120,8 +122,9 @@ def test_two_workers_by_hand_match_one_process_and_end_with_identical_weights(
     assert not Path(other["run_dir"]).exists()  # the other's scratch directory is gone
     assert json.loads((run_dir / "metrics.json").read_text())["workers"] == 2
     assert chief["losses"] == other["losses"]
-    single = single_process_losses(tmp_path_factory, 3)
-    assert chief["losses"] == pytest.approx(single, rel=TOLERANCE)
+    single = single_process_run(QUICKSTART, 3, tmp_path_factory.mktemp("single"))
+    assert chief["losses"] == pytest.approx(single["losses"], rel=TOLERANCE)
+    assert chief["val_losses"] == pytest.approx(single["val_losses"], rel=TOLERANCE)
 
 
 def test_workers_with_batch_norm_end_with_identical_weights(tmp_path):
