@@ -18,18 +18,7 @@ from pathlib import Path
 
 from _common import ROOT, table, write_result
 
-BASE = """\
-name: blocks
-input: [28, 28, 1]
-encoder:
-  - {type: conv2d, filters: 4, kernel_size: 3, activation: relu}
-  - {type: max_pool2d, pool_size: 2}
-decoder:
-  - {type: conv2d, filters: 4, kernel_size: 3, activation: relu}
-  - {type: upsampling2d, size: 2}
-  - {type: conv2d, filters: 1, kernel_size: 3, activation: sigmoid}
-data: {source: digits}
-"""
+BASE = (ROOT / "examples" / "sweep" / "blocks.yaml").read_text()
 SETS = [
     "encoder[0:2]*+decoder[0:2]*=1,2,3,4",
     "encoder[0].filters=2..64:log",

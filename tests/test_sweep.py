@@ -22,19 +22,7 @@ from caegen.diagnostics import CaegenError
 from caegen.sweep_space import Space, check_overlaps, dimension
 from tests.conftest import ROOT, SPECS, run_caegen
 
-BLOCKS = """\
-name: blocks
-input: [28, 28, 1]
-encoder:
-  - {type: conv2d, filters: 4, kernel_size: 3, activation: relu}
-  - {type: max_pool2d, pool_size: 2}
-decoder:
-  - {type: conv2d, filters: 4, kernel_size: 3, activation: relu}
-  - {type: upsampling2d, size: 2}
-  - {type: conv2d, filters: 1, kernel_size: 3, activation: sigmoid}
-data: {source: digits}
-train: {epochs: 1, batch_size: 32, loss: bce}
-"""
+BLOCKS = (ROOT / "examples" / "sweep" / "blocks.yaml").read_text()
 # 1..5 pooling blocks on 28x28: 28 -> 14 -> 7 -> 4 (rounded up) -> ...: 3 of 5 cannot come back
 GRID = ["encoder[0:2]*+decoder[0:2]*=1,2,3,4,5", "encoder[0].filters=2,4"]
 
