@@ -4,8 +4,10 @@ It starts N `caegen train` processes, each with a free localhost port and its ow
 TF_CONFIG (exactly what a cluster launcher sets), so the workers run the same code as on
 several machines. The chief's output is shown as it comes; the others' is kept and shown
 if they fail. Ctrl-C is passed to every worker (they stop together at the next step). If
-a worker dies, the others cannot go on (their collectives would wait for it): they are
-stopped, and running the same command again continues from the last finished epoch.
+a worker dies, the others cannot go on (their collectives would wait for it): after a few
+seconds in which they may end on their own (an error such as a NaN loss reaches all of
+them), they are stopped, and running the same command again continues from the last
+finished epoch.
 """
 
 from __future__ import annotations
