@@ -476,6 +476,18 @@ def test_memory_is_checked_before_a_run_directory_exists(tmp_path):
     assert not (tmp_path / "huge").exists()
 
 
+def test_a_model_that_fits_no_image_is_refused_before_any_data_is_read(tmp_path):
+    missing = tmp_path / "no-such-folder"  # reading it first would be a data error
+    spec = caegen.loads(
+        "name: huge\ninput: [16000, 16000, 1]\nencoder:\n  - {type: conv2d, filters: 64, "
+        "kernel_size: 3}\ndecoder:\n  - {type: conv2d, filters: 1, kernel_size: 3}\n"
+        f"data: {{source: folder, path: '{missing}'}}\n"
+    )
+    with pytest.raises(CaegenError) as info:
+        caegen.train(spec, epochs=1, out=tmp_path)
+    assert _code(info) == "E063" and "at any batch size" in info.value.diagnostics[0].hint
+
+
 def test_folder_source_never_reads_the_run_output(tmp_path, monkeypatch):
     from PIL import Image
 
