@@ -87,12 +87,8 @@ def supervise(commands: list[list[str]], configs: list[str]) -> int:
     previous = signal.signal(signal.SIGINT, forward)
     try:
         while any(p.poll() is None for p in procs):
-            dead = [i for i, p in enumerate(procs) if p.poll() not in (None, 0)]
-            if dead and not interrupted:
+            if not interrupted and any(p.poll() not in (None, 0) for p in procs):
                 _stop(procs)
-                if _failed_on_its_own(procs[0]):  # its message says why, unless a worker
-                    dead = [i for i in dead if procs[i].returncode < 0]  # died silently
-                _report(dead, procs, logs)
                 break
             time.sleep(0.2)
     finally:
@@ -100,7 +96,9 @@ def supervise(commands: list[list[str]], configs: list[str]) -> int:
     for p in procs:
         p.wait()
     try:
-        return _exit_code(procs, interrupted, logs)
+        if not interrupted:
+            _report(_unexplained_failures(procs), procs, logs)
+        return _exit_code(procs, interrupted)
     finally:
         shutil.rmtree(logs, ignore_errors=True)
 
@@ -109,16 +107,25 @@ def _failed_on_its_own(chief: subprocess.Popen[bytes]) -> bool:
     return chief.returncode is not None and chief.returncode > 0 and chief.returncode != 130
 
 
-def _exit_code(procs: list[subprocess.Popen[bytes]], interrupted: bool, logs: Path) -> int:
+def _unexplained_failures(procs: list[subprocess.Popen[bytes]]) -> list[int]:
+    """The workers whose failure the user must be told of: those killed by a signal (they
+    leave no message), and those that exited with an error unless the chief printed its
+    own (the same NaN or the lost collective, seen from the chief)."""
+    failed = [i for i, p in enumerate(procs) if i > 0 and p.returncode not in (0, 130)]
+    if _failed_on_its_own(procs[0]):
+        return [i for i in failed if procs[i].returncode < 0]
+    return failed
+
+
+def _exit_code(procs: list[subprocess.Popen[bytes]], interrupted: bool) -> int:
     """130 only for the user's Ctrl-C; a job stopped because a worker failed is an error."""
     code = procs[0].returncode
-    if code == 0 and any(p.returncode != 0 for p in procs[1:]):
-        _report([i for i, p in enumerate(procs) if p.returncode != 0], procs, logs)
-        return 1
-    if code == 0:
+    if all(p.returncode == 0 for p in procs):
         return 0
     if interrupted:
-        return 130
+        return 0 if code == 0 else 130  # the chief may have finished as Ctrl-C came
+    if code == 130 and all(p.returncode in (0, 130) for p in procs[1:]):
+        return 130  # a worker was interrupted on its own, and the job stopped with it
     return code if _failed_on_its_own(procs[0]) else 1
 
 

@@ -323,6 +323,17 @@ def test_a_worker_that_dies_stops_a_chief_that_would_wait_for_it(tmp_path, capfd
     assert "worker 1 exited 3: worker error: E999 out of memory" in capfd.readouterr().err
 
 
+def test_a_worker_failing_after_the_chief_finished_is_reported_once(capfd):
+    finished = "import sys; sys.exit(0)"
+    late = (
+        "import sys, time\ntime.sleep(1.0)\n"
+        "print('caegen: E999 error: disk full', file=sys.stderr)\nsys.exit(1)\n"
+    )
+    commands = [[sys.executable, "-c", finished], [sys.executable, "-c", late]]
+    assert supervise(commands, tf_configs(2)) == 1
+    assert capfd.readouterr().err.count("worker 1 exited 1: caegen: E999 error: disk full") == 1
+
+
 @pytest.mark.parametrize("source", ["digits", "folder"])
 def test_the_replicas_parts_of_each_batch_are_the_single_process_batch(source, tmp_path):
     """Images and noise: cut by index before reading (a worker decodes only its part)."""
