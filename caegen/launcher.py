@@ -130,18 +130,21 @@ def _exit_code(procs: list[subprocess.Popen[bytes]], interrupted: bool) -> int:
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    deadline = time.monotonic() + SETTLE_S
-    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-        time.sleep(0.1)
+    _wait(procs, SETTLE_S)
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + GRACE_S
-    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-        time.sleep(0.1)
+    _wait(procs, GRACE_S)
     for p in procs:
         if p.poll() is None:
             p.kill()  # waiting in a collective for the dead worker: it cannot stop itself
+
+
+def _wait(procs: list[subprocess.Popen[bytes]], seconds: float) -> None:
+    """Until every process has ended, or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+        time.sleep(0.1)
 
 
 def _report(dead: list[int], procs: list[subprocess.Popen[bytes]], logs: Path) -> None:

@@ -9,12 +9,25 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
+
+
+def run_bench(script: str, *args: str, results: Path, timeout: float) -> None:
+    """bench/SCRIPT ARGS, its JSON written under `results`."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "CAEGEN_BENCH_RESULTS": str(results)},
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize(
@@ -27,15 +40,7 @@ pytestmark = pytest.mark.slow
     ],
 )
 def test_bench_script_quick(script, keys, sections, tmp_path):
-    env = {**os.environ, "CAEGEN_BENCH_RESULTS": str(tmp_path)}
-    subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), "--quick"],
-        check=True,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        timeout=300,
-    )
+    run_bench(script, "--quick", results=tmp_path, timeout=300)
     (result,) = tmp_path.glob("*.json")
     data = json.loads(result.read_text())
     assert data["quick"] is True and keys <= set(data["summary"]) and sections <= set(data)
@@ -47,15 +52,7 @@ def test_before_after_quick(tmp_path):
     through bench/train_throughput.py --quick, whose summary it reads."""
     if subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True).returncode:
         pytest.skip("not a git checkout")
-    env = {**os.environ, "CAEGEN_BENCH_RESULTS": str(tmp_path)}
-    subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "before_after.py"), "--quick", "--before", "HEAD"],
-        check=True,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        timeout=400,
-    )
+    run_bench("before_after.py", "--quick", "--before", "HEAD", results=tmp_path, timeout=400)
     data = json.loads((tmp_path / "train_before_after.json").read_text())
     assert data["quick"] is True and data["before"] == data["after"]
     assert data["summary"]["caegen_before"] > 0 and data["summary"]["after_over_before"] > 0

@@ -292,45 +292,45 @@ def test_a_diverging_job_stops_on_every_worker(tmp_path):
     assert status["state"] == "diverged"
 
 
-def test_a_chief_failing_just_after_a_worker_is_not_taken_for_an_interrupted_one(tmp_path, capfd):
+STOPS_ON_CTRL_C = (
+    "import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *_: sys.exit(130))\n"
+)
+"""The start of a stand-in chief that, like caegen, exits 130 on SIGINT."""
+
+
+def supervised(*programs: str) -> int:
+    """The launcher's exit code over Python programs standing in for the workers."""
+    return supervise([[sys.executable, "-c", p] for p in programs], tf_configs(len(programs)))
+
+
+def test_a_chief_failing_just_after_a_worker_is_not_taken_for_an_interrupted_one(capfd):
     """A NaN reaches every worker at the same step; the chief, still writing the run's
     status, ends a moment after the others and must not be stopped as if it hung."""
     chief = (
-        "import signal, sys, time\n"
-        "signal.signal(signal.SIGINT, lambda *_: sys.exit(130))\n"
-        "time.sleep(1.0)\n"
+        STOPS_ON_CTRL_C + "time.sleep(1.0)\n"
         "print('error: E055 the loss became NaN', file=sys.stderr)\n"
         "sys.exit(1)\n"
     )
-    worker = "import sys; sys.exit(1)"
-    commands = [[sys.executable, "-c", chief], [sys.executable, "-c", worker]]
-    assert supervise(commands, tf_configs(2)) == 1
+    assert supervised(chief, "import sys; sys.exit(1)") == 1
     stderr = capfd.readouterr().err
     assert "E055" in stderr and "worker 1" not in stderr  # the chief's own message says why
 
 
-def test_a_worker_that_dies_stops_a_chief_that_would_wait_for_it(tmp_path, capfd):
-    hung = (
-        "import signal, sys, time\n"
-        "signal.signal(signal.SIGINT, lambda *_: sys.exit(130))\n"
-        "time.sleep(60)\n"
-    )
+def test_a_worker_that_dies_stops_a_chief_that_would_wait_for_it(capfd):
+    hung = STOPS_ON_CTRL_C + "time.sleep(60)\n"
     died = "import sys; print('worker error: E999 out of memory', file=sys.stderr); sys.exit(3)"
     started = time.monotonic()
-    commands = [[sys.executable, "-c", hung], [sys.executable, "-c", died]]
-    assert supervise(commands, tf_configs(2)) == 1
+    assert supervised(hung, died) == 1
     assert time.monotonic() - started < 30
     assert "worker 1 exited 3: worker error: E999 out of memory" in capfd.readouterr().err
 
 
 def test_a_worker_failing_after_the_chief_finished_is_reported_once(capfd):
-    finished = "import sys; sys.exit(0)"
     late = (
         "import sys, time\ntime.sleep(1.0)\n"
         "print('caegen: E999 error: disk full', file=sys.stderr)\nsys.exit(1)\n"
     )
-    commands = [[sys.executable, "-c", finished], [sys.executable, "-c", late]]
-    assert supervise(commands, tf_configs(2)) == 1
+    assert supervised("import sys; sys.exit(0)", late) == 1
     assert capfd.readouterr().err.count("worker 1 exited 1: caegen: E999 error: disk full") == 1
 
 

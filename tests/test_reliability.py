@@ -464,12 +464,17 @@ def test_batch_larger_than_the_data_is_clamped_and_said(tmp_path):
     assert row["images_per_s"] == pytest.approx(10 / row["seconds"])  # distinct images
 
 
-def test_memory_is_checked_before_a_run_directory_exists(tmp_path):
-    spec = caegen.loads(
+def huge_spec(data: str) -> caegen.Spec:
+    """A model no machine here can train even one 16000x16000 image of."""
+    return caegen.loads(
         "name: huge\ninput: [16000, 16000, 1]\nencoder:\n  - {type: conv2d, filters: 64, "
         "kernel_size: 3}\ndecoder:\n  - {type: conv2d, filters: 1, kernel_size: 3}\n"
-        "data: {source: digits, fit: pad}\n"
+        f"data: {data}\n"
     )
+
+
+def test_memory_is_checked_before_a_run_directory_exists(tmp_path):
+    spec = huge_spec("{source: digits, fit: pad}")
     with pytest.raises(CaegenError) as info:
         caegen.train(spec, epochs=1, batch_size=8, limit=1, out=tmp_path)
     assert _code(info) == "E063" and "lower train.batch_size" not in info.value.diagnostics[0].hint
@@ -478,11 +483,7 @@ def test_memory_is_checked_before_a_run_directory_exists(tmp_path):
 
 def test_a_model_that_fits_no_image_is_refused_before_any_data_is_read(tmp_path):
     missing = tmp_path / "no-such-folder"  # reading it first would be a data error
-    spec = caegen.loads(
-        "name: huge\ninput: [16000, 16000, 1]\nencoder:\n  - {type: conv2d, filters: 64, "
-        "kernel_size: 3}\ndecoder:\n  - {type: conv2d, filters: 1, kernel_size: 3}\n"
-        f"data: {{source: folder, path: '{missing}'}}\n"
-    )
+    spec = huge_spec(f"{{source: folder, path: '{missing}'}}")
     with pytest.raises(CaegenError) as info:
         caegen.train(spec, epochs=1, out=tmp_path)
     assert _code(info) == "E063" and "at any batch size" in info.value.diagnostics[0].hint
