@@ -89,9 +89,9 @@ def main() -> None:
     import numpy as np
 
     import caegen
-    from caegen.keras_backend import build
-    from caegen.optimizers import make_optimizer
-    from caegen.training import make_loss
+    from caegen.emit.keras_model import build
+    from caegen.spec.optimizers import make_optimizer
+    from caegen.training.trainer import make_loss
 
     device = device_name(keras)
     jit = args.jit == "on" or (

@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     layers, edits = 200, 5 if args.quick else 40
     text = generated_spec(layers)
-    from caegen.lsp import DEBOUNCE_S
+    from caegen.editor.lsp import DEBOUNCE_S
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

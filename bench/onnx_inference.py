@@ -27,7 +27,7 @@ def main() -> None:
     import caegen
 
     spec = caegen.load(args.spec)
-    from caegen.export import export_models
+    from caegen.export.onnx_export import export_models
 
     built = caegen.build(spec)
     model = built.autoencoder

@@ -30,7 +30,7 @@ SEEDS = range(8)
 def shares(sampler: str, variant: str, seed: int, folder: Path) -> tuple[int, int, list[float]]:
     import optuna
 
-    from caegen.sweep import SweepConfig, open_sweep
+    from caegen.sweep.runner import SweepConfig, open_sweep
 
     spec = folder / "blocks.yaml"
     spec.write_text(BASE)

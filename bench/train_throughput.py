@@ -96,7 +96,7 @@ def main() -> None:
     import numpy as np
 
     import caegen
-    from caegen.data import load_data
+    from caegen.training.data import load_data
 
     splits = load_data(
         caegen.loads(

@@ -9,26 +9,25 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from caegen.compiler import Report, check
-from caegen.diagnostics import CaegenError, Diagnostic, Severity
-from caegen.loader import load, loads
-from caegen.spec import Spec
-
-__version__ = "0.1.0"
+from caegen.compile.compiler import Report, check
+from caegen.core.diagnostics import CaegenError, Diagnostic, Severity
+from caegen.core.version import __version__
+from caegen.spec.loader import load, loads
+from caegen.spec.schema import Spec
 
 # TensorFlow's C++ start-up chatter is not for caegen users; an explicit setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if TYPE_CHECKING:
-    from caegen.export import export_onnx
-    from caegen.keras_backend import Built, build
-    from caegen.training import train
+    from caegen.emit.keras_model import Built, build
+    from caegen.export.onnx_export import export_onnx
+    from caegen.training.trainer import train
 
 _LAZY = {
-    "build": "caegen.keras_backend",
-    "Built": "caegen.keras_backend",
-    "train": "caegen.training",
-    "export_onnx": "caegen.export",
+    "build": "caegen.emit.keras_model",
+    "Built": "caegen.emit.keras_model",
+    "train": "caegen.training.trainer",
+    "export_onnx": "caegen.export.onnx_export",
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from caegen.diagnostics import codes_markdown
+from caegen.core.diagnostics import codes_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 ROW = re.compile(r"^\| [EWI]\d{3} ")

@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=Path("compare_loss.png"))
     args = parser.parse_args()
 
-    from caegen.rundir import Run
+    from caegen.training.rundir import Run
 
     runs = [Run.find(r, purpose="export").path for r in args.runs]
     for spec_path in args.train:

@@ -31,8 +31,8 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from caegen.data import load_data
-    from caegen.rundir import Run
+    from caegen.training.data import load_data
+    from caegen.training.rundir import Run
 
     if args.run is None:
         spec = caegen.load(ROOT / "specs" / "digits_2d_latent.yaml")

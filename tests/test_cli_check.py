@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import caegen
 from caegen.cli import app
-from caegen.spec import json_schema
+from caegen.spec.schema import json_schema
 from tests.conftest import FIXTURES, ROOT, SPECS
 
 runner = CliRunner()
@@ -257,7 +257,7 @@ def test_check_and_help_never_import_tensorflow():
 
 
 def test_diagnostic_code_table_is_current():
-    from caegen.diagnostics import codes_markdown
+    from caegen.core.diagnostics import codes_markdown
 
     assert (ROOT / "docs" / "diagnostics.md").read_text() == codes_markdown(), (
         "regenerate docs/diagnostics.md"
@@ -265,7 +265,7 @@ def test_diagnostic_code_table_is_current():
 
 
 def test_readme_code_table_is_current():
-    from caegen.diagnostics import codes_markdown
+    from caegen.core.diagnostics import codes_markdown
 
     readme = (ROOT / "README.md").read_text()
     for line in codes_markdown().splitlines():

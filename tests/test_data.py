@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import caegen
-from caegen.data import fit_images, load_data
-from caegen.diagnostics import CaegenError
+from caegen.core.diagnostics import CaegenError
+from caegen.training.data import fit_images, load_data
 from tests.conftest import SPECS, write_keras_cache
 
 
@@ -179,10 +179,10 @@ def test_unavailable_data_leaves_no_run_directory(tmp_path, monkeypatch):
 
 
 def test_data_that_cannot_fit_in_memory_is_refused_before_loading(monkeypatch):
-    import caegen.data
+    import caegen.training.data
 
-    assert (caegen.data.available_memory() or 1) > 0
-    monkeypatch.setattr(caegen.data, "available_memory", lambda: 1024**2)
+    assert (caegen.training.data.available_memory() or 1) > 0
+    monkeypatch.setattr(caegen.training.data, "available_memory", lambda: 1024**2)
     spec = caegen.load(SPECS / "quickstart.yaml")  # 1,797 digits at 16x16x1: ~5.5 MB
     with pytest.raises(CaegenError) as info:
         load_data(spec)

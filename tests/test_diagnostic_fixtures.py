@@ -12,7 +12,7 @@ import pytest
 
 import caegen
 from caegen.cli.render import diagnostic_line
-from caegen.diagnostics import CODES, CaegenError
+from caegen.core.diagnostics import CODES, CaegenError
 from tests.conftest import FIXTURES
 
 DIR = FIXTURES / "diagnostics"

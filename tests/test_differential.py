@@ -26,11 +26,11 @@ pytestmark = [pytest.mark.keras, pytest.mark.slow]
 keras = pytest.importorskip("keras")
 
 import caegen  # noqa: E402
-from caegen.diagnostics import CODES  # noqa: E402
-from caegen.graph import INPUT  # noqa: E402
-from caegen.keras_backend import build, compare_with_keras  # noqa: E402
-from caegen.passes.wiring import build_graph  # noqa: E402
-from caegen.spec import Spec  # noqa: E402
+from caegen.compile.graph import INPUT  # noqa: E402
+from caegen.compile.passes.wiring import build_graph  # noqa: E402
+from caegen.core.diagnostics import CODES  # noqa: E402
+from caegen.emit.keras_model import build, compare_with_keras  # noqa: E402
+from caegen.spec.schema import Spec  # noqa: E402
 
 EXAMPLES = int(os.environ.get("CAEGEN_DIFF_EXAMPLES", "200"))
 ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from caegen.launcher import supervise, tf_configs
+from caegen.training.launcher import supervise, tf_configs
 from tests.conftest import ROOT, SPECS
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]
@@ -69,7 +69,7 @@ def single_process_run(spec: Path, epochs: int, out: Path) -> dict:
 WORKER = """
 import json, sys
 import caegen
-from caegen.training import train
+from caegen.training.trainer import train
 r = train(caegen.load(sys.argv[1]), epochs=int(sys.argv[2]), out=sys.argv[3])
 print(json.dumps({"run_dir": str(r.run_dir), "weights": r.weights_sha256,
                   "losses": [row["loss"] for row in r.history],
@@ -197,7 +197,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import caegen
-from caegen.training import train
+from caegen.training.trainer import train
 text = open(sys.argv[1]).read()
 r = train(caegen.loads(text), epochs=2, out=sys.argv[2], strategy=sys.argv[3])
 import keras
@@ -341,8 +341,8 @@ def test_the_replicas_parts_of_each_batch_are_the_single_process_batch(source, t
     from PIL import Image
 
     import caegen
-    from caegen.data import load_data
-    from caegen.pipeline import Shard, training_dataset
+    from caegen.training.data import load_data
+    from caegen.training.pipeline import Shard, training_dataset
 
     data = "{source: digits, noise: {stddev: 0.2}}"
     if source == "folder":
@@ -374,7 +374,7 @@ import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from caegen.distribute import average_replica_state
+from caegen.training.distribute import average_replica_state
 strategy = tf.distribute.MirroredStrategy(devices=["/cpu:0", "/cpu:1"])
 with strategy.scope():
     model = keras.Sequential(

@@ -14,7 +14,7 @@ pytest.importorskip("tf2onnx")
 
 import caegen  # noqa: E402
 from caegen.cli import app  # noqa: E402
-from caegen.diagnostics import CaegenError  # noqa: E402
+from caegen.core.diagnostics import CaegenError  # noqa: E402
 from tests.conftest import FIXTURES, SPECS  # noqa: E402
 
 SHIPPED = [p for p in sorted(SPECS.glob("*.yaml")) if caegen.check(caegen.load(p)).ok]

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 import caegen
 from caegen.cli import app
-from caegen.diagnostics import CODES, CaegenError
-from caegen.fixes import apply_edits, fix_text
+from caegen.compile.fixes import apply_edits, fix_text
+from caegen.core.diagnostics import CODES, CaegenError
 from tests.conftest import FIXTURES, SPECS
 
 DIR = FIXTURES / "fixes"
@@ -135,7 +135,7 @@ def test_comments_styles_crlf_and_anchors_stay_outside_the_edits(tmp_path):
 
 
 def test_edits_that_overlap_wait_for_the_next_round():
-    from caegen.diagnostics import Edit
+    from caegen.core.diagnostics import Edit
 
     text = "abcdef\n"
     edits = [Edit(1, 1, 1, 4, "X"), Edit(1, 3, 1, 6, "Y")]

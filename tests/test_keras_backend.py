@@ -14,8 +14,8 @@ keras = pytest.importorskip("keras")
 
 import caegen  # noqa: E402
 from caegen.cli import app  # noqa: E402
-from caegen.keras_backend import compare_with_keras  # noqa: E402
-from caegen.layers import LAYER_BY_TYPE, LayerSpec  # noqa: E402
+from caegen.emit.keras_model import compare_with_keras  # noqa: E402
+from caegen.spec.layers import LAYER_BY_TYPE, LayerSpec  # noqa: E402
 from tests.conftest import FIXTURES, SPECS  # noqa: E402
 
 ADAPTER = TypeAdapter(LayerSpec)

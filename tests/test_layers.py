@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from caegen.layers import LAYER_BY_TYPE, LayerSpec, ShapeError
+from caegen.spec.layers import LAYER_BY_TYPE, LayerSpec, ShapeError
 
 ADAPTER = TypeAdapter(LayerSpec)
 

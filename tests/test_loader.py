@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import caegen
-from caegen.diagnostics import CaegenError
+from caegen.core.diagnostics import CaegenError
 
 
 def load_error(text: str) -> CaegenError:

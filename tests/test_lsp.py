@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import caegen
-from caegen.fixes import apply_edits
+from caegen.compile.fixes import apply_edits
 from tests.conftest import SPECS
 from tests.lsp_client import LspProcess
 
@@ -90,7 +90,7 @@ def test_unsafe_fixes_are_offered_as_alternatives_never_preferred(server, tmp_pa
     assert not any(a.get("isPreferred") for a in actions)
     # applied as an editor applies it (0-based, end exclusive), it is the fixture's after
     (edit,) = actions[0]["edit"]["changes"][uri]
-    from caegen.diagnostics import Edit
+    from caegen.core.diagnostics import Edit
 
     start, end = edit["range"]["start"], edit["range"]["end"]
     applied = apply_edits(

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import caegen
 from caegen.cli import app
-from caegen.diagnostics import CaegenError
+from caegen.core.diagnostics import CaegenError
 from tests.conftest import FIXTURES, SPECS
 
 PORTING = FIXTURES / "porting.yaml"
@@ -107,7 +107,7 @@ def test_keras_loss_names_are_aliases(keras_name, ours):
     "name", ["adam", "adamw", "nadam", "adamax", "sgd", "rmsprop", "adadelta", "adagrad"]
 )
 def test_every_optimizer_is_a_keras_optimizer(name):
-    from caegen.optimizers import KERAS_CLASS, make_optimizer
+    from caegen.spec.optimizers import KERAS_CLASS, make_optimizer
 
     spec = caegen.loads(
         QUICKSTART.replace("optimizer: {name: adam, learning_rate: 0.002}", f"optimizer: {name}")
@@ -118,7 +118,7 @@ def test_every_optimizer_is_a_keras_optimizer(name):
 
 @pytest.mark.keras
 def test_cosine_schedule_with_warmup_counts_in_epochs():
-    from caegen.optimizers import learning_rate
+    from caegen.spec.optimizers import learning_rate
 
     spec = caegen.loads(
         QUICKSTART.replace(
@@ -138,7 +138,7 @@ def test_cosine_schedule_with_warmup_counts_in_epochs():
 
 @pytest.mark.keras
 def test_exponential_and_plateau_schedules():
-    from caegen.optimizers import Adam, Exponential, Plateau, learning_rate, schedule_callbacks
+    from caegen.spec.optimizers import Adam, Exponential, Plateau, learning_rate, schedule_callbacks
 
     schedule = learning_rate(Adam(learning_rate=0.1), Exponential(decay_rate=0.5), 4, 10)
     assert float(schedule(10)) == pytest.approx(0.05)

@@ -24,8 +24,8 @@ pytestmark = [pytest.mark.keras, pytest.mark.slow]
 pytest.importorskip("keras")
 
 import caegen  # noqa: E402
-from caegen.diagnostics import CaegenError  # noqa: E402
-from caegen.rundir import Run  # noqa: E402
+from caegen.core.diagnostics import CaegenError  # noqa: E402
+from caegen.training.rundir import Run  # noqa: E402
 from tests.conftest import ROOT, SPECS, run_caegen  # noqa: E402
 
 LIMIT = 128
@@ -389,7 +389,7 @@ def test_stub_runs_never_hide_the_good_one(finished, tmp_path):
 
 def test_cli_ctrl_c_message_before_any_epoch():
     from caegen.cli.app import _interrupted_message
-    from caegen.training import RunInterrupted
+    from caegen.training.trainer import RunInterrupted
 
     message = _interrupted_message(RunInterrupted(Path("runs/q/1"), 0))
     assert "nothing was kept" in message and "--resume" not in message

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 import caegen
-from caegen.diagnostics import CaegenError
-from caegen.spec import json_schema
+from caegen.core.diagnostics import CaegenError
+from caegen.spec.schema import json_schema
 from tests.conftest import SPECS
 
 jsonschema = pytest.importorskip("jsonschema")

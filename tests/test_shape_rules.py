@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from caegen.layers.shape_rules import conv_length, conv_transpose_length, pool_length, rounds
+from caegen.spec.layers.shape_rules import conv_length, conv_transpose_length, pool_length, rounds
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from caegen.diagnostics import CaegenError
-from caegen.sweep_space import Space, check_overlaps, dimension
+from caegen.core.diagnostics import CaegenError
+from caegen.sweep.space import Space, check_overlaps, dimension
 from tests.conftest import ROOT, SPECS, run_caegen
 
 BLOCKS = (ROOT / "examples" / "sweep" / "blocks.yaml").read_text()

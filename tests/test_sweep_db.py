@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from caegen.diagnostics import CaegenError
-from caegen.sweep_db import display_url, open_database
-from caegen.sweep_store import FINISHED, QUEUED, Store
+from caegen.core.diagnostics import CaegenError
+from caegen.sweep.db import display_url, open_database
+from caegen.sweep.store import FINISHED, QUEUED, Store
 from tests.conftest import ROOT, run_caegen
 from tests.test_sweep import BLOCKS
 
@@ -76,8 +76,8 @@ def test_points_are_recorded_once_and_claimed_once(url):
 RACER = """
 import json, sys
 from pathlib import Path
-from caegen.sweep_db import open_database
-from caegen.sweep_store import Store
+from caegen.sweep.db import open_database
+from caegen.sweep.store import Store
 s = Store(open_database(sys.argv[1], Path("unused.db")), prefix=sys.argv[2])
 added = [s.add(json.dumps({"i": i}), "queued") for i in range(40)]
 claimed = []

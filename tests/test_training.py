@@ -20,8 +20,8 @@ pytestmark = [pytest.mark.keras, pytest.mark.slow]
 pytest.importorskip("keras")
 
 import caegen  # noqa: E402
-from caegen.diagnostics import CaegenError  # noqa: E402
-from caegen.rundir import Run  # noqa: E402
+from caegen.core.diagnostics import CaegenError  # noqa: E402
+from caegen.training.rundir import Run  # noqa: E402
 from tests.conftest import ROOT, SPECS  # noqa: E402
 
 RUN_FILES = {
@@ -254,7 +254,7 @@ def test_sigint_then_resume(tmp_path):
 
 
 def test_interrupt_handler_records_then_raises_outside_tensorflow():
-    from caegen.training import Interrupt
+    from caegen.training.trainer import Interrupt
 
     before = signal.getsignal(signal.SIGINT)
     interrupt = Interrupt()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import caegen
-from caegen.diagnostics import CaegenError
+from caegen.core.diagnostics import CaegenError
 from tests.conftest import SPECS
 
 CVAE = (SPECS / "mnist_cvae.yaml").read_text()
@@ -86,7 +86,7 @@ def test_the_tensorflow_tutorial_cvae_has_the_params_of_the_hand_written_model()
     import keras
     from keras import layers
 
-    from caegen.keras_backend import build, compare_with_keras
+    from caegen.emit.keras_model import build, compare_with_keras
 
     encoder = keras.Sequential(
         [
@@ -118,7 +118,7 @@ def test_the_tensorflow_tutorial_cvae_has_the_params_of_the_hand_written_model()
 @pytest.mark.keras
 @pytest.mark.parametrize("latent", ["vector", "feature-map"])
 def test_static_shapes_and_params_equal_keras(latent):
-    from caegen.keras_backend import build, compare_with_keras
+    from caegen.emit.keras_model import build, compare_with_keras
 
     text = (SPECS / "patches_vae.yaml").read_text() if latent == "feature-map" else CVAE
     built = build(caegen.loads(text))
@@ -147,17 +147,17 @@ def digits_vae(tmp_path_factory):
 @pytest.mark.keras
 @pytest.mark.slow
 def test_training_improves_the_elbo_and_keeps_kl_positive(digits_vae):
-    from caegen.keras_backend import build
-    from caegen.pipeline import evaluation_dataset
-    from caegen.training import make_loss, reconstruction_metric
-    from caegen.variational import test_elbo
+    from caegen.emit.keras_model import build
+    from caegen.training.pipeline import evaluation_dataset
+    from caegen.training.trainer import make_loss, reconstruction_metric
+    from caegen.training.variational import test_elbo
 
     spec, result = digits_vae
     m = result.metrics
     assert m["kl"] > 0 and np.isfinite(m["elbo"]) and m["kl_weight"] == 1.0
     assert all(row["kl"] > 0 for row in result.history)
     # the untrained model, compiled as training compiles it, on the same test images
-    from caegen.data import load_data
+    from caegen.training.data import load_data
 
     untrained = build(spec).autoencoder
     untrained.compile(
@@ -175,7 +175,7 @@ def test_training_improves_the_elbo_and_keeps_kl_positive(digits_vae):
 def test_encoder_is_deterministic_and_models_load_safely(digits_vae):
     import keras
 
-    import caegen.keras_layers  # noqa: F401  (registers Sampling for load_model)
+    import caegen.spec.layers.keras_layers  # noqa: F401  (registers Sampling for load_model)
 
     _, result = digits_vae
     encoder = keras.saving.load_model(result.run_dir / "encoder.keras", safe_mode=True)
@@ -203,7 +203,7 @@ def test_a_vae_resumes_exactly(tmp_path):
 
 
 def test_kl_warmup_is_a_function_of_the_epoch():
-    from caegen.variational import kl_weight_at
+    from caegen.training.variational import kl_weight_at
 
     assert [kl_weight_at(e, 1.0, 4) for e in (1, 2, 4, 9)] == [0.25, 0.5, 1.0, 1.0]
     assert kl_weight_at(1, 0.5, 0) == 0.5
@@ -214,7 +214,7 @@ def test_kl_warmup_is_a_function_of_the_epoch():
 def test_sample_draws_a_grid_and_decodes_given_codes(digits_vae, tmp_path):
     from PIL import Image
 
-    from caegen.sample import sample
+    from caegen.export.sample import sample
 
     _, result = digits_vae
     done = sample(result.run_dir, n=16, grid=5, out=tmp_path)
@@ -234,7 +234,7 @@ def test_sample_draws_a_grid_and_decodes_given_codes(digits_vae, tmp_path):
 @pytest.mark.keras
 @pytest.mark.slow
 def test_a_grid_over_a_latent_that_is_not_2d_is_refused_before_anything_is_written(tmp_path):
-    from caegen.sample import sample
+    from caegen.export.sample import sample
 
     text = (SPECS / "digits_cvae.yaml").read_text().replace("units: 2", "units: 3")
     assert text.count("units: 3") == 2
@@ -251,7 +251,7 @@ def test_a_grid_over_a_latent_that_is_not_2d_is_refused_before_anything_is_writt
 @pytest.mark.keras
 @pytest.mark.slow
 def test_sample_explains_why_a_plain_autoencoder_has_no_prior(tmp_path):
-    from caegen.sample import sample
+    from caegen.export.sample import sample
 
     run = caegen.train(
         caegen.load(SPECS / "quickstart.yaml"), epochs=1, batch_size=32, limit=64, out=tmp_path

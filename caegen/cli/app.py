@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from caegen.diagnostics import CaegenError, Diagnostic, Location
-from caegen.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
+from caegen.core.diagnostics import CaegenError, Diagnostic, Location
+from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 
 app = typer.Typer(
     name="caegen",
@@ -76,7 +76,7 @@ def fail_message(
 
 def _print_version(value: bool) -> None:
     if value:
-        from caegen import __version__
+        from caegen.core.version import __version__
 
         console.print(f"caegen {__version__}")
         raise typer.Exit()
@@ -124,9 +124,9 @@ def check(
     ] = False,
 ) -> None:
     """Validate specs statically: wiring, shapes, dead branches, lints, exact params."""
-    from caegen.compiler import Report
-    from caegen.compiler import check as check_spec
-    from caegen.loader import load
+    from caegen.compile.compiler import Report
+    from caegen.compile.compiler import check as check_spec
+    from caegen.spec.loader import load
 
     if fix or diff or unsafe_fixes:
         _apply_fixes(specs, unsafe=unsafe_fixes, write=not diff)
@@ -157,7 +157,7 @@ def check(
 
 
 def _apply_fixes(specs: list[Path], *, unsafe: bool, write: bool) -> None:
-    from caegen.fixes import fix_file
+    from caegen.compile.fixes import fix_file
 
     for path in specs:
         try:
@@ -191,8 +191,8 @@ def summary(
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
 ) -> None:
     """The exact parameter summary: per layer and total, MACs, memory, latent, compression."""
-    from caegen.compiler import check as check_spec
-    from caegen.loader import load
+    from caegen.compile.compiler import check as check_spec
+    from caegen.spec.loader import load
 
     try:
         report = check_spec(load(spec_path))
@@ -203,8 +203,8 @@ def summary(
     agreements = None
     if keras:
         hide_native_logs()
-        from caegen.keras_backend import build, compare_with_keras
-        from caegen.memory import check_model_memory
+        from caegen.compile.memory import check_model_memory
+        from caegen.emit.keras_model import build, compare_with_keras
 
         assert report.spec is not None
         try:
@@ -304,7 +304,7 @@ def train(
 ) -> None:
     """Train a spec on its data; writes runs/<name>/<timestamp>/."""
     from caegen.cli.progress import RichProgress
-    from caegen.loader import load
+    from caegen.spec.loader import load
 
     hide_native_logs()
     if local_workers is not None:
@@ -313,7 +313,7 @@ def train(
         spec = load(spec_path) if spec_path is not None else None
         if spec is None and resume is None:
             raise typer.BadParameter("pass a SPEC, or --resume RUN_DIR")
-        from caegen.training import train as run_training
+        from caegen.training.trainer import train as run_training
 
         if dry_run:
             _print_dry_run(spec, resume, epochs, batch_size, out, seed, limit, eval_limit, strategy)
@@ -360,7 +360,7 @@ def train(
 def _launch_local_workers(workers: int, resume: Path | None, dry_run: bool) -> None:
     """Re-run this command as `workers` processes of one multi-worker job; exit with the
     chief's code."""
-    from caegen.launcher import launch
+    from caegen.training.launcher import launch
 
     if resume is not None or dry_run:
         raise fail_message(
@@ -385,7 +385,7 @@ def _print_dry_run(
     spec, resume, epochs, batch_size, out, seed, limit, eval_limit, strategy
 ) -> None:
     from caegen.cli.progress import RichProgress
-    from caegen.training import dry_run
+    from caegen.training.trainer import dry_run
 
     if spec is None or resume is not None:
         raise typer.BadParameter("--dry-run takes a SPEC (not --resume)")
@@ -412,7 +412,7 @@ def _interrupted_message(exc: KeyboardInterrupt) -> str:
         return "stopped before a run directory was created; nothing was written"
     if not epoch:
         return f"no epoch had finished, so nothing was kept ({run_dir} records the stop)"
-    from caegen.rundir import Run
+    from caegen.training.rundir import Run
 
     if Run(Path(run_dir)).job() is not None:
         return f"epoch {epoch} is checkpointed in {run_dir}; run the same command to continue"
@@ -447,7 +447,7 @@ def export(
     """Export a trained run (or a spec, untrained) to ONNX, verified against Keras."""
     if not onnx:
         raise fail_message("E056", "choose an export format", "pass --onnx")
-    from caegen.export import export_onnx
+    from caegen.export.onnx_export import export_onnx
 
     hide_native_logs()
     try:
@@ -479,12 +479,12 @@ def schema(
     ] = None,
 ) -> None:
     """Print the JSON Schema of the spec language (for editor completion)."""
-    from caegen.templates import schema_text
+    from caegen.spec.templates import schema_text
 
     if out is None:
         sys.stdout.write(schema_text())
         return
-    from caegen.fsutil import atomic_write_text, unwritable
+    from caegen.core.fsutil import atomic_write_text, unwritable
 
     try:
         atomic_write_text(out, schema_text())
@@ -494,7 +494,7 @@ def schema(
 
 
 def _modeline(path: Path) -> str:
-    from caegen.templates import MODELINE
+    from caegen.spec.templates import MODELINE
 
     return f"{MODELINE}{path.name}"
 
@@ -509,8 +509,8 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a starter spec from the shipped templates."""
-    from caegen import templates
-    from caegen.fsutil import unwritable, write_new_text
+    from caegen.core.fsutil import unwritable, write_new_text
+    from caegen.spec import templates
 
     names = templates.names()
     if list_:

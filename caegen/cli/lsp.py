@@ -1,4 +1,4 @@
-"""`caegen lsp`: the command; the server is in caegen.lsp (`pip install caegen[lsp]`)."""
+"""`caegen lsp`: the command; the server is in caegen.editor.lsp (`pip install caegen[lsp]`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from caegen.cli.app import app, fail_message
 def lsp() -> None:
     """Run the Language Server over stdio: findings while typing, fixes, hover."""
     try:
-        from caegen.lsp import serve
+        from caegen.editor.lsp import serve
     except ImportError as exc:
         raise fail_message(
             "E066",

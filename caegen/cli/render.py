@@ -9,10 +9,10 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from caegen.compiler import Report
-from caegen.diagnostics import Diagnostic, Severity
-from caegen.graph import Node
-from caegen.layers import fmt_shape
+from caegen.compile.compiler import Report
+from caegen.compile.graph import Node
+from caegen.core.diagnostics import Diagnostic, Severity
+from caegen.spec.layers import fmt_shape
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -169,7 +169,7 @@ def _receptive_field_line(rf: tuple[int, int], input_shape: tuple[int, ...] | No
 
 def _vae_line(report: Report) -> str:
     """A VAE's latent and its KL weight ("" for other autoencoders)."""
-    from caegen.passes.variational import is_variational
+    from caegen.compile.passes.variational import is_variational
 
     if report.graph is None or report.spec is None or not is_variational(report.graph):
         return ""

@@ -1,4 +1,4 @@
-"""`caegen sample`: the command; the work is in caegen.sample."""
+"""`caegen sample`: the command; the work is in caegen.export.sample."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from caegen.cli.app import app, console, fail, hide_native_logs
-from caegen.diagnostics import CaegenError
+from caegen.core.diagnostics import CaegenError
 
 
 @app.command()
@@ -27,7 +27,7 @@ def sample(
     ] = None,
 ) -> None:
     """Decode draws from a VAE's prior (and a 2-D manifold), or given latent codes."""
-    from caegen.sample import sample as run_sample
+    from caegen.export.sample import sample as run_sample
 
     hide_native_logs()
     try:

@@ -1,4 +1,4 @@
-"""`caegen sweep` and `caegen compare`: the commands; the work is in caegen.sweep/compare."""
+"""`caegen sweep` and `caegen compare`: the commands; the work is in caegen.sweep.runner/compare."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.text import Text
 
 from caegen.cli.app import app, console, err_console, fail, hide_native_logs
-from caegen.diagnostics import CaegenError
+from caegen.core.diagnostics import CaegenError
 
 
 class _Display:
@@ -127,7 +127,7 @@ def sweep(
     deadline: Annotated[float | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Search a space of spec variants; invalid points are rejected before anything is built."""
-    from caegen.sweep import SweepConfig, open_existing, open_sweep
+    from caegen.sweep.runner import SweepConfig, open_existing, open_sweep
 
     hide_native_logs()
     try:
@@ -262,7 +262,7 @@ def compare(
     ] = None,
 ) -> None:
     """One table of runs' metrics and sizes; with --out, figures too (Pareto front)."""
-    from caegen.compare import collect, render, write_figures
+    from caegen.sweep.compare import collect, render, write_figures
 
     hide_native_logs()
     try:
@@ -270,7 +270,7 @@ def compare(
         table = render(entries, format.value)
         sys.stdout.write(table)
         if out is not None:
-            from caegen.fsutil import atomic_write_text
+            from caegen.core.fsutil import atomic_write_text
 
             suffix = {"text": "txt", "markdown": "md"}.get(format.value, format.value)
             atomic_write_text(out / f"compare.{suffix}", table)
@@ -279,6 +279,6 @@ def compare(
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except OSError as exc:
-        from caegen.fsutil import unwritable
+        from caegen.core.fsutil import unwritable
 
         raise fail(unwritable(f"write to {out}", exc, "pass another --out").diagnostics) from None

@@ -1,0 +1,1 @@
+"""The static compiler: graph, passes, lints, memory estimates and safe fixes (no TensorFlow)."""

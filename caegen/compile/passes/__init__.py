@@ -1,0 +1,1 @@
+"""Compiler passes over the graph: wiring, liveness, shapes, reconstruction, suppression."""

@@ -1,0 +1,1 @@
+"""Shared by every stage: diagnostics and errors, atomic files, value bounds."""

@@ -1,0 +1,325 @@
+"""Diagnostics are data: a code, a severity, a message, a location and a hint.
+
+Rules and passes only *report* diagnostics; renderers (text, json) live in `caegen.render`.
+Every code is registered once in `CODES` and documented in docs/diagnostics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+    keras_accepts_silently: bool = False
+    """True when Keras builds such a model without complaint (caegen is stricter on purpose)."""
+
+
+def _codes(*infos: CodeInfo) -> dict[str, CodeInfo]:
+    return {info.code: info for info in infos}
+
+
+E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+CODES: dict[str, CodeInfo] = _codes(
+    # input: files, YAML, schema
+    CodeInfo("E001", "file-not-found", E, "The spec file does not exist or cannot be read."),
+    CodeInfo("E002", "yaml-syntax", E, "The file is not valid YAML."),
+    CodeInfo("E003", "yaml-duplicate-key", E, "A mapping repeats a key; YAML would keep the last."),
+    CodeInfo("E010", "unknown-layer-type", E, "A layer's `type` is not a known layer type."),
+    CodeInfo("E011", "unknown-field", E, "A key that the schema does not define."),
+    CodeInfo("E012", "invalid-value", E, "A value of the wrong type or out of range."),
+    CodeInfo("E013", "missing-field", E, "A required key is missing."),
+    # wiring
+    CodeInfo("E020", "unknown-reference", E, "`inputs` names a layer that does not exist."),
+    CodeInfo("E021", "duplicate-name", E, "Two layers share a name."),
+    CodeInfo("E022", "forward-reference", E, "`inputs` names a layer defined later."),
+    CodeInfo("E023", "cycle", E, "Layers read each other in a cycle."),
+    CodeInfo(
+        "E024",
+        "input-arity",
+        E,
+        "A single-input layer given several inputs (some Keras layers stack the list into "
+        "one tensor without complaint).",
+        keras_accepts_silently=True,
+    ),
+    CodeInfo(
+        "E025",
+        "merge-arity",
+        E,
+        "A merge layer (add, concatenate) with fewer than 2 inputs (Keras passes it through).",
+        keras_accepts_silently=True,
+    ),
+    # shapes
+    CodeInfo("E030", "shape-error", E, "A layer cannot be applied to the shape it receives."),
+    CodeInfo(
+        "E031",
+        "reconstruction-shape",
+        E,
+        "The decoder output shape differs from the input (Keras builds it; fit then fails, "
+        "or broadcasts size-1 axes silently).",
+        keras_accepts_silently=True,
+    ),
+    CodeInfo(
+        "E032",
+        "empty-feature-map",
+        E,
+        "A layer produces a spatial size of 0.",
+        keras_accepts_silently=True,
+    ),
+    CodeInfo(
+        "E034",
+        "data-channels",
+        E,
+        "The data source cannot give the input's channel count.",
+        keras_accepts_silently=True,
+    ),
+    # graph semantics Keras does not check
+    CodeInfo(
+        "E040",
+        "dead-branch",
+        E,
+        "A layer whose output never reaches the reconstruction (Keras drops it silently).",
+        keras_accepts_silently=True,
+    ),
+    CodeInfo(
+        "E041",
+        "latent-bypass",
+        E,
+        "The reconstruction does not depend on the latent code.",
+        keras_accepts_silently=True,
+    ),
+    CodeInfo(
+        "E042",
+        "sampling-misplaced",
+        E,
+        "A VAE's sampling layer is not the latent code, or there are several.",
+    ),
+    # commands: runs, data, export
+    CodeInfo("E050", "output-exists", E, "An output file or run directory exists; not replaced."),
+    CodeInfo("E051", "unknown-template", E, "`caegen init` was given an unknown template."),
+    CodeInfo("E052", "run-not-found", E, "The run directory is missing or incomplete."),
+    CodeInfo("E053", "data-unavailable", E, "The data source cannot be loaded (file, network)."),
+    CodeInfo("E054", "export-mismatch", E, "ONNX Runtime and Keras disagree beyond the tolerance."),
+    CodeInfo("E055", "training-diverged", E, "The loss became NaN or infinite; training stopped."),
+    CodeInfo("E056", "export-unavailable", E, "The requested part cannot be exported."),
+    CodeInfo("E057", "output-unwritable", E, "An output path cannot be created or written."),
+    CodeInfo("E058", "run-complete", E, "The run has finished the requested epochs already."),
+    CodeInfo(
+        "E059", "run-file-damaged", E, "A file in a run directory cannot be read back intact."
+    ),
+    CodeInfo("E060", "run-in-use", E, "A live process is training the run; one writer at a time."),
+    CodeInfo(
+        "E061",
+        "resume-mismatch",
+        E,
+        "A resumed run was given a spec or settings other than the ones it was trained with.",
+    ),
+    CodeInfo(
+        "E062",
+        "training-failed",
+        E,
+        "TensorFlow stopped training with an error (e.g. out of memory, a missing kernel); "
+        "the run is marked failed.",
+    ),
+    CodeInfo(
+        "E063",
+        "out-of-memory",
+        E,
+        "A training step or the model's weights would not fit in the available memory.",
+    ),
+    CodeInfo(
+        "E064",
+        "sweep-space",
+        E,
+        "A sweep's space names a path the spec does not have, or values it cannot take.",
+    ),
+    CodeInfo(
+        "E065",
+        "not-generative",
+        E,
+        "`caegen sample` was asked to draw from a prior the model does not have.",
+    ),
+    CodeInfo(
+        "E066",
+        "missing-extra",
+        E,
+        "A command needs an optional extra that is not installed (e.g. `caegen[lsp]`).",
+    ),
+    CodeInfo(
+        "E067",
+        "sweep-storage",
+        E,
+        "A sweep's database cannot be used: not a database URL, unreachable, or not the one "
+        "the sweep was started with.",
+    ),
+    CodeInfo(
+        "E068",
+        "distribute-config",
+        E,
+        "The distribution strategy asked for cannot be set up (e.g. multi-worker without "
+        "TF_CONFIG, or a TF_CONFIG that is not a cluster).",
+    ),
+    # lints from practice
+    CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
+    CodeInfo(
+        "W102", "loss-activation", W, "The loss does not suit the output activation or range."
+    ),
+    CodeInfo("W103", "batch-norm-after-activation", W, "Batch norm placed after a non-linearity."),
+    CodeInfo("W104", "overcomplete-latent", W, "Latent code not smaller than the input, no noise."),
+    CodeInfo("W105", "skip-bypasses-bottleneck", W, "A decoder layer reads an encoder layer."),
+    CodeInfo("I106", "tiny-bottleneck", N, "The latent feature map is 4x4 or smaller."),
+    CodeInfo("I107", "dense-in-conv-autoencoder", N, "Dense layers in a convolutional AE."),
+    CodeInfo("I108", "decoder-not-separable", N, "The decoder cannot be built as its own model."),
+    CodeInfo(
+        "W109",
+        "backend-dependent-op",
+        W,
+        "A layer that runs only where TensorFlow has a kernel for it (a dilated "
+        "conv2d_transpose, unequal strides on a separable or depthwise conv: oneDNN CPU "
+        "builds run them, the default CPU kernels do not).",
+    ),
+    CodeInfo("I110", "unused-suppression", N, "An `ignore` in the spec matches no finding."),
+    CodeInfo(
+        "W111",
+        "dense-on-feature-map",
+        W,
+        "A dense layer on an H x W x C map acts per pixel, yet the spec treats it as a vector.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    path: str | None = None
+    """The spec path of the layer or key, e.g. `encoder[3].filters`."""
+
+    def prefix(self) -> str:
+        parts = [self.file or "caegen"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text from (line, column) up to (end_line, end_column) (1-based, the end
+    exclusive) with `text`."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    text: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "start": {"line": self.line, "column": self.column},
+            "end": {"line": self.end_line, "column": self.end_column},
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A proposed change to the spec's text. `safe`: behaviour-preserving or certainly
+    intended; `unsafe`: it changes the model. Rules propose, `caegen.compile.fixes` applies."""
+
+    title: str
+    edits: tuple[Edit, ...]
+    applicability: str = "safe"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "title": self.title,
+            "applicability": self.applicability,
+            "edits": [e.to_dict() for e in self.edits],
+        }
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    location: Location = field(default_factory=Location)
+    hint: str | None = None
+    severity: Severity | None = None
+    """Defaults to the code's registered severity."""
+    fixes: tuple[Fix, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise KeyError(f"unregistered diagnostic code {self.code}")
+        if self.severity is None:
+            object.__setattr__(self, "severity", CODES[self.code].severity)
+
+    @property
+    def name(self) -> str:
+        return CODES[self.code].name
+
+    def to_dict(self) -> dict[str, object]:
+        loc = self.location
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity.value if self.severity else None,
+            "message": self.message,
+            "hint": self.hint,
+            "location": {
+                "file": loc.file,
+                "line": loc.line,
+                "column": loc.column,
+                "path": loc.path,
+            },
+            "fixes": [f.to_dict() for f in self.fixes],
+        }
+
+
+class CaegenError(Exception):
+    """A user mistake: carries diagnostics that the CLI renders and exits 1 on."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(f"{d.code}: {d.message}" for d in diagnostics))
+
+
+def error(
+    code: str, message: str, hint: str | None = None, location: Location | None = None
+) -> CaegenError:
+    """A `CaegenError` of one diagnostic (errors outside a spec file have no location)."""
+    return CaegenError([Diagnostic(code, message, location or Location(), hint)])
+
+
+def codes_markdown() -> str:
+    """The table of diagnostic codes, as committed in docs/diagnostics.md."""
+    lines = [
+        "# Diagnostic codes",
+        "",
+        "Generated from `caegen.core.diagnostics.CODES` (a test fails when this file is stale).",
+        "Codes are stable. *Keras silent* marks findings Keras would build without complaint.",
+        "",
+        "| code | name | severity | Keras silent | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for info in CODES.values():
+        silent = "yes" if info.keras_accepts_silently else ""
+        lines.append(
+            f"| {info.code} | {info.name} | {info.severity.value} | {silent} | {info.summary} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,91 @@
+"""Atomic file writes: a reader never sees a half-written file, a crash leaves the old one."""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from caegen.core.diagnostics import CaegenError, error
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def ensure_parent(path: Path) -> None:
+    """Create `path`'s folder. A file in its place is NotADirectoryError, not FileExistsError
+    (which callers read as "the target exists")."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(
+            errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)
+        ) from None
+
+
+def os_error_reason(exc: OSError) -> str:
+    """Why a path could not be written, in words that name the culprit."""
+    if exc.errno == errno.ENOTDIR and exc.filename:
+        path = Path(exc.filename)
+        in_the_way = [p for p in (path, *path.parents) if p.exists() and not p.is_dir()]
+        return f"{in_the_way[0] if in_the_way else path} is a file, not a directory"
+    return exc.strerror or str(exc)
+
+
+def unwritable(what: str, exc: OSError, hint: str) -> CaegenError:
+    """E057 for an output that cannot be created: `what` says what, e.g. "write out.onnx"."""
+    return error("E057", f"cannot {what}: {os_error_reason(exc)}", hint)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file that another library wrote (e.g. a Keras archive) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside `path` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    ensure_parent(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from others
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_new_text(path: str | Path, text: str, *, force: bool = False) -> None:
+    """Write atomically, refusing to replace an existing file unless `force`."""
+    if Path(path).exists() and not force:
+        raise FileExistsError(str(path))
+    atomic_write_text(path, text)

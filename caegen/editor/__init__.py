@@ -1,0 +1,1 @@
+"""Editor support: the analysis behind the Language Server, and the server."""

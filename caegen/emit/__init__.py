@@ -1,0 +1,1 @@
+"""Keras emission: a checked graph turned into Keras models."""

@@ -1,0 +1,1 @@
+"""What leaves a trained run: ONNX export and decoding samples."""

@@ -1,0 +1,258 @@
+"""The spec language: the pydantic models of a caegen YAML file (see docs/spec.md)."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    model_validator,
+)
+
+from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
+from caegen.spec.layers import LAYER_BY_TYPE, LayerSpec
+from caegen.spec.layers.base import Activation as ActivationName
+from caegen.spec.layers.base import (
+    Initializer,
+    LintCode,
+    NonNegativeFloat,
+    Padding,
+    PositiveFloat,
+    PositiveInt,
+    Regularizer,
+    cross_field_error,
+)
+from caegen.spec.optimizers import Adam, Optimizer, Schedule
+from caegen.spec.yamlpos import Positions
+
+DataSource = Literal[
+    "digits", "patches", "mnist", "fashion_mnist", "cifar10", "cifar100", "folder", "npz"
+]
+DataRange = Literal["unit", "symmetric"]
+
+
+def _yaml_boolean_to_toggle(value: object) -> object:
+    # YAML 1.1 reads a bare `on` / `off` as a boolean
+    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
+Toggle = Annotated[Literal["auto", "on", "off"], BeforeValidator(_yaml_boolean_to_toggle)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class Noise(_Strict):
+    """Train as a denoising autoencoder: Gaussian noise added to the inputs on the fly."""
+
+    stddev: PositiveFloat
+
+
+class Data(_Strict):
+    source: DataSource = "digits"
+    path: str | None = Field(default=None, description="the folder (folder) or file (npz)")
+    range: DataRange = Field(default="unit", description="unit = [0, 1]; symmetric = [-1, 1]")
+    noise: Noise | None = None
+    fit: Literal["resize", "pad"] = Field(
+        default="resize", description="how images smaller or larger than `input` are fitted"
+    )
+    limit: PositiveInt | None = Field(default=None, description="use at most N train images")
+    eval_limit: PositiveInt | None = Field(
+        default=None,
+        description="score on at most N test images (default: the whole test split)",
+    )
+
+    @model_validator(mode="after")
+    def _path_for_files(self) -> "Data":
+        if self.source in ("folder", "npz") and not self.path:
+            raise cross_field_error(
+                "path",
+                f"data source `{self.source}` needs `path`",
+                "add path: a folder of images"
+                if self.source == "folder"
+                else "add path: an .npz file with x_train and x_test",
+            )
+        return self
+
+
+# Keras's names of the losses are accepted too and read as caegen's short ones.
+LOSS_ALIASES = {
+    "mean_squared_error": "mse",
+    "mean_absolute_error": "mae",
+    "binary_crossentropy": "bce",
+}
+
+
+def _loss_alias(value: Any) -> Any:
+    return LOSS_ALIASES.get(value, value)
+
+
+Loss = Annotated[
+    Literal[
+        "mse", "mae", "bce", "mean_squared_error", "mean_absolute_error", "binary_crossentropy"
+    ],
+    AfterValidator(_loss_alias),
+]
+
+
+class WeightDecay(_Strict):
+    l2: NonNegativeFloat = 0.0
+    scope: Literal["encoder", "all"] = Field(
+        default="encoder", description="encoder: the decoder stays unregularized"
+    )
+
+
+class EarlyStopping(_Strict):
+    patience: PositiveInt = 5
+    min_delta: NonNegativeFloat = 0.0
+
+
+class Train(_Strict):
+    epochs: Annotated[PositiveInt, Field(le=MAX_EPOCHS)] = 10
+    batch_size: Annotated[PositiveInt, Field(le=MAX_BATCH)] = 128
+    loss: Loss = "mse"
+    optimizer: Optimizer = Field(default_factory=Adam)
+    lr_schedule: Schedule | None = Field(
+        default=None, description="cosine (with warm-up), exponential, or plateau"
+    )
+    weight_decay: WeightDecay = Field(default_factory=WeightDecay)
+    early_stopping: EarlyStopping | None = None
+    kl_weight: NonNegativeFloat = Field(
+        default=1.0, description="VAEs: the weight of the KL term (beta of a beta-VAE)"
+    )
+    kl_warmup_epochs: Annotated[int, Strict(), Field(ge=0)] = Field(
+        default=0, description="VAEs: raise the KL weight linearly over the first N epochs"
+    )
+    tensorboard_images_every: PositiveInt | None = Field(
+        default=None,
+        description="write reconstructions to TensorBoard every N epochs (default: about 15 "
+        "times per run, and the last epoch)",
+    )
+    mixed_precision: Toggle = Field(default="auto", description="auto: on when a GPU is present")
+    jit_compile: Toggle = Field(default="auto", description="auto: on when a GPU is present")
+    seed: Annotated[int, Strict(), Field(ge=0, le=MAX_SEED)] = 0
+
+
+class Lint(_Strict):
+    """Which findings the spec acknowledges (like a linter's per-file ignores)."""
+
+    ignore: list[LintCode] = Field(
+        default_factory=list,
+        description="warning/info codes acknowledged for the whole spec, e.g. [I107]",
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a spec came from, for diagnostics: the file, its text and YAML positions."""
+
+    file: str | None
+    text: str
+    positions: Positions
+
+
+class Defaults(_Strict):
+    """Values for every layer that has the field and does not set it (e.g. porting Keras
+    code that relies on Keras's `padding='valid'` default)."""
+
+    padding: Padding | None = None
+    activation: ActivationName | None = None
+    use_bias: bool | None = None
+    kernel_initializer: Initializer | None = None
+    bias_initializer: Initializer | None = None
+    kernel_regularizer: Regularizer | None = None
+    activity_regularizer: Regularizer | None = None
+
+
+def _apply_defaults(data: Any) -> Any:
+    """Fill each layer's unset fields from `defaults` (before the layers are validated)."""
+    if not isinstance(data, dict) or not isinstance(data.get("defaults"), dict):
+        return data
+    try:
+        Defaults.model_validate(data["defaults"])
+    except ValueError:
+        return data  # the `defaults` field reports its own errors, once
+    values = {k: v for k, v in data["defaults"].items() if v is not None}
+    out = dict(data)
+    for section in ("encoder", "decoder"):
+        layers = data.get(section)
+        if not isinstance(layers, list):
+            continue
+        filled = []
+        for layer in layers:
+            cls = LAYER_BY_TYPE.get(layer.get("type")) if isinstance(layer, dict) else None
+            if cls is not None:
+                missing = {k: v for k, v in values.items() if k in cls.model_fields}
+                layer = {**missing, **layer}
+            filled.append(layer)
+        out[section] = filled
+    return out
+
+
+class Spec(_Strict):
+    """A convolutional autoencoder: an encoder and a decoder as layer stacks."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")]
+    description: str | None = None
+    input: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
+        description="H, W, C (channels-last)"
+    )
+    encoder: list[LayerSpec] = Field(
+        min_length=1, description="the last encoder layer's output is the latent code"
+    )
+    decoder: list[LayerSpec] = Field(
+        min_length=1, description="its first layer reads the latent code by default"
+    )
+    data: Data = Field(default_factory=Data)
+    train: Train = Field(default_factory=Train)
+    lint: Lint = Field(default_factory=Lint)
+    defaults: Defaults | None = Field(
+        default=None, description="values for every layer that has the field and omits it"
+    )
+
+    _source: Source | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        return _apply_defaults(data)
+
+    @property
+    def source(self) -> Source | None:
+        return self._source
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec with every default filled in, as plain data (what a run records)."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        for section in ("encoder", "decoder"):
+            data[section] = [_layer_order(layer) for layer in data[section]]
+        return data
+
+    def spec_hash(self) -> str:
+        canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+_LAST = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "activity_regularizer")
+
+
+def _layer_order(layer: dict[str, Any]) -> dict[str, Any]:
+    """A layer's keys as people write them: its own fields first, shared options last."""
+    tail = [*_LAST, "ignore"]
+    head = {k: v for k, v in layer.items() if k not in tail}
+    return head | {k: layer[k] for k in tail if k in layer}
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "caegen spec"
+    return schema

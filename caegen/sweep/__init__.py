@@ -1,0 +1,1 @@
+"""Sweeps and comparisons: spaces of spec variants, their trial store, samplers, and `compare`."""

@@ -1,0 +1,10 @@
+"""What a sweep can optimize: each objective's source and direction."""
+
+# objective -> (where it comes from, direction); static objectives need no training
+OBJECTIVES = {
+    "psnr": ("metrics", "maximize"),
+    "ssim": ("metrics", "maximize"),
+    "mse": ("metrics", "minimize"),
+    "params": ("static", "minimize"),
+    "macs": ("static", "minimize"),
+}

@@ -1,0 +1,2 @@
+"""Training and runs: data, input pipelines, the run directory, strategies, the loop,
+evaluation and figures."""
