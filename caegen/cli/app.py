@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from caegen.cli.boundary import CaegenGroup, real_stream
+from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location
 from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 
@@ -23,10 +25,34 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=CaegenGroup,  # every command runs inside the boundary (caegen.cli.boundary)
 )
-# When piped, rich assumes 80 columns; layer tables need more to stay unabridged.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
+
+
+def _is_terminal(stream: object) -> bool:
+    """False for a closed descriptor too (Python then sets sys.stdout to None)."""
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+# When piped, rich assumes 80 columns; layer tables need more to stay unabridged. Markup
+# is off: what caegen prints contains user text (paths, names, values), which must come
+# out as written, `[bold]` and `[/]` included; colour comes from `Text` styles.
+console = Console(
+    highlight=False,
+    markup=False,
+    emoji=False,
+    width=None if _is_terminal(sys.stdout) else 140,
+)
+err_console = Console(
+    stderr=True,
+    highlight=False,
+    markup=False,
+    emoji=False,
+    width=None if _is_terminal(sys.stderr) else 140,
+)
 
 
 class Format(str, Enum):
@@ -46,17 +72,22 @@ def hide_native_logs() -> None:
     import logging
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing across models
-    if sys.stderr is not sys.__stderr__:  # already redirected (tests, embedding): leave it
+    stream = real_stream(sys.stderr)
+    if stream is None or stream is not sys.__stderr__:  # redirected (tests, embedding): leave it
         return
     try:
-        sys.stderr.flush()
+        stream.flush()
         original = os.dup(2)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
-        sys.stderr = os.fdopen(original, "w", buffering=1)
+        replacement = os.fdopen(original, "w", buffering=1)
     except (OSError, ValueError):  # no real descriptor 2 (e.g. captured in tests)
         return
+    if stream is not sys.stderr:  # the boundary's guard: replace what it guards
+        sys.stderr.inner = replacement  # type: ignore[union-attr]
+    else:
+        sys.stderr = replacement
 
 
 def fail(diagnostics: list[Diagnostic]) -> typer.Exit:
@@ -242,9 +273,9 @@ def summary(
         if agreements is not None:
             bad = [a.name for a in agreements if not a.agrees]
             console.print(
-                f"[red]Keras disagrees on {', '.join(bad)}[/]"
+                styled((f"Keras disagrees on {', '.join(bad)}", "red"))
                 if bad
-                else f"[green]Keras agrees on all {len(agreements)} layers[/]"
+                else styled((f"Keras agrees on all {len(agreements)} layers", "green"))
             )
         console.file.flush()
         source = report.spec.source.text if report.spec and report.spec.source else None
@@ -337,7 +368,9 @@ def train(
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except KeyboardInterrupt as exc:
-        err_console.print(f"[yellow]interrupted[/]: {_interrupted_message(exc)}", soft_wrap=True)
+        err_console.print(
+            styled(("interrupted", "yellow"), f": {_interrupted_message(exc)}"), soft_wrap=True
+        )
         raise typer.Exit(code=130) from None
     m = result.metrics
     if not m:  # a worker other than the chief: the chief reports
@@ -354,7 +387,7 @@ def train(
     if split and split != m["test_images"]:
         line += f" of {split:,} (--eval-limit)"
     console.print(line)
-    console.print(f"[bold green]wrote[/] {result.run_dir}")
+    console.print(styled(("wrote", "bold green"), f" {result.run_dir}"), soft_wrap=True)
 
 
 def _launch_local_workers(workers: int, resume: Path | None, dry_run: bool) -> None:
@@ -457,10 +490,14 @@ def export(
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning[/]: {warning}")
+        err_console.print(styled(("warning", "yellow"), f": {warning}"), soft_wrap=True)
     console.print(
-        f"[bold green]wrote[/] {result.path} ({result.part}, opset {opset}, "
-        f"{'trained' if result.trained else 'untrained'})"
+        styled(
+            ("wrote", "bold green"),
+            f" {result.path} ({result.part}, opset {opset}, "
+            f"{'trained' if result.trained else 'untrained'})",
+        ),
+        soft_wrap=True,
     )
     console.print(f"checked  onnx.checker passed; compared on {result.inputs}")
     console.print(f"max |onnx - keras|  {result.max_abs_diff:.3g} (tolerance {tolerance:g})")

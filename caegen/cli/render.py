@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rich.cells import cell_len
@@ -11,7 +10,8 @@ from rich.text import Text
 
 from caegen.compile.compiler import Report
 from caegen.compile.graph import Node
-from caegen.core.diagnostics import Diagnostic, Severity
+from caegen.core.diagnostics import CaegenError, Diagnostic, Severity
+from caegen.core.inputs import read_input_text
 from caegen.spec.layers import fmt_shape
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -24,10 +24,11 @@ def diagnostic_line(d: Diagnostic) -> str:
 
 
 def _file_text(path: str) -> str | None:
-    """The spec's text for a snippet, when the diagnostic's file can still be read."""
+    """The spec's text for a snippet, when the diagnostic's file can still be read (a FIFO
+    reads as empty once its writer is gone, never blocking)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return read_input_text(path)
+    except CaegenError:
         return None
 
 

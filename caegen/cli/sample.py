@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from caegen.cli.app import app, console, fail, hide_native_logs
+from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError
 
 
@@ -35,4 +36,4 @@ def sample(
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     for path in result.written:
-        console.print(f"[bold green]wrote[/] {path}")
+        console.print(styled(("wrote", "bold green"), f" {path}"), soft_wrap=True)

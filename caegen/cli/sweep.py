@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.text import Text
 
 from caegen.cli.app import app, console, err_console, fail, hide_native_logs
+from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError
 
 
@@ -155,7 +156,10 @@ def sweep(
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     verb = "continuing" if the_sweep.resumed else "new"
-    console.print(f"[bold]sweep[/] {the_sweep.folder} ({verb}; {sampler}, {objective})")
+    console.print(
+        styled(("sweep", "bold"), f" {the_sweep.folder} ({verb}; {sampler}, {objective})"),
+        soft_wrap=True,
+    )
     until = time.time() + budget_minutes * 60 if budget_minutes is not None else None
     display = _Display(the_sweep, jobs)
     try:
@@ -167,7 +171,11 @@ def sweep(
     except KeyboardInterrupt:
         the_sweep.write_reports()
         err_console.print(
-            f"[yellow]interrupted[/]: run the same command again to continue {the_sweep.folder}"
+            styled(
+                ("interrupted", "yellow"),
+                f": run the same command again to continue {the_sweep.folder}",
+            ),
+            soft_wrap=True,
         )
         raise typer.Exit(code=130) from None
     except CaegenError as exc:
@@ -215,8 +223,12 @@ def _run_workers(
     if failed:
         detail = failed[0].stderr.read().decode(errors="replace").strip().splitlines()
         err_console.print(
-            f"[yellow]warning[/]: {len(failed)} worker(s) ended with an error: "
-            f"{detail[-1] if detail else 'no message'}"
+            styled(
+                ("warning", "yellow"),
+                f": {len(failed)} worker(s) ended with an error: "
+                f"{detail[-1] if detail else 'no message'}",
+            ),
+            soft_wrap=True,
         )
     the_sweep.write_reports()
 
@@ -237,8 +249,8 @@ def _summary(the_sweep: Any) -> None:
             f"{the_sweep.objective_value(best):.4g}) {_point(best.point)}",
             soft_wrap=True,
         )
-        console.print(f"[bold green]wrote[/] {the_sweep.folder / 'best.yaml'}")
-    console.print(f"[bold green]wrote[/] {the_sweep.folder / 'leaderboard.csv'}")
+        console.print(styled(("wrote", "bold green"), f" {the_sweep.folder / 'best.yaml'}"))
+    console.print(styled(("wrote", "bold green"), f" {the_sweep.folder / 'leaderboard.csv'}"))
 
 
 class CompareFormat(str, Enum):
@@ -275,7 +287,7 @@ def compare(
             suffix = {"text": "txt", "markdown": "md"}.get(format.value, format.value)
             atomic_write_text(out / f"compare.{suffix}", table)
             for path in write_figures(entries, out):
-                err_console.print(f"[bold green]wrote[/] {path}")
+                err_console.print(styled(("wrote", "bold green"), f" {path}"), soft_wrap=True)
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except OSError as exc:

@@ -34,7 +34,12 @@ E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 CODES: dict[str, CodeInfo] = _codes(
     # input: files, YAML, schema
-    CodeInfo("E001", "file-not-found", E, "The spec file does not exist or cannot be read."),
+    CodeInfo(
+        "E001",
+        "file-not-found",
+        E,
+        "An input file (a spec, a space file) does not exist or cannot be read as text.",
+    ),
     CodeInfo("E002", "yaml-syntax", E, "The file is not valid YAML."),
     CodeInfo("E003", "yaml-duplicate-key", E, "A mapping repeats a key; YAML would keep the last."),
     CodeInfo("E010", "unknown-layer-type", E, "A layer's `type` is not a known layer type."),
@@ -170,6 +175,40 @@ CODES: dict[str, CodeInfo] = _codes(
         E,
         "The distribution strategy asked for cannot be set up (e.g. multi-worker without "
         "TF_CONFIG, or a TF_CONFIG that is not a cluster).",
+    ),
+    # the command-line boundary
+    CodeInfo(
+        "E075",
+        "os-error",
+        E,
+        "A file or folder the command reads or writes failed for an operating-system reason "
+        "(permission, a folder or FIFO where a file belongs, a name too long, a full disk).",
+    ),
+    CodeInfo(
+        "E076",
+        "output-stream",
+        E,
+        "Standard output cannot be written (closed, a full disk, a reader that went away).",
+    ),
+    CodeInfo(
+        "E077",
+        "usage",
+        E,
+        "The command line is malformed: an unknown option, a missing argument, a value of "
+        "the wrong type or out of range.",
+    ),
+    CodeInfo(
+        "E078",
+        "port-in-use",
+        E,
+        "A multi-worker task's address names a port that another process holds.",
+    ),
+    CodeInfo(
+        "E079",
+        "internal-error",
+        E,
+        "caegen failed in a way it does not anticipate (a bug): the message names the "
+        "exception; set CAEGEN_TRACEBACK=1 to see the traceback, and please report it.",
     ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),

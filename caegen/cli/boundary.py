@@ -1,0 +1,322 @@
+"""The one boundary every command goes through: whatever a command raises, the user gets a
+coded diagnostic and a non-zero exit, never a Python traceback.
+
+`CaegenGroup` is the typer app's group class, so every command (those of today and any
+added later) runs inside `CaegenGroup.invoke`, and the command line itself is parsed
+inside `CaegenGroup.main`:
+
+- `CaegenError`: its diagnostics (exit 1);
+- an `OSError` that escaped a command: E075 naming the file and the reason;
+- standard output that fails (closed, a full disk, a reader gone): E076 on stderr;
+- a malformed command line: E077 with the parser's message (exit 2, as before);
+- Ctrl-C: `interrupted` (exit 130);
+- anything else is a bug: E079 naming the exception and where it was raised
+  (`CAEGEN_TRACEBACK=1` lets the traceback through).
+
+Diagnostics are rendered as rich `Text`, never as markup, so a path or a value that
+contains `[bold]` or `[/]` is printed as written.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+from caegen.core.diagnostics import CaegenError, Diagnostic, Location
+
+INTERRUPTED = 130
+USAGE = 2
+
+
+class OutputStreamError(CaegenError):
+    """Standard output cannot be written (E076)."""
+
+
+class GuardedStream:
+    """`sys.stdout` or `sys.stderr` while a command runs.
+
+    A write that fails (no stream at all, a closed one, a full disk, a reader that went
+    away) raises `OutputStreamError` once, for stdout; later writes are dropped. The real
+    stream is pointed at /dev/null then, so that Python's own flush at exit does not fail
+    a second time. Text the stream's encoding cannot hold (a file name's undecodable
+    bytes) is written with backslash escapes instead of failing.
+    """
+
+    def __init__(self, inner: Any, name: str, raises: bool) -> None:
+        self.inner = inner
+        self.name = name
+        self.raises = raises
+        self.failure: str | None = None
+
+    def write(self, text: str) -> int:
+        if self.failure is None:
+            self._call(self._write, text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.failure is None and self.inner is not None:
+            self._call(self.inner.flush)
+
+    def writelines(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def isatty(self) -> bool:
+        try:
+            return self.inner is not None and bool(self.inner.isatty())
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        if self.inner is None:
+            raise io.UnsupportedOperation(f"{self.name} is closed")
+        return int(self.inner.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _write(self, text: str) -> None:
+        if self.inner is None:
+            raise OSError(errno.EBADF, "it is closed")
+        try:
+            self.inner.write(text)
+        except UnicodeEncodeError:
+            encoding = getattr(self.inner, "encoding", None) or "utf-8"
+            self.inner.write(text.encode(encoding, "backslashreplace").decode(encoding))
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except (OSError, ValueError) as exc:  # ValueError: "I/O operation on closed file"
+            self.failure = _stream_reason(exc)
+            _silence(self.inner)
+            if self.raises:
+                raise self.error() from None
+
+    def error(self) -> OutputStreamError:
+        return OutputStreamError(
+            [
+                Diagnostic(
+                    "E076",
+                    f"cannot write to {self.name}: {self.failure}",
+                    Location(),
+                    "send the output somewhere writable (a file on a disk with space, or a "
+                    "pipe whose reader stays)",
+                )
+            ]
+        )
+
+
+def _stream_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        if exc.errno == errno.EPIPE:
+            return "its reader went away (broken pipe)"
+        if exc.errno == errno.EBADF:
+            return "it is closed"
+        return exc.strerror or str(exc)
+    return "it is closed"
+
+
+def _silence(stream: Any) -> None:
+    """Point a real stream's descriptor at /dev/null (what is left in its buffer goes there)."""
+    try:
+        fd = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except (AttributeError, OSError, ValueError):
+        return
+    try:
+        os.dup2(devnull, fd)
+    except OSError:
+        pass
+    finally:
+        os.close(devnull)
+
+
+@contextmanager
+def guarded_streams() -> Iterator[tuple[GuardedStream, GuardedStream]]:
+    """Install the guards on sys.stdout and sys.stderr (whatever they are: a terminal, a
+    test's capture, None when the descriptor was closed) and take them off afterwards."""
+    saved = sys.stdout, sys.stderr
+    out = GuardedStream(sys.stdout, "standard output", raises=True)
+    err = GuardedStream(sys.stderr, "standard error", raises=False)
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    try:
+        yield out, err
+    finally:
+        sys.stdout, sys.stderr = out.inner or saved[0], err.inner or saved[1]
+
+
+def real_stream(stream: Any) -> Any:
+    """The stream a guard wraps (or the stream itself)."""
+    return stream.inner if isinstance(stream, GuardedStream) else stream
+
+
+def _os_error(exc: OSError) -> Diagnostic:
+    from caegen.core.fsutil import os_error_reason
+
+    name = exc.filename if exc.filename not in (None, "") else None
+    reason = os_error_reason(exc)
+    hints = {
+        errno.ENOSPC: "free disk space, or pass a path on another disk",
+        errno.EACCES: "check the permissions of the path, or pass another one",
+        errno.EPERM: "check the permissions of the path, or pass another one",
+        errno.EROFS: "pass a path on a writable file system",
+        errno.ENAMETOOLONG: "use a shorter name",
+        errno.EISDIR: "pass a file, not a folder",
+        errno.ENOTDIR: "pass a folder, not a file (or move the file out of the way)",
+        errno.ELOOP: "the path's symbolic links form a loop: fix them",
+    }
+    what = f"cannot use {name}: {reason}" if name else f"an operating-system error: {reason}"
+    return Diagnostic(
+        "E075", what, Location(str(name) if name else None), hints.get(exc.errno, "check the path")
+    )
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame of a traceback, as `file:line in function` (relative to caegen)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "an unknown place"
+    frame = frames[-1]
+    path = Path(frame.filename)
+    parts = path.parts
+    shown = "/".join(parts[parts.index("caegen") :]) if "caegen" in parts else path.name
+    return f"{shown}:{frame.lineno} in {frame.name}"
+
+
+def _internal_error(exc: BaseException) -> Diagnostic:
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return Diagnostic(
+        "E079",
+        f"internal error: {type(exc).__name__}{': ' + first if first else ''} (at {_where(exc)})",
+        Location(),
+        "this is a bug in caegen: please report it with the command and its input files "
+        "(CAEGEN_TRACEBACK=1 prints the traceback)",
+    )
+
+
+def diagnose(exc: BaseException) -> tuple[list[Diagnostic], int]:
+    """The diagnostics and the exit code for an exception that reached the boundary."""
+    if isinstance(exc, CaegenError):
+        return exc.diagnostics, 1
+    if isinstance(exc, MemoryError):
+        return [
+            Diagnostic(
+                "E063",
+                "caegen ran out of memory",
+                Location(),
+                "give it more memory, or a smaller input (fewer points, codes or layers)",
+            )
+        ], 1
+    if isinstance(exc, OSError):
+        return [_os_error(exc)], 1
+    return [_internal_error(exc)], 1
+
+
+def report(diagnostics: list[Diagnostic]) -> None:
+    from caegen.cli.app import err_console
+    from caegen.cli.render import print_diagnostic
+
+    for d in diagnostics:
+        print_diagnostic(err_console, d)
+
+
+def _usage(exc: TyperException) -> int:
+    """A malformed command line: the parser's message as E077 (click's help for no args)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # typer printed the help already
+        return USAGE
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "caegen"
+    message = exc.format_message()
+    report(
+        [
+            Diagnostic(
+                "E077",
+                message[0].lower() + message[1:] if message else "invalid command line",
+                Location(),
+                f"see `{command} --help`",
+            )
+        ]
+    )
+    return int(getattr(exc, "exit_code", USAGE))
+
+
+def _passes_through(exc: BaseException) -> bool:
+    return isinstance(exc, (typer.Exit, typer.Abort, TyperException, SystemExit))
+
+
+class CaegenGroup(TyperGroup):
+    """The typer app's group: see the module's docstring."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BaseException as exc:
+            if _passes_through(exc):
+                raise
+            raise typer.Exit(code=_handled(exc)) from None
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        with guarded_streams() as (out, err):
+            code = self._run(args, prog_name, complete_var, **extra)
+            if out.failure is None:
+                try:
+                    out.flush()
+                except OutputStreamError as exc:
+                    code = max(code, _handled(exc))
+            if out.failure is not None and code == 0:
+                code = _handled(out.error())  # the command swallowed its own failure
+            if err.failure is not None and code == 0:
+                code = 1  # a message could not be shown
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _run(
+        self, args: Sequence[str] | None, prog_name: str | None, complete_var: str | None, **extra
+    ) -> int:
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except TyperException as exc:
+            return _usage(exc)
+        except typer.Abort:
+            return _handled(KeyboardInterrupt())
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException as exc:
+            if isinstance(exc, typer.Exit):
+                return exc.exit_code
+            return _handled(exc)
+        return result if isinstance(result, int) else 0
+
+
+def _handled(exc: BaseException) -> int:
+    """Report an exception at the boundary; the exit code."""
+    if isinstance(exc, KeyboardInterrupt):
+        with suppress(Exception):
+            sys.stderr.write("interrupted\n")
+        return INTERRUPTED
+    if os.environ.get("CAEGEN_TRACEBACK") and not isinstance(exc, CaegenError):
+        raise exc
+    diagnostics, code = diagnose(exc)
+    with suppress(OutputStreamError):
+        report(diagnostics)
+    return code
