@@ -23,17 +23,15 @@ import errno
 import io
 import os
 import sys
-import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from caegen.core.diagnostics import CaegenError, Diagnostic, Location
+from caegen.core.diagnostics import CaegenError, Diagnostic, Location, internal_error
 
 INTERRUPTED = 130
 USAGE = 2
@@ -183,29 +181,6 @@ def _os_error(exc: OSError) -> Diagnostic:
     )
 
 
-def _where(exc: BaseException) -> str:
-    """The innermost frame of a traceback, as `file:line in function` (relative to caegen)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return "an unknown place"
-    frame = frames[-1]
-    path = Path(frame.filename)
-    parts = path.parts
-    shown = "/".join(parts[parts.index("caegen") :]) if "caegen" in parts else path.name
-    return f"{shown}:{frame.lineno} in {frame.name}"
-
-
-def _internal_error(exc: BaseException) -> Diagnostic:
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
-    return Diagnostic(
-        "E079",
-        f"internal error: {type(exc).__name__}{': ' + first if first else ''} (at {_where(exc)})",
-        Location(),
-        "this is a bug in caegen: please report it with the command and its input files "
-        "(CAEGEN_TRACEBACK=1 prints the traceback)",
-    )
-
-
 def diagnose(exc: BaseException) -> tuple[list[Diagnostic], int]:
     """The diagnostics and the exit code for an exception that reached the boundary."""
     if isinstance(exc, CaegenError):
@@ -221,7 +196,7 @@ def diagnose(exc: BaseException) -> tuple[list[Diagnostic], int]:
         ], 1
     if isinstance(exc, OSError):
         return [_os_error(exc)], 1
-    return [_internal_error(exc)], 1
+    return [internal_error(exc)], 1
 
 
 def report(diagnostics: list[Diagnostic]) -> None:

@@ -6,8 +6,10 @@ Every code is registered once in `CODES` and documented in docs/diagnostics.md.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 
 class Severity(str, Enum):
@@ -343,6 +345,29 @@ def error(
 ) -> CaegenError:
     """A `CaegenError` of one diagnostic (errors outside a spec file have no location)."""
     return CaegenError([Diagnostic(code, message, location or Location(), hint)])
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame of a traceback, as `file:line in function` (from `caegen/` on)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "an unknown place"
+    frame = frames[-1]
+    parts = Path(frame.filename).parts
+    shown = "/".join(parts[parts.index("caegen") :]) if "caegen" in parts else parts[-1]
+    return f"{shown}:{frame.lineno} in {frame.name}"
+
+
+def internal_error(exc: BaseException, location: Location | None = None) -> Diagnostic:
+    """E079 for an exception caegen did not anticipate: a bug, named so it can be reported."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return Diagnostic(
+        "E079",
+        f"internal error: {type(exc).__name__}{': ' + first if first else ''} (at {_where(exc)})",
+        location or Location(),
+        "this is a bug in caegen: please report it with the command and its input files "
+        "(CAEGEN_TRACEBACK=1 prints the traceback)",
+    )
 
 
 def codes_markdown() -> str:

@@ -62,8 +62,7 @@ def loads(text: str, file: str | None = None) -> Spec:
                     "E012",
                     "the spec is empty",
                     Location(file, 1, 1),
-                    "write name, input, encoder and decoder; or start from a template: "
-                    "caegen init",
+                    "write name, input, encoder and decoder; or start from a template: caegen init",
                 )
             ]
         )
