@@ -63,7 +63,8 @@ class GuardedStream:
         return len(text)
 
     def flush(self) -> None:
-        if self.failure is None and self.inner is not None:
+        # a stream the command closed itself (the language server's, at exit) is done
+        if self.failure is None and self.inner is not None and not _closed(self.inner):
             self._call(self.inner.flush)
 
     def writelines(self, lines: Sequence[str]) -> None:
@@ -114,6 +115,13 @@ class GuardedStream:
                 )
             ]
         )
+
+
+def _closed(stream: Any) -> bool:
+    try:
+        return bool(stream.closed)
+    except (AttributeError, ValueError):
+        return False
 
 
 def _stream_reason(exc: BaseException) -> str:
