@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -64,12 +65,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes, mode: int | None = None) -> None:
+    """Replace `path` with `data`; `mode` (default: 0666 less the umask) is the new file's."""
     path = Path(path)
     ensure_parent(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from others
+        # mkstemp's 0600 would hide results from others
+        os.fchmod(fd, 0o666 & ~_umask() if mode is None else mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -78,6 +81,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_rewrite_bytes(path: str | Path, data: bytes) -> Path:
+    """Replace an existing file's content atomically, as an editor saves it: through a
+    symbolic link to the file it points at (the link stays a link), keeping the file's
+    permission bits. Returns the path written."""
+    target = Path(os.path.realpath(path))
+    mode = stat.S_IMODE(os.stat(target).st_mode)
+    atomic_write_bytes(target, data, mode=mode)
+    return target
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
