@@ -124,7 +124,10 @@ CODES: dict[str, CodeInfo] = _codes(
     CodeInfo("E057", "output-unwritable", E, "An output path cannot be created or written."),
     CodeInfo("E058", "run-complete", E, "The run has finished the requested epochs already."),
     CodeInfo(
-        "E059", "run-file-damaged", E, "A file in a run directory cannot be read back intact."
+        "E059",
+        "run-file-damaged",
+        E,
+        "A file in a run or sweep directory cannot be read back intact.",
     ),
     CodeInfo("E060", "run-in-use", E, "A live process is training the run; one writer at a time."),
     CodeInfo(

@@ -33,6 +33,7 @@ import yaml
 
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.fsutil import atomic_write_text, unwritable
+from caegen.core.inputs import read_input_text
 from caegen.sweep.db import Database, display_url, open_database
 from caegen.sweep.objectives import OBJECTIVES
 from caegen.sweep.space import Dimension, Space, check_overlaps, dimension, point_key
@@ -73,7 +74,9 @@ class SweepConfig:
         return {
             "spec": hashlib.sha256(base_text.encode()).hexdigest()[:16],
             "sets": self.sets,
-            "space_file": self.space_file.read_text() if self.space_file else None,
+            "space_file": read_input_text(self.space_file, "space file")
+            if self.space_file
+            else None,
             "sampler": self.sampler,
             "objective": self.objective,
             "epochs": self.epochs,
@@ -121,9 +124,9 @@ def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
     from caegen.sweep.space import parse_target, values_from_yaml
 
     try:
-        data, positions, _ = load_with_positions(path.read_text())
-    except OSError as exc:
-        raise error("E001", f"cannot read {path}: {exc.strerror}", "pass a YAML file") from None
+        data, positions, _ = load_with_positions(
+            read_input_text(path, "space file", "pass a YAML file mapping PATH to its values")
+        )
     except YamlSyntaxError as exc:
         raise CaegenError(
             [
@@ -154,7 +157,7 @@ def _diag(code: str, message: str, file: str, line: int | None, hint: str) -> Di
 
 def open_sweep(config: SweepConfig) -> Sweep:
     """The latest sweep with this identity (to continue it), or a new one."""
-    from caegen.spec.loader import load
+    from caegen.spec.loader import loads
 
     if config.sampler not in SAMPLERS:
         raise error("E064", f"unknown sampler `{config.sampler}`", f"choose {', '.join(SAMPLERS)}")
@@ -163,8 +166,9 @@ def open_sweep(config: SweepConfig) -> Sweep:
             "E064", f"unknown objective `{config.objective}`", f"choose {', '.join(OBJECTIVES)}"
         )
     shared = _shared_database(config.storage)  # reached (or refused) before anything exists
-    base_spec = load(config.spec_path)  # the base itself must be a valid spec
-    base_text = config.spec_path.read_text()
+    # read once (a FIFO reads once), and the base itself must be a valid spec
+    base_text = read_input_text(config.spec_path, "spec file", "pass the base spec")
+    base_spec = loads(base_text, file=str(config.spec_path))
     base = yaml.safe_load(base_text)
     space = load_space(config, base)
     if config.sampler == "grid":
@@ -173,10 +177,10 @@ def open_sweep(config: SweepConfig) -> Sweep:
     root = config.out / base_spec.name
     for candidate in sorted(root.glob("*/sweep.json"), reverse=True):
         try:
-            recorded = json.loads(candidate.read_text())
-        except (OSError, ValueError):
-            continue
-        if recorded.get("identity") == identity:
+            recorded = sweep_record(candidate.parent)
+        except CaegenError:
+            continue  # a damaged sweep is not the one to continue
+        if recorded["identity"] == identity:
             _same_storage(recorded, config.storage, candidate.parent)
             return Sweep(candidate.parent, config, space, base_spec.name, resumed=True, db=shared)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -209,11 +213,50 @@ def open_sweep(config: SweepConfig) -> Sweep:
     return Sweep(folder, config, space, base_spec.name, resumed=False, db=shared)
 
 
+_RECORD_KEYS: dict[str, tuple[type, ...]] = {
+    "sets": (list,),
+    "space_file": (str, type(None)),
+    "sampler": (str,),
+    "objective": (str,),
+    "epochs": (int, type(None)),
+    "batch_size": (int, type(None)),
+    "limit": (int, type(None)),
+    "seed": (int,),
+    "storage": (str, type(None)),
+}
+
+
+def sweep_record(folder: Path) -> dict[str, Any]:
+    """A sweep directory's sweep.json, checked: E059 names what is damaged in it."""
+    path = folder / "sweep.json"
+    text = read_input_text(path, "sweep record", "pass a sweep directory")
+    try:
+        record = json.loads(text)
+        if not isinstance(record, dict):
+            raise ValueError("it is not a JSON object")
+        if not isinstance(record.get("identity"), dict):
+            raise ValueError("its `identity` is not an object")
+        config = record.get("config")
+        if not isinstance(config, dict):
+            raise ValueError("its `config` is not an object")
+        for key, kinds in _RECORD_KEYS.items():
+            if not isinstance(config.get(key), kinds) or isinstance(config.get(key), bool):
+                raise ValueError(f"`config.{key}` is missing or of the wrong kind")
+        if not all(isinstance(s, str) for s in config["sets"]):
+            raise ValueError("`config.sets` holds something other than text")
+    except (ValueError, RecursionError) as exc:
+        raise error(
+            "E059",
+            f"{path} is damaged: {exc}",
+            "start the sweep afresh in another --out (this folder's runs stay readable)",
+        ) from None
+    return record
+
+
 def open_existing(folder: Path, storage: str | None = None) -> Sweep:
     """A sweep directory, as a worker process (`--jobs`) opens it; `storage` is the URL
     with its password (sweep.json records it hidden)."""
-    record = json.loads((folder / "sweep.json").read_text())
-    c = record["config"]
+    c = sweep_record(folder)["config"]
     config = SweepConfig(
         spec_path=folder / "spec.yaml",
         sets=c["sets"],
@@ -226,11 +269,11 @@ def open_existing(folder: Path, storage: str | None = None) -> Sweep:
         seed=c["seed"],
         storage=storage if storage is not None else c["storage"],
     )
-    base = yaml.safe_load((folder / "spec.yaml").read_text())
-    from caegen.spec.loader import load
+    from caegen.spec.loader import loads
 
-    name = load(folder / "spec.yaml").name
-    return Sweep(folder, config, load_space(config, base), name, resumed=True)
+    text = read_input_text(folder / "spec.yaml", "sweep's spec file", "pass a sweep directory")
+    name = loads(text, file=str(folder / "spec.yaml")).name
+    return Sweep(folder, config, load_space(config, yaml.safe_load(text)), name, resumed=True)
 
 
 # --- the sweep -----------------------------------------------------------------------------
@@ -567,7 +610,7 @@ def _same_storage(recorded: dict[str, Any], storage: str | None, folder: Path) -
 
 def _folder_id(folder: Path) -> str:
     """A sweep's name in a shared database: the same for every process working it."""
-    record = json.loads((folder / "sweep.json").read_text())
+    record = sweep_record(folder)
     return hashlib.sha256(json.dumps(record["identity"], sort_keys=True).encode()).hexdigest()[:12]
 
 

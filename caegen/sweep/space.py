@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location
+from caegen.spec.yamlpos import SafeLoader
 
 SECTIONS = ("encoder", "decoder")
 _SEGMENT = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)(?::(-?\d+))?\]")
@@ -318,7 +319,10 @@ def parse_values(text: str, dimension: Dimension) -> None:
         steps = [o for o in options if o.isdigit()]
         dimension.steps = int(steps[0]) if steps else None
         unknown = [o for o in options if o != "log" and not o.isdigit()]
-        if unknown or low is None or high is None or not low < high:
+        finite = all(
+            isinstance(x, int) or (x is not None and math.isfinite(x)) for x in (low, high)
+        )
+        if unknown or not finite or not low < high:
             raise _space_error(
                 f"`{dimension.name}={text}` is not a range low..high[:log][:N]",
                 "e.g. 1e-4..1e-2:log, or 8..64:4 for 4 grid points",
@@ -327,18 +331,24 @@ def parse_values(text: str, dimension: Dimension) -> None:
             raise _space_error(f"`{dimension.name}`: a log range needs low > 0", "raise low")
         dimension.low, dimension.high = low, high
         dimension.integer = isinstance(low, int) and isinstance(high, int)
+        check_values(dimension)
         return
     flow = text.startswith("[")  # a YAML list, for mappings such as layer alternatives
-    values = yaml.safe_load(text) if flow else [_scalar(v) for v in text.split(",")]
+    if flow:
+        values = _yaml_value(text, dimension)
+    else:
+        values = [_scalar(v, dimension) for v in text.split(",")]
     if not isinstance(values, list) or not values:
         raise _space_error(f"`{dimension.name}` has no values", "give values after `=`: a,b,c")
     dimension.choices = values
+    check_values(dimension)
 
 
 def values_from_yaml(value: Any, dimension: Dimension) -> None:
     """A space file's value: a list of choices, {low, high, log, steps}, or CLI-style text."""
     if isinstance(value, list):
         dimension.choices = value
+        check_values(dimension)
     elif isinstance(value, dict) and {"low", "high"} <= set(value):
         parse_values(
             f"{value['low']}..{value['high']}"
@@ -361,12 +371,69 @@ def _number(text: str) -> int | float | None:
         return None
 
 
-def _scalar(text: str) -> Any:
+def _scalar(text: str, dimension: Dimension) -> Any:
     text = text.strip()
     number = _number(text)
     if number is not None:
         return number
-    return yaml.safe_load(text) if text else None
+    return _yaml_value(text, dimension) if text else None
+
+
+def _yaml_value(text: str, dimension: Dimension) -> Any:
+    """Values written in YAML, or E064 with the YAML problem and its column."""
+    try:
+        return yaml.load(text, Loader=SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where = f" at column {mark.column + 1}" if mark is not None else ""
+        message = f"`{dimension.name}`: cannot read `{text}` as YAML: {problem}{where}"
+    except (ValueError, RecursionError) as exc:  # a number too long; nesting too deep
+        message = f"`{dimension.name}`: cannot read `{text}` as YAML: {exc}"
+    raise _space_error(
+        message,
+        "close every bracket and quote, e.g. "
+        "[{type: max_pool2d}, {type: conv2d, filters: 8, kernel_size: 3, strides: 2}]",
+    )
+
+
+def _not_plain(value: Any, depth: int = 0) -> str | None:
+    """Why a value cannot be a sweep's value (None when it can: JSON's kinds of data)."""
+    if depth > 32:
+        return "values are nested too deeply"
+    if value is None or isinstance(value, (bool, int, str)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a finite number"
+    if isinstance(value, list):
+        return next((p for v in value if (p := _not_plain(v, depth + 1))), None)
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            return "a mapping's keys must be names"
+        return next((p for v in value.values() if (p := _not_plain(v, depth + 1))), None)
+    return f"`{value!r:.40}` is a {type(value).__name__}, not a number, text, list or mapping"
+
+
+def check_values(dimension: Dimension) -> None:
+    """A dimension's values are plain data, and a repeated block's counts whole numbers."""
+    problem = _not_plain(dimension.choices or [])
+    if problem is not None:
+        raise _space_error(
+            f"`{dimension.name}`: {problem}",
+            "use numbers, text, true/false, null, lists and mappings (quote dates and such)",
+        )
+    if any(t.repeat for t in dimension.targets):
+        counts = dimension.choices or [dimension.low, dimension.high]
+        bad = [c for c in counts if isinstance(c, bool) or not isinstance(c, int) or c < 0]
+        if bad:
+            raise _space_error(
+                f"`{dimension.name}` repeats blocks: {_shown(bad[0])} is not a block count",
+                "give whole numbers of 0 or more, e.g. 1,2,3 or 1..4",
+            )
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value) if _not_plain(value) is None else repr(value)
 
 
 def check_overlaps(dimensions: list[Dimension]) -> None:
