@@ -341,6 +341,7 @@ def train(
     if local_workers is not None:
         _launch_local_workers(local_workers, resume, dry_run)
     try:
+        _check_cluster(strategy, dry_run)  # TF_CONFIG and this worker's port, before any work
         spec = load(spec_path) if spec_path is not None else None
         if spec is None and resume is None:
             raise typer.BadParameter("pass a SPEC, or --resume RUN_DIR")
@@ -388,6 +389,15 @@ def train(
         line += f" of {split:,} (--eval-limit)"
     console.print(line)
     console.print(styled(("wrote", "bold green"), f" {result.run_dir}"), soft_wrap=True)
+
+
+def _check_cluster(strategy: str, dry_run: bool) -> None:
+    """A malformed TF_CONFIG (E068) or a port another process holds (E078) is said first."""
+    from caegen.training.distribute import worker_cluster
+
+    cluster = worker_cluster(strategy)
+    if cluster is not None and not dry_run:
+        cluster.check_port()
 
 
 def _launch_local_workers(workers: int, resume: Path | None, dry_run: bool) -> None:

@@ -10,18 +10,20 @@ import typer
 from caegen.cli.app import app, console, fail, hide_native_logs
 from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError
+from caegen.core.limits import MAX_DRAWS
 
 
 @app.command()
 def sample(
     source: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory or runs/<name>.")],
-    n: Annotated[int, typer.Option("--n", min=1, max=4096, help="Draws from the prior.")] = 64,
+    n: Annotated[int, typer.Option("--n", min=1, max=MAX_DRAWS, help="Draws from the prior.")] = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the draws.")] = 0,
     grid: Annotated[
         int | None, typer.Option(min=2, max=60, help="2-D latent: a K x K decoded manifold.")
     ] = None,
     latent: Annotated[
-        Path | None, typer.Option(help="Decode these codes (.npy, shape (N, *latent)).")
+        Path | None,
+        typer.Option(help="Decode these codes (.npy, shape (N, *latent), N <= 4096, finite)."),
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder for the PNGs (default: the run).")
