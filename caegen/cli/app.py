@@ -13,12 +13,19 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from caegen.cli.boundary import CaegenGroup, real_stream
+from caegen.cli.boundary import (
+    CaegenGroup,
+    CaegenTyper,
+    Input,
+    OutputFile,
+    OutputFolder,
+    real_stream,
+)
 from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location
 from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 
-app = typer.Typer(
+app = CaegenTyper(
     name="caegen",
     help="A declarative config-to-model compiler for convolutional autoencoders.",
     no_args_is_help=True,
@@ -131,7 +138,9 @@ def _root(
 @app.command()
 def check(
     specs: Annotated[
-        list[Path], typer.Argument(metavar="SPEC", help="Spec files to check.", show_default=False)
+        list[Path],
+        typer.Argument(metavar="SPEC", help="Spec files to check.", show_default=False),
+        Input,
     ],
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     strict: Annotated[bool, typer.Option(help="Fail on warnings too.")] = False,
@@ -215,7 +224,7 @@ def _codes(value: str | None) -> list[str] | None:
 
 @app.command()
 def summary(
-    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="The spec file.")],
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="The spec file."), Input],
     keras: Annotated[
         bool, typer.Option("--keras", help="Also build the Keras model and compare.")
     ] = False,
@@ -288,7 +297,9 @@ def summary(
 @app.command()
 def train(
     spec_path: Annotated[
-        Path | None, typer.Argument(metavar="SPEC", help="The spec file (optional with --resume).")
+        Path | None,
+        typer.Argument(metavar="SPEC", help="The spec file (optional with --resume)."),
+        Input,
     ] = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, max=MAX_EPOCHS, help="Override train.epochs.")
@@ -297,9 +308,11 @@ def train(
         int | None,
         typer.Option("--batch-size", min=1, max=MAX_BATCH, help="Override train.batch_size."),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("runs"),
+    out: Annotated[Path, typer.Option(help="Root folder of run directories."), OutputFolder] = Path(
+        "runs"
+    ),
     resume: Annotated[
-        Path | None, typer.Option(help="Continue this run directory to --epochs.")
+        Path | None, typer.Option(help="Continue this run directory to --epochs."), Input
     ] = None,
     seed: Annotated[
         int | None, typer.Option(min=0, max=MAX_SEED, help="Override train.seed.")
@@ -474,10 +487,14 @@ class Part(str, Enum):
 @app.command()
 def export(
     source: Annotated[
-        Path, typer.Argument(metavar="RUN_OR_SPEC", help="A run directory, runs/<name>, or a spec.")
+        Path,
+        typer.Argument(metavar="RUN_OR_SPEC", help="A run directory, runs/<name>, or a spec."),
+        Input,
     ],
     path: Annotated[
-        Path | None, typer.Argument(metavar="[PATH]", help="Where to write the ONNX file.")
+        Path | None,
+        typer.Argument(metavar="[PATH]", help="Where to write the ONNX file."),
+        OutputFile,
     ] = None,
     onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (the format).")] = False,
     part: Annotated[Part, typer.Option(help="Which model to export.")] = Part.autoencoder,
@@ -523,6 +540,7 @@ def schema(
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Write it to this file (e.g. caegen.schema.json)."),
+        OutputFile,
     ] = None,
 ) -> None:
     """Print the JSON Schema of the spec language (for editor completion)."""
@@ -550,7 +568,9 @@ def _modeline(path: Path) -> str:
 def init(
     template: Annotated[str, typer.Argument(help="A template name (see --list).")] = "quickstart",
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Where to write (default: NAME.yaml).")
+        Path | None,
+        typer.Option("--out", "-o", help="Where to write (default: NAME.yaml)."),
+        OutputFile,
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the templates.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,

@@ -20,21 +20,90 @@ contains `[bold]` or `[/]` is printed as written.
 from __future__ import annotations
 
 import errno
+import inspect
 import io
 import os
 import sys
+import typing
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location, internal_error
+from caegen.core.fsutil import output_problem
 
 INTERRUPTED = 130
 USAGE = 2
+
+
+class PathRole(str, Enum):
+    """What a command does with a path it is given: declared on the parameter,
+    `Annotated[Path, typer.Option(...), OutputFolder]`. Outputs are checked before the
+    command runs (E057); inputs are read through `caegen.core.inputs` (E001), run and
+    sweep folders through their own readers."""
+
+    INPUT = "input"
+    OUTPUT_FILE = "output file"
+    OUTPUT_FOLDER = "output folder"
+
+
+Input = PathRole.INPUT
+OutputFile = PathRole.OUTPUT_FILE
+OutputFolder = PathRole.OUTPUT_FOLDER
+
+
+def path_roles(callback: Any) -> dict[str, PathRole]:
+    """{parameter: role} of a command's function (Path parameters carry one)."""
+    hints = typing.get_type_hints(inspect.unwrap(callback), include_extras=True)
+    return {
+        name: role
+        for name, hint in hints.items()
+        for role in getattr(hint, "__metadata__", ())
+        if isinstance(role, PathRole)
+    }
+
+
+def check_outputs(callback: Any, params: dict[str, Any]) -> None:
+    """E057 for every output path that cannot be written, before the command runs."""
+    problems = []
+    for name, role in path_roles(callback).items():
+        value = params.get(name)
+        if role is PathRole.INPUT or value is None:
+            continue
+        problem = output_problem(Path(value), folder=role is PathRole.OUTPUT_FOLDER)
+        if problem is not None:
+            option = "--" + name.rstrip("_").replace("_", "-")
+            problems.append(
+                Diagnostic(
+                    "E057",
+                    f"cannot write the {role.value} {value}: {problem}",
+                    Location(str(value)),
+                    f"pass another {option if name != 'path' else 'PATH'}",
+                )
+            )
+    if problems:
+        raise CaegenError(problems)
+
+
+class CaegenCommand(TyperCommand):
+    """Every command: its output paths are checked before it runs (see `PathRole`)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        check_outputs(self.callback, ctx.params)
+        return super().invoke(ctx)
+
+
+class CaegenTyper(typer.Typer):
+    """The app: each command it registers is a `CaegenCommand` inside a `CaegenGroup`."""
+
+    def command(self, name: str | None = None, *, cls: Any = None, **kwargs: Any) -> Any:
+        return super().command(name, cls=cls or CaegenCommand, **kwargs)
 
 
 class OutputStreamError(CaegenError):

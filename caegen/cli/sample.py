@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from caegen.cli.app import app, console, fail, hide_native_logs
+from caegen.cli.boundary import Input, OutputFolder
 from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError
 from caegen.core.limits import MAX_DRAWS
@@ -15,7 +16,9 @@ from caegen.core.limits import MAX_DRAWS
 
 @app.command()
 def sample(
-    source: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory or runs/<name>.")],
+    source: Annotated[
+        Path, typer.Argument(metavar="RUN", help="A run directory or runs/<name>."), Input
+    ],
     n: Annotated[int, typer.Option("--n", min=1, max=MAX_DRAWS, help="Draws from the prior.")] = 64,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the draws.")] = 0,
     grid: Annotated[
@@ -24,9 +27,10 @@ def sample(
     latent: Annotated[
         Path | None,
         typer.Option(help="Decode these codes (.npy, shape (N, *latent), N <= 4096, finite)."),
+        Input,
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Folder for the PNGs (default: the run).")
+        Path | None, typer.Option(help="Folder for the PNGs (default: the run)."), OutputFolder
     ] = None,
 ) -> None:
     """Decode draws from a VAE's prior (and a 2-D manifold), or given latent codes."""

@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.text import Text
 
 from caegen.cli.app import app, console, err_console, fail, hide_native_logs
+from caegen.cli.boundary import Input, OutputFolder
 from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError
 
@@ -84,7 +85,9 @@ def _point(point: dict[str, Any]) -> str:
 
 @app.command()
 def sweep(
-    spec_path: Annotated[Path | None, typer.Argument(metavar="SPEC", help="The base spec.")] = None,
+    spec_path: Annotated[
+        Path | None, typer.Argument(metavar="SPEC", help="The base spec."), Input
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -94,7 +97,7 @@ def sweep(
         ),
     ] = None,
     space: Annotated[
-        Path | None, typer.Option(help="A YAML file mapping PATH to its values.")
+        Path | None, typer.Option(help="A YAML file mapping PATH to its values."), Input
     ] = None,
     sampler: Annotated[
         str, typer.Option(help="grid | random | tpe | qmc | cmaes (the last three: Optuna).")
@@ -114,7 +117,9 @@ def sweep(
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Train on at most N images.")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the random samplers.")] = 0,
-    out: Annotated[Path, typer.Option(help="Root folder of sweep directories.")] = Path("sweeps"),
+    out: Annotated[
+        Path, typer.Option(help="Root folder of sweep directories."), OutputFolder
+    ] = Path("sweeps"),
     jobs: Annotated[int, typer.Option(min=1, help="Training processes at once.")] = 1,
     storage: Annotated[
         str | None,
@@ -124,7 +129,7 @@ def sweep(
             "postgresql://..., mysql+pymysql://... (default: study.db in the sweep directory).",
         ),
     ] = None,
-    worker: Annotated[Path | None, typer.Option(hidden=True)] = None,
+    worker: Annotated[Path | None, typer.Option(hidden=True), Input] = None,
     deadline: Annotated[float | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Search a space of spec variants; invalid points are rejected before anything is built."""
@@ -265,12 +270,13 @@ def compare(
     sources: Annotated[
         list[Path],
         typer.Argument(metavar="RUN_OR_SWEEP", help="Run directories, runs/<name>, or sweeps."),
+        Input,
     ],
     format: Annotated[
         CompareFormat, typer.Option("--format", "-f", help="Table format.")
     ] = CompareFormat.text,
     out: Annotated[
-        Path | None, typer.Option(help="Write the table and figures to this folder.")
+        Path | None, typer.Option(help="Write the table and figures to this folder."), OutputFolder
     ] = None,
 ) -> None:
     """One table of runs' metrics and sizes; with --out, figures too (Pareto front)."""

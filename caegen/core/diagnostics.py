@@ -186,8 +186,9 @@ CODES: dict[str, CodeInfo] = _codes(
         "E075",
         "os-error",
         E,
-        "A file or folder the command reads or writes failed for an operating-system reason "
-        "(permission, a folder or FIFO where a file belongs, a name too long, a full disk).",
+        "A file, folder or standard stream the command uses failed for an operating-system "
+        "reason (permission, a folder or FIFO where a file belongs, a name too long, a full "
+        "disk, a closed standard input).",
     ),
     CodeInfo(
         "E076",

@@ -37,6 +37,60 @@ def os_error_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def output_problem(path: Path, *, folder: bool) -> str | None:
+    """Why `path` cannot be written as a file (or used as a folder to write into), judged
+    before any work; None when nothing stands in the way (a full disk shows only when
+    writing). An existing file must be a regular one: files are written by replacing
+    them, which must never replace a device such as /dev/full."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return _creatable(path)
+    except OSError as exc:
+        return os_error_reason(exc)
+    if folder and not stat.S_ISDIR(mode):
+        return f"{path} is a file, not a folder"
+    if not folder and stat.S_ISDIR(mode):
+        return f"{path} is a folder"
+    if not folder and not stat.S_ISREG(mode):
+        return f"{path} is not a regular file (a device, a FIFO or a socket)"
+    where = path if folder else path.parent
+    if not os.access(where, os.W_OK | os.X_OK):
+        return f"{where} is not writable (permission denied)"
+    return None
+
+
+def _creatable(path: Path) -> str | None:
+    """Why the missing `path` could not be created (its nearest existing folder decides)."""
+    missing = [path]
+    ancestor = path.parent
+    while True:
+        try:
+            mode = os.stat(ancestor).st_mode
+            break
+        except FileNotFoundError:
+            missing.append(ancestor)
+            ancestor = ancestor.parent
+        except OSError as exc:
+            return os_error_reason(exc)
+    if not stat.S_ISDIR(mode):
+        return f"{ancestor} is a file, not a folder"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"{ancestor} is not writable (permission denied)"
+    limit = _name_max(ancestor)
+    long = [p.name for p in missing if len(os.fsencode(p.name)) > limit]
+    if long:
+        return f"the name {long[0][:40]}... is longer than the {limit} bytes a name may have"
+    return None
+
+
 def unwritable(what: str, exc: OSError, hint: str) -> CaegenError:
     """E057 for an output that cannot be created: `what` says what, e.g. "write out.onnx"."""
     return error("E057", f"cannot {what}: {os_error_reason(exc)}", hint)
