@@ -33,9 +33,14 @@ from caegen.core.diagnostics import CaegenError, Diagnostic, Location
 from caegen.spec.yamlpos import SafeLoader
 
 SECTIONS = ("encoder", "decoder")
-_SEGMENT = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)(?::(-?\d+))?\]")
+# indices of at most 18 digits (a longer one is no index of any spec, and int() of a very
+# long one is refused by Python)
+_SEGMENT = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d{1,18})(?::(-?\d{1,18}))?\]")
 _RANGE = re.compile(r"^\s*([-+0-9.eE]+)\s*\.\.\s*([-+0-9.eE]+)\s*((?::\s*[A-Za-z0-9]+\s*)*)$")
 OFF = "off"
+MAX_REPEAT = 1000
+"""Copies of a repeated block (`encoder[0:2]*=N`): each is built into the point's spec."""
+FLOAT_MAX = 1.7976931348623157e308
 
 
 @dataclass(frozen=True)
@@ -316,12 +321,11 @@ def parse_values(text: str, dimension: Dimension) -> None:
         low, high = _number(m.group(1)), _number(m.group(2))
         options = [o.strip() for o in m.group(3).split(":") if o.strip()]
         dimension.log = "log" in options
-        steps = [o for o in options if o.isdigit()]
-        dimension.steps = int(steps[0]) if steps else None
-        unknown = [o for o in options if o != "log" and not o.isdigit()]
-        finite = all(
-            isinstance(x, int) or (x is not None and math.isfinite(x)) for x in (low, high)
-        )
+        counts = [o for o in options if o.isdigit() and len(o) <= 9]
+        dimension.steps = int(counts[0]) if counts else None
+        unknown = [o for o in options if o != "log" and o not in counts]
+        # ends within the float range: samplers compute in floats
+        finite = all(x is not None and abs(x) <= FLOAT_MAX for x in (low, high))
         if unknown or not finite or not low < high:
             raise _space_error(
                 f"`{dimension.name}={text}` is not a range low..high[:log][:N]",
@@ -425,10 +429,11 @@ def check_values(dimension: Dimension) -> None:
     if any(t.repeat for t in dimension.targets):
         counts = dimension.choices or [dimension.low, dimension.high]
         bad = [c for c in counts if isinstance(c, bool) or not isinstance(c, int) or c < 0]
-        if bad:
+        if bad or max(counts) > MAX_REPEAT:
+            shown = _shown(bad[0]) if bad else f"{max(counts):,}"
             raise _space_error(
-                f"`{dimension.name}` repeats blocks: {_shown(bad[0])} is not a block count",
-                "give whole numbers of 0 or more, e.g. 1,2,3 or 1..4",
+                f"`{dimension.name}` repeats blocks: {shown} is not a block count",
+                f"give whole numbers from 0 to {MAX_REPEAT:,}, e.g. 1,2,3 or 1..4",
             )
 
 
