@@ -370,3 +370,68 @@ def test_real_descriptors_closed_or_full(world):
     assert b"Exception ignored" not in closed.stderr + done.stderr
     lsp = cli("lsp", input=b"Content-Length: 5\r\n\r\n[1,2]")
     assert b"Traceback" not in lsp.stderr and lsp.returncode == 0
+
+
+def test_a_usage_mistake_is_e077_with_exit_2_for_every_command():
+    for command in COMMANDS:
+        code, output = run_cli([command, "--no-such-option"])
+        assert code == 2 and "E077" in output and "no such option" in output, output
+        assert f"see `caegen {command} --help`" in output and "Traceback" not in output
+
+
+def test_the_boundary_turns_ctrl_c_and_bugs_into_messages(world, monkeypatch):
+    import caegen.compile.compiler as compiler
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    def buggy(*args: Any, **kwargs: Any) -> None:
+        raise ZeroDivisionError("a bug in a pass")
+
+    monkeypatch.setattr(compiler, "check", interrupted)
+    code, output = run_cli(["check", str(world["spec"])])
+    assert code == 130 and output.strip() == "interrupted"
+    monkeypatch.setattr(compiler, "check", buggy)
+    code, output = run_cli(["check", str(world["spec"])])
+    assert code == 1 and "E079" in output and "ZeroDivisionError: a bug in a pass" in output
+    assert "Traceback" not in output and "please report it" in output
+    with pytest.raises(ZeroDivisionError):  # for whoever debugs caegen
+        run_cli(["check", str(world["spec"])], env={"CAEGEN_TRACEBACK": "1"})
+
+
+def save_codes(path: Path, array: Any) -> Path:
+    np.save(path, array, allow_pickle=True)
+    return path
+
+
+def test_latent_code_files_are_checked_before_any_model_is_loaded(world):
+    """`sample RUN --latent FILE`: the run's decoder is never loaded for these (the run has
+    none: loading it would be a different error)."""
+    root, shape = world["root"], (4, 4, 8)
+    many = save_codes(root / "many.npy", np.zeros((20_000, *shape), np.float32))
+    truncated = root / "many-truncated.npy"
+    truncated.write_bytes(many.read_bytes()[:4096])  # the header says 20,000; data cut
+    nan = np.zeros((3, *shape), np.float32)
+    nan[2, 0, 0, 0] = np.nan
+    cases = {
+        many: "holds 20,000 codes; one run decodes 1 to 4,096",
+        truncated: "holds 20,000 codes",  # refused from the header, before reading data
+        save_codes(
+            root / "nan.npy", nan
+        ): "NaN or infinite values (as float32), the first at index 2",
+        save_codes(root / "big.npy", np.full((1, *shape), 1e300)): "NaN or infinite",
+        save_codes(root / "inf.npy", np.full((1, *shape), np.inf, np.float32)): "NaN or infinite",
+        save_codes(root / "shape.npy", np.zeros((2, 3), np.float32)): "the latent is (4, 4, 8)",
+        save_codes(root / "bool.npy", np.zeros((2, *shape), bool)): "holds bool codes",
+        save_codes(root / "complex.npy", np.zeros((2, *shape), complex)): "complex128 codes",
+        save_codes(root / "pickle.npy", np.array([{"a": 1}], dtype=object)): "codes of shape",
+        save_codes(root / "none.npy", np.zeros((0, *shape), np.float32)): "holds 0 codes",
+    }
+    np.savez(root / "archive.npz", codes=np.zeros((2, *shape)))
+    cases[root / "archive.npz"] = "is not a .npy array"
+    cut = root / "cut.npy"
+    cut.write_bytes(save_codes(root / "whole.npy", np.ones((4, *shape))).read_bytes()[:-10])
+    cases[cut] = "is truncated"
+    for path, words in cases.items():
+        output = assert_coded_failure(["sample", str(world["run"]), "--latent", str(path)])
+        assert "E053" in output and words in output, (path.name, output)

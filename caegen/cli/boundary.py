@@ -3,7 +3,9 @@ coded diagnostic and a non-zero exit, never a Python traceback.
 
 `CaegenGroup` is the typer app's group class, so every command (those of today and any
 added later) runs inside `CaegenGroup.invoke`, and the command line itself is parsed
-inside `CaegenGroup.main`:
+inside `CaegenGroup.main`. Each command is a `CaegenCommand` (`CaegenTyper.command` makes
+it so), whose path parameters declare a `PathRole`: its output paths are checked before
+it runs (E057), its inputs are read through `caegen.core.inputs` (E001). Then:
 
 - `CaegenError`: its diagnostics (exit 1);
 - an `OSError` that escaped a command: E075 naming the file and the reason;
