@@ -19,6 +19,8 @@ from rich.text import Text
 from caegen.cli.app import app, console, err_console, fail, hide_native_logs
 from caegen.core.diagnostics import CaegenError
 
+MAX_REPEATS = 1000
+
 
 class _Display:
     """One line per trial, and a live status line: counts, best so far, ETA."""
@@ -115,6 +117,15 @@ def sweep(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the random samplers.")] = 0,
     out: Annotated[Path, typer.Option(help="Root folder of sweep directories.")] = Path("sweeps"),
     jobs: Annotated[int, typer.Option(min=1, help="Training processes at once.")] = 1,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_REPEATS,
+            help="Train each valid point K times, each with its own seed derived from the "
+            "point and the repeat (recorded); `caegen compare` groups them.",
+        ),
+    ] = 1,
     storage: Annotated[
         str | None,
         typer.Option(
@@ -150,6 +161,7 @@ def sweep(
             seed=seed,
             out=out,
             storage=storage,
+            repeats=repeats,
         )
         the_sweep = open_sweep(config)
     except CaegenError as exc:
@@ -231,7 +243,17 @@ def _summary(the_sweep: Any) -> None:
         f"{counts.get('failed', 0)} failed"
     )
     best = the_sweep.best()
-    if best is not None:
+    if best is not None and the_sweep.config.repeats > 1:
+        from caegen.sweep.runner import split_repeat
+
+        mean, n = the_sweep.point_mean(best)
+        console.print(
+            f"best by mean: {_point(split_repeat(best.point)[0])} ({the_sweep.config.objective} "
+            f"{mean:.4g} over {n} repeat(s)); `caegen compare {the_sweep.folder}` tests whether "
+            "its lead is distinguishable",
+            soft_wrap=True,
+        )
+    elif best is not None:
         console.print(
             f"best: trial {best.number} ({the_sweep.config.objective} "
             f"{the_sweep.objective_value(best):.4g}) {_point(best.point)}",
