@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.live import Live
+from rich.markup import escape
 from rich.text import Text
 
 from caegen.cli.app import app, console, err_console, fail, hide_native_logs
@@ -270,6 +271,18 @@ class CompareFormat(str, Enum):
     markdown = "markdown"
 
 
+class CompareMetric(str, Enum):
+    psnr = "psnr"
+    ssim = "ssim"
+    mse = "mse"
+
+
+class CompareTable(str, Enum):
+    runs = "runs"
+    groups = "groups"
+    pairs = "pairs"
+
+
 @app.command()
 def compare(
     sources: Annotated[
@@ -280,27 +293,63 @@ def compare(
         CompareFormat, typer.Option("--format", "-f", help="Table format.")
     ] = CompareFormat.text,
     out: Annotated[
-        Path | None, typer.Option(help="Write the table and figures to this folder.")
+        Path | None,
+        typer.Option(help="Write the tables and figures to this folder (never inside a run)."),
     ] = None,
+    metric: Annotated[
+        CompareMetric,
+        typer.Option(help="What pairs are tested and groups ranked on (denoisers: its gain)."),
+    ] = CompareMetric.psnr,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="Test each group against this one: a run directory, G<n> or a label."),
+    ] = None,
+    table: Annotated[
+        CompareTable, typer.Option(help="Which table --format csv prints.")
+    ] = CompareTable.runs,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resampling.")] = 0,
 ) -> None:
-    """One table of runs' metrics and sizes; with --out, figures too (Pareto front)."""
-    from caegen.sweep.compare import collect, render, write_figures
+    """Runs side by side: repeats grouped (n, mean, sd, 95% CI), groups tested pairwise on the
+    same test images; with --out, figures too (Pareto front)."""
+    from caegen.sweep.compare import compare as run_comparison
+    from caegen.sweep.compare import refuse_out_in_run, render
 
     hide_native_logs()
     try:
-        entries = collect(sources)
-        table = render(entries, format.value)
-        sys.stdout.write(table)
         if out is not None:
-            from caegen.core.fsutil import atomic_write_text
-
-            suffix = {"text": "txt", "markdown": "md"}.get(format.value, format.value)
-            atomic_write_text(out / f"compare.{suffix}", table)
-            for path in write_figures(entries, out):
-                err_console.print(f"[bold green]wrote[/] {path}")
+            refuse_out_in_run(out)
+        result = run_comparison(sources, metric.value, baseline, seed)
+        if out is not None:
+            refuse_out_in_run(out, result.entries)
+        report = render(result, format.value, table.value)
+        sys.stdout.write(report)
+        if format is CompareFormat.csv:
+            for s in result.skipped:
+                err_console.print(f"[yellow]skipped[/] {escape(str(s.path))}: {escape(s.reason)}")
+        if out is not None:
+            _write_comparison(result, format.value, report, out)
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except OSError as exc:
         from caegen.core.fsutil import unwritable
 
         raise fail(unwritable(f"write to {out}", exc, "pass another --out").diagnostics) from None
+
+
+def _write_comparison(result: Any, fmt: str, report: str, out: Path) -> None:
+    from caegen.core.fsutil import atomic_write_text
+    from caegen.sweep.compare import render, write_figures
+
+    suffix = {"text": "txt", "markdown": "md"}.get(fmt, fmt)
+    if fmt == "csv":
+        for name in ("runs", "groups", "pairs"):
+            atomic_write_text(out / f"{name}.csv", render(result, "csv", name))
+    else:
+        atomic_write_text(out / f"compare.{suffix}", report)
+    if fmt != "json":
+        atomic_write_text(out / "compare.json", render(result, "json"))
+    paths, problems = write_figures(result, out)
+    for problem in problems:
+        err_console.print(f"[yellow]warning[/]: {escape(problem)}")
+    for path in paths:
+        err_console.print(f"[bold green]wrote[/] {escape(str(path))}")
