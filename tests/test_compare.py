@@ -266,6 +266,29 @@ def test_separate_runs_group_by_all_but_the_seed_with_t_intervals(tmp_path):
     assert "95% t-interval" in text and "encoder[0].filters=4" in text
 
 
+def test_separate_runs_are_labelled_by_what_differs(tmp_path):
+    from caegen.sweep.compare import compare
+
+    strided = {"type": "conv2d", "filters": 16, "kernel_size": 3, "strides": 2}
+    pooled = make_run(tmp_path, spec_of(0), scores(0))
+    conv = make_run(tmp_path, _with_layer(spec_of(0), 1, strided), scores(1))
+    wider = make_run(tmp_path, spec_of(0, filters=32), scores(2))
+    result = compare([pooled, conv, wider])
+    assert [g.label for g in result.groups] == [
+        "encoder[0].filters=16, encoder[1]=max_pool2d",
+        "encoder[0].filters=16, encoder[1]=conv2d",
+        "encoder[0].filters=32, encoder[1]=max_pool2d",
+    ]
+    alone = compare([pooled])
+    assert alone.groups[0].label == "quickstart"  # nothing differs: the spec's name
+
+
+def _with_layer(spec: Spec, index: int, layer: dict) -> Spec:
+    raw = spec.resolved()
+    raw["encoder"][index] = layer
+    return loads(yaml.safe_dump(raw))
+
+
 def test_a_known_difference_is_better_and_identical_runs_are_not_distinguishable(tmp_path):
     better = [make_run(tmp_path, spec_of(s, filters=8), scores(s, shift=0.5)) for s in (0, 1, 2)]
     base = [make_run(tmp_path, spec_of(s, filters=4), scores(s + 10)) for s in (0, 1, 2)]
@@ -360,7 +383,7 @@ def test_runs_without_per_image_scores_are_grouped_but_not_paired(tmp_path):
     doc = compare_json(*runs)
     (pair,) = doc["comparisons"]
     assert pair["verdict"] == "unavailable" and "no per_image.csv" in pair["note"]
-    assert any("paired tests unavailable for 1 run(s)" in n for n in doc["notes"])
+    assert any("paired tests unavailable for 1 run(s), no per_image.csv" in n for n in doc["notes"])
     assert doc["rankings"][0]["best"] is None and doc["rankings"][0]["untested"]
     assert all(r["n"] == 2 for r in doc["groups"])
 

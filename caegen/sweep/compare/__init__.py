@@ -174,13 +174,15 @@ def _baseline(text: str, collected: Collected, groups: list[Group]) -> Group:
 
 def _notes(result: Comparison) -> list[str]:
     notes = []
-    unavailable = [e for e in result.entries if e.per_image_note is not None]
-    if unavailable:
-        listing = "; ".join(f"{e.name}: {e.per_image_note}" for e in unavailable[:3])
-        more = f"; and {len(unavailable) - 3} more" if len(unavailable) > 3 else ""
+    by_reason: dict[str, list[str]] = {}
+    for e in result.entries:
+        if e.per_image_note is not None:
+            by_reason.setdefault(e.per_image_note, []).append(e.name)
+    for reason, names in by_reason.items():
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
         notes.append(
-            f"paired tests unavailable for {len(unavailable)} run(s) without usable per-image "
-            f"scores ({listing}{more})"
+            f"paired tests unavailable for {len(names)} run(s), {reason}: "
+            f"{', '.join(names[:3])}{more}"
         )
     if len(result.families) > 1:
         titles = "; ".join(

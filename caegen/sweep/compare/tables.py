@@ -213,6 +213,8 @@ def to_json(result: Comparison) -> str:
 
 def _finite(value: Any) -> Any:
     """NaN and infinities become null: JSON has no such numbers."""
+    if hasattr(value, "item") and not isinstance(value, (dict, list, tuple, str)):
+        value = value.item()  # a numpy scalar
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
@@ -240,10 +242,10 @@ def _report(result: Comparison, markdown: bool) -> str:
         ),
     ]
     if result.pairs:
-        what = "against the baseline " + result.baseline.name if result.baseline else "pairs"
+        what = f" against the baseline {result.baseline.name}" if result.baseline else ""
         sections.append(
             (
-                f"paired comparisons ({what}): A - B on the same test images, 95% percentile "
+                f"paired comparisons{what}: A - B on the same test images, 95% percentile "
                 "bootstrap over images and repeats, Wilcoxon signed-rank p",
                 *_pair_table(result),
             )
@@ -275,7 +277,9 @@ def _run_table(result: Comparison) -> tuple[list[str], list[list[str]]]:
         if split is not None and r["test_images"] is not None and split != r["test_images"]:
             images += f" of {_fmt(split)}"  # scored on a subset: said in the row
         shown = {**r, "test_images": images, "pareto": "*" if r["pareto"] else ""}
-        cells.append([shown[c] if c in ("test_images", "pareto") else _fmt(r[c]) for c in header])
+        shown["seed"] = str(r["seed"])  # an identifier, not a quantity: no separators
+        verbatim = ("test_images", "pareto", "seed")
+        cells.append([shown[c] if c in verbatim else _fmt(r[c]) for c in header])
     return header, cells
 
 
