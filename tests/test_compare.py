@@ -535,3 +535,14 @@ def test_per_image_round_trip_and_damage(tmp_path):
             run.per_image()
         assert info.value.diagnostics[0].code == "E059"
     run.release()
+
+
+def test_a_large_family_compares_each_group_with_the_first(tmp_path):
+    runs = [
+        make_run(tmp_path, spec_of(0, filters=2 + f), scores(f, shift=0.2 * f)) for f in range(11)
+    ]
+    doc = compare_json(*runs)
+    first = doc["rankings"][0]["order"][0]
+    assert len(doc["comparisons"]) == 10 and all(p["a"] == first for p in doc["comparisons"])
+    assert all(p["verdict"] != "unavailable" for p in doc["comparisons"])
+    assert any("each compared with the first" in n for n in doc["notes"])

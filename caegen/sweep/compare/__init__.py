@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 
+ALL_PAIRS_UP_TO = 10
+"""Families of up to this many groups report every pair of groups."""
+
+
 @dataclass
 class Comparison:
     entries: list[Entry]
@@ -124,7 +128,8 @@ def front_of(result: Comparison, family: Family, size: str) -> list[Group]:
 
 
 def _reported_pairs(result: Comparison, seed: int) -> list[Pair]:
-    """Every pair within a family, better-ranked first; or each group against --baseline."""
+    """Every pair within a family, better-ranked first (in a family of more than
+    ALL_PAIRS_UP_TO groups, each against the first); or each group against --baseline."""
     if result.baseline is not None:
         base = result.baseline
         return [
@@ -135,6 +140,9 @@ def _reported_pairs(result: Comparison, seed: int) -> list[Pair]:
     pairs = []
     for ranking in result.rankings:
         order = ranking.order
+        if len(order) > ALL_PAIRS_UP_TO:  # each against the first: n - 1 pairs, not n^2 / 2
+            pairs += [result.pair(order[0], b, seed) for b in order[1:]]
+            continue
         for i, a in enumerate(order):
             pairs += [result.pair(a, b, seed) for b in order[i + 1 :]]
     return pairs
@@ -192,6 +200,12 @@ def _notes(result: Comparison) -> list[str]:
         notes.append(
             f"ranked separately, never together (another task or other test images): {titles}"
         )
+    for ranking in result.rankings:
+        if result.baseline is None and len(ranking.order) > ALL_PAIRS_UP_TO:
+            notes.append(
+                f"{ranking.family.title}: {len(ranking.order)} groups, each compared with the "
+                f"first, {ranking.order[0].name}; --baseline picks another"
+            )
     if result.baseline is not None:
         apart = [g.name for g in result.groups if g.family is not result.baseline.family]
         if apart:

@@ -271,8 +271,9 @@ def rank(
     metric: str,
     pair_of: Any,
 ) -> Ranking:
-    """Groups by mean, best first. "best" is the group distinguishably better than every
-    other; without one, the groups no other group beats are tied at the top."""
+    """Groups by mean, best first. "best" is the first when it is distinguishably better
+    than every other group; without one, the groups that no group ranked above them beats
+    are tied at the top."""
     name = ranked_metric(family.task, metric)
     sign = 1.0 if higher_is_better(name) else -1.0
     members = [g for g in groups if g.family is family]
@@ -285,19 +286,20 @@ def rank(
     scored = [g for g in order if summaries[g.number][name].mean is not None]
     if len(scored) < 2:
         return Ranking(family, name, order, None, [], [])
-    wins = {g.number: 0 for g in scored}
     beaten: set[int] = set()
     untested: list[Group] = []
-    for i, a in enumerate(scored):
-        for b in scored[i + 1 :]:
-            verdict = pair_of(a, b).verdict
+    for i, group in enumerate(scored[1:], start=1):
+        for above in scored[:i]:  # the top group first: usually it settles the question
+            verdict = pair_of(above, group).verdict
             if verdict == UNAVAILABLE:
-                untested += [g for g in (a, b) if g not in untested]
-            elif verdict in (BETTER, WORSE):
-                winner, loser = (a, b) if verdict == BETTER else (b, a)
-                wins[winner.number] += 1
-                beaten.add(loser.number)
-    best = next((g for g in scored if wins[g.number] == len(scored) - 1), None)
+                untested += [g for g in (above, group) if g not in untested]
+            elif verdict == BETTER:
+                beaten.add(group.number)
+                break
+            elif verdict == WORSE:
+                beaten.add(above.number)
+    top = scored[0]
+    best = top if all(pair_of(top, o).verdict == BETTER for o in scored[1:]) else None
     tied = [] if best else [g for g in scored if g.number not in beaten and g not in untested]
     return Ranking(family, name, order, best, tied if len(tied) > 1 else [], untested)
 
