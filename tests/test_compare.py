@@ -300,6 +300,9 @@ def test_a_known_difference_is_better_and_identical_runs_are_not_distinguishable
     assert pair["p_wilcoxon"] < 0.01 and pair["repeats_a"] == pair["repeats_b"] == 3
     (ranking,) = doc["rankings"]
     assert ranking["best"] == doc["groups"][0]["group"] and "best G1" in ranking["summary"]
+    (by_mse,) = compare_json(*better, *base, extra=("--metric", "mse"))["comparisons"]
+    assert by_mse["metric"] == "mse" and by_mse["verdict"] == "better"  # lower MSE is better
+    assert by_mse["ci_high"] < 0
 
     # the same per-image scores under two configurations: nothing to tell them apart
     twins = [make_run(tmp_path, spec_of(s, filters=32), scores(s + 10)) for s in (0, 1, 2)]

@@ -310,7 +310,9 @@ class Sweep:
         if isinstance(data, dict) and repeat is not None:
             train = data.setdefault("train", {})
             if isinstance(train, dict):  # anything else is reported by the loader below
-                seed = repeat_seed(int(train.get("seed", 0) or 0), values, repeat)
+                base = train.get("seed", 0)
+                base = base if isinstance(base, int) and not isinstance(base, bool) else 0
+                seed = repeat_seed(base, values, repeat)
                 train["seed"] = seed
         if isinstance(data, dict) and number is not None:
             data["name"] = f"{self.name}-{number:04d}"
@@ -562,7 +564,7 @@ class Sweep:
             atomic_write_text(self.folder / "leaderboard.csv", buf.getvalue())
             invalid = [t for t in self.store.trials() if t.state == INVALID]
             lines = [
-                f"trial {t.number}: {json.dumps(t.point, sort_keys=True)}\n"
+                f"trial {t.number}: {json.dumps(split_repeat(t.point)[0], sort_keys=True)}\n"
                 + "".join(
                     f"  {d['code']} at {d.get('where') or 'the spec'}: {d['message']}\n"
                     for d in t.diagnostics
