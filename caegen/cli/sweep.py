@@ -14,10 +14,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.live import Live
+from rich.markup import escape
 from rich.text import Text
 
 from caegen.cli.app import app, console, err_console, fail, hide_native_logs
 from caegen.core.diagnostics import CaegenError
+
+MAX_REPEATS = 1000
 
 
 class _Display:
@@ -115,6 +118,15 @@ def sweep(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the random samplers.")] = 0,
     out: Annotated[Path, typer.Option(help="Root folder of sweep directories.")] = Path("sweeps"),
     jobs: Annotated[int, typer.Option(min=1, help="Training processes at once.")] = 1,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_REPEATS,
+            help="Train each valid point K times, each with its own seed derived from the "
+            "point and the repeat (recorded); `caegen compare` groups them.",
+        ),
+    ] = 1,
     storage: Annotated[
         str | None,
         typer.Option(
@@ -150,6 +162,7 @@ def sweep(
             seed=seed,
             out=out,
             storage=storage,
+            repeats=repeats,
         )
         the_sweep = open_sweep(config)
     except CaegenError as exc:
@@ -231,7 +244,17 @@ def _summary(the_sweep: Any) -> None:
         f"{counts.get('failed', 0)} failed"
     )
     best = the_sweep.best()
-    if best is not None:
+    if best is not None and the_sweep.config.repeats > 1:
+        from caegen.sweep.runner import split_repeat
+
+        mean, n = the_sweep.point_mean(best)
+        console.print(
+            f"best by mean: {_point(split_repeat(best.point)[0])} ({the_sweep.config.objective} "
+            f"{mean:.4g} over {n} repeat(s)); `caegen compare {the_sweep.folder}` tests whether "
+            "its lead is distinguishable",
+            soft_wrap=True,
+        )
+    elif best is not None:
         console.print(
             f"best: trial {best.number} ({the_sweep.config.objective} "
             f"{the_sweep.objective_value(best):.4g}) {_point(best.point)}",
@@ -248,6 +271,18 @@ class CompareFormat(str, Enum):
     markdown = "markdown"
 
 
+class CompareMetric(str, Enum):
+    psnr = "psnr"
+    ssim = "ssim"
+    mse = "mse"
+
+
+class CompareTable(str, Enum):
+    runs = "runs"
+    groups = "groups"
+    pairs = "pairs"
+
+
 @app.command()
 def compare(
     sources: Annotated[
@@ -258,27 +293,63 @@ def compare(
         CompareFormat, typer.Option("--format", "-f", help="Table format.")
     ] = CompareFormat.text,
     out: Annotated[
-        Path | None, typer.Option(help="Write the table and figures to this folder.")
+        Path | None,
+        typer.Option(help="Write the tables and figures to this folder (never inside a run)."),
     ] = None,
+    metric: Annotated[
+        CompareMetric,
+        typer.Option(help="What pairs are tested and groups ranked on (denoisers: its gain)."),
+    ] = CompareMetric.psnr,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="Test each group against this one: a run directory, G<n> or a label."),
+    ] = None,
+    table: Annotated[
+        CompareTable, typer.Option(help="Which table --format csv prints.")
+    ] = CompareTable.runs,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resampling.")] = 0,
 ) -> None:
-    """One table of runs' metrics and sizes; with --out, figures too (Pareto front)."""
-    from caegen.sweep.compare import collect, render, write_figures
+    """Runs side by side: repeats grouped (n, mean, sd, 95% CI), groups tested pairwise on the
+    same test images; with --out, figures too (Pareto front)."""
+    from caegen.sweep.compare import compare as run_comparison
+    from caegen.sweep.compare import refuse_out_in_run, render
 
     hide_native_logs()
     try:
-        entries = collect(sources)
-        table = render(entries, format.value)
-        sys.stdout.write(table)
         if out is not None:
-            from caegen.core.fsutil import atomic_write_text
-
-            suffix = {"text": "txt", "markdown": "md"}.get(format.value, format.value)
-            atomic_write_text(out / f"compare.{suffix}", table)
-            for path in write_figures(entries, out):
-                err_console.print(f"[bold green]wrote[/] {path}")
+            refuse_out_in_run(out)
+        result = run_comparison(sources, metric.value, baseline, seed)
+        if out is not None:
+            refuse_out_in_run(out, result.entries)
+        report = render(result, format.value, table.value)
+        sys.stdout.write(report)
+        if format is CompareFormat.csv:
+            for s in result.skipped:
+                err_console.print(f"[yellow]skipped[/] {escape(str(s.path))}: {escape(s.reason)}")
+        if out is not None:
+            _write_comparison(result, format.value, report, out)
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except OSError as exc:
         from caegen.core.fsutil import unwritable
 
         raise fail(unwritable(f"write to {out}", exc, "pass another --out").diagnostics) from None
+
+
+def _write_comparison(result: Any, fmt: str, report: str, out: Path) -> None:
+    from caegen.core.fsutil import atomic_write_text
+    from caegen.sweep.compare import render, write_figures
+
+    suffix = {"text": "txt", "markdown": "md"}.get(fmt, fmt)
+    if fmt == "csv":
+        for name in ("runs", "groups", "pairs"):
+            atomic_write_text(out / f"{name}.csv", render(result, "csv", name))
+    else:
+        atomic_write_text(out / f"compare.{suffix}", report)
+    if fmt != "json":
+        atomic_write_text(out / "compare.json", render(result, "json"))
+    paths, problems = write_figures(result, out)
+    for problem in problems:
+        err_console.print(f"[yellow]warning[/]: {escape(problem)}")
+    for path in paths:
+        err_console.print(f"[bold green]wrote[/] {escape(str(path))}")

@@ -171,6 +171,20 @@ CODES: dict[str, CodeInfo] = _codes(
         "The distribution strategy asked for cannot be set up (e.g. multi-worker without "
         "TF_CONFIG, or a TF_CONFIG that is not a cluster).",
     ),
+    CodeInfo(
+        "E080",
+        "output-in-run",
+        E,
+        "`caegen compare --out` names a run directory or a folder inside one; compare never "
+        "writes into a run.",
+    ),
+    CodeInfo(
+        "E081",
+        "compare-option",
+        E,
+        "`caegen compare` was given a `--baseline` that is neither a compared run nor a "
+        "group, or an unknown metric.",
+    ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(
