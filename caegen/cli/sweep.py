@@ -260,10 +260,20 @@ def compare(
     out: Annotated[
         Path | None, typer.Option(help="Write the table and figures to this folder.")
     ] = None,
+    inspect_layer: Annotated[
+        str | None,
+        typer.Option(
+            "--inspect",
+            metavar="LAYER",
+            help="With --out: this layer's filters and feature maps in every run, on one image.",
+        ),
+    ] = None,
 ) -> None:
     """One table of runs' metrics and sizes; with --out, figures too (Pareto front)."""
     from caegen.sweep.compare import collect, render, write_figures
 
+    if inspect_layer is not None and out is None:
+        raise typer.BadParameter("--inspect draws a figure: pass --out DIR")
     hide_native_logs()
     try:
         entries = collect(sources)
@@ -275,6 +285,12 @@ def compare(
             suffix = {"text": "txt", "markdown": "md"}.get(format.value, format.value)
             atomic_write_text(out / f"compare.{suffix}", table)
             for path in write_figures(entries, out):
+                err_console.print(f"[bold green]wrote[/] {path}")
+            if inspect_layer is not None:
+                from caegen.inspect.compare import layer_across_runs
+
+                runs, target = [e.run for e in entries], out / f"inspect_{inspect_layer}.png"
+                path = layer_across_runs(runs, inspect_layer, target)
                 err_console.print(f"[bold green]wrote[/] {path}")
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
