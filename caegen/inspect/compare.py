@@ -17,7 +17,7 @@ from caegen.core.diagnostics import CaegenError, error
 from caegen.core.fsutil import atomic_write_bytes, unwritable
 from caegen.inspect.activations import feature_maps
 from caegen.inspect.filters import filter_grid
-from caegen.inspect.inspector import chosen_image, kernel
+from caegen.inspect.inspector import chosen_image, finished_run, kernel
 from caegen.inspect.layers import Target, select
 from caegen.inspect.view import LayerView
 from caegen.training.rundir import Run
@@ -25,10 +25,27 @@ from caegen.training.rundir import Run
 
 def layer_across_runs(runs: list[Run], layer: str, path: Path, image: int | None = None) -> Path:
     """Draw `layer` of every run on one image into the PNG at `path`."""
+    from caegen.inspect.figures import comparison_figure
+
+    rows, x, label = comparison(runs, layer, image)
+    png = comparison_figure(rows, x[0], runs[0].spec.data.range, label)
+    try:
+        atomic_write_bytes(path, png)
+    except OSError as exc:
+        raise unwritable(f"write {path}", exc, "pass another --out") from None
+    return path
+
+
+def comparison(
+    runs: list[Run], layer: str, image: int | None = None
+) -> tuple[list[tuple[str, LayerView]], np.ndarray, str]:
+    """Each run's view of `layer` (labelled by run) on the first run's image, the filters on
+    one scale; the image (a batch of one) and its label."""
     first = runs[0].spec
     x, label = chosen_image(first, image, None)
     measured: list[tuple[str, Target, np.ndarray | None, Any]] = []
-    for run in runs:
+    for given in runs:
+        run = finished_run(given.path)
         target = _target(run, layer)
         spec = run.spec
         if tuple(spec.input) != tuple(first.input) or spec.data.range != first.data.range:
@@ -43,27 +60,13 @@ def layer_across_runs(runs: list[Run], layer: str, path: Path, image: int | None
         measured.append((f"{spec.name}/{run.path.name}", target, kernel(model, target), maps))
     kernels = [k for _, _, k, _ in measured if k is not None]
     scale = max(float(np.abs(k).max()) for k in kernels) if kernels else None
-    rows = [
-        (
-            run_label,
-            LayerView(
-                target,
-                None
-                if k is None or target.weights is None
-                else filter_grid(k, target.weights.layout, scale),
-                maps,
-            ),
-        )
-        for run_label, target, k, maps in measured
-    ]
-    from caegen.inspect.figures import comparison_figure
-
-    png = comparison_figure(rows, x[0], first.data.range, label)
-    try:
-        atomic_write_bytes(path, png)
-    except OSError as exc:
-        raise unwritable(f"write {path}", exc, "pass another --out") from None
-    return path
+    rows = []
+    for run_label, target, weights, maps in measured:
+        grid = None
+        if weights is not None and target.weights is not None:
+            grid = filter_grid(weights, target.weights.layout, scale)
+        rows.append((run_label, LayerView(target, grid, maps)))
+    return rows, x, label
 
 
 def _target(run: Run, layer: str) -> Target:

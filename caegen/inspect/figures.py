@@ -61,7 +61,7 @@ def map_tiles(values: np.ndarray, limit: int = MAX_CHANNELS) -> tuple[np.ndarray
             ..., k
         ]
     first = f"the first {shown} of " if shown < channels else ""
-    return out, f"{first}{channels} channels"
+    return out, f"{first}{channels} channel{'s' if channels > 1 else ''}"
 
 
 def layer_figure(view: LayerView, image: np.ndarray, data_range: str, image_label: str) -> bytes:
@@ -83,11 +83,12 @@ def layer_figure(view: LayerView, image: np.ndarray, data_range: str, image_labe
         squeeze=False,
         gridspec_kw={"width_ratios": ratios},
     )
+    fig.subplots_adjust(left=0.01, right=0.97, bottom=0.07, top=0.8, wspace=0.3)
     for ax, (title, panel) in zip(axes[0], panels):
         _draw(fig, ax, panel)
         ax.set_title(title, fontsize=8)
     fig.suptitle(view.target.describe(), fontsize=10)
-    return _png(fig)
+    return _png(fig, tight=False)  # laid out above: a tight box would draw it twice
 
 
 def _as_map(values: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
@@ -202,9 +203,7 @@ def _rgba(image: np.ndarray) -> np.ndarray:
 def _gray() -> Any:
     import matplotlib
 
-    cmap = matplotlib.colormaps["gray"].copy()
-    cmap.set_bad(np.array(GAP_RGB) / 255)
-    return cmap
+    return matplotlib.colormaps["gray"].with_extremes(bad=np.array(GAP_RGB) / 255)
 
 
 def _pyplot() -> Any:
@@ -213,8 +212,8 @@ def _pyplot() -> Any:
     return pyplot()
 
 
-def _png(fig: Any) -> bytes:
+def _png(fig: Any, tight: bool = True) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight" if tight else None)
     _pyplot().close(fig)
     return buf.getvalue()

@@ -3,9 +3,9 @@
 For each layer drawn, `<layer>.png` (the input image, the filter grid, the maps before and
 after the activation, each titled with its range and the share of zeros after it),
 `<layer>.filters.png` (the filter grid alone, pixel for pixel: see caegen.inspect.filters)
-and `<layer>.npz` (the numbers drawn: `image`, `before`, `after`, `kernel`, `filters`,
-`scale`). The folder is `inspect/<spec name>/<run>/` unless `out` says otherwise; an
-existing file is replaced only with `force`.
+and `<layer>.npz` (the numbers drawn: `image`, `before`, `after`, the filter `tiles` as
+weights and their `scale`). The folder is `inspect/<spec name>/<run>/` unless `out` says
+otherwise; an existing file is replaced only with `force`.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def inspect(
 
     if image is not None and input_file is not None:
         raise error("E092", "both --image and --input were given", "choose one image to feed")
-    run = Run.find(Path(source), purpose="export")
+    run = finished_run(Path(source))
     report = check(run.spec)
     assert report.graph is not None
     targets = select(report.graph, layers)
@@ -83,6 +83,17 @@ def inspect(
 
         result.tensorboard = write_events(run, views, figures)
     return result
+
+
+def finished_run(source: Path) -> Run:
+    """The finished run at `source` (a run directory, or the latest finished in runs/<name>)."""
+    run = Run.find(source, purpose="export")
+    status = run.status()
+    if status.state != "finished":
+        raise error(
+            "E052", f"{run.path} is not finished ({status.describe()})", run.next_step(status)
+        )
+    return run
 
 
 def layer_views(
@@ -199,10 +210,9 @@ def _numbers(view: LayerView, image: np.ndarray) -> bytes:
     arrays: dict[str, np.ndarray] = {"image": image, "after": view.maps.after}
     if view.maps.before is not None:
         arrays["before"] = view.maps.before
-    if view.grid is not None:
+    if view.grid is not None:  # the weights drawn, tile by tile (NaN: no tile), and the scale
         arrays |= {
-            "kernel": view.grid.kernel,
-            "filters": view.grid.image(),
+            "tiles": view.grid.tiles.astype(np.float32),
             "scale": np.float64(view.grid.scale),
         }
     buf = io.BytesIO()

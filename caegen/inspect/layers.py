@@ -10,7 +10,7 @@ import difflib
 from dataclasses import dataclass
 
 from caegen.compile.graph import INPUT, Graph, Node
-from caegen.core.diagnostics import error
+from caegen.core.diagnostics import CaegenError, error
 from caegen.spec.layers import Shape, fmt_shape
 
 CONVOLUTIONS = ("conv2d", "conv2d_transpose", "separable_conv2d", "depthwise_conv2d")
@@ -66,12 +66,21 @@ class Target:
 
 
 def select(graph: Graph, names: list[str] | None) -> list[Target]:
-    """The layers named (in the order given), or every live convolution in spec order."""
-    if names is None:
-        nodes = [n for n in graph.live_layers() if n.type in CONVOLUTIONS]
-    else:
-        nodes = [_resolve(graph, name) for name in dict.fromkeys(names)]
-    return [target(graph, node) for node in nodes]
+    """The layers named (in the order given); by default every live convolution in spec
+    order, or in a model without one, every dense layer whose weights have an image shape."""
+    if names is not None:
+        return [target(graph, _resolve(graph, name)) for name in dict.fromkeys(names)]
+    convolutions = [n for n in graph.live_layers() if n.type in CONVOLUTIONS]
+    if convolutions:
+        return [target(graph, node) for node in convolutions]
+    drawable = []
+    for node in graph.live_layers():
+        if node.type == "dense":
+            try:
+                drawable.append(target(graph, node))
+            except CaegenError:  # E091: no image shape
+                continue
+    return drawable
 
 
 def _resolve(graph: Graph, name: str) -> Node:
