@@ -450,17 +450,17 @@ def test_compare_draws_one_layer_of_each_run_on_one_scale(tmp_path):
     spec = caegen.loads(FUSED)
     full = finished_run(spec, tmp_path / "runs", seed=0)
     shrunk = finished_run(spec, tmp_path / "runs", seed=0, factor=0.5)  # as if decayed
-    rows, x, label = comparison([full, shrunk], "c")
+    rows, x, label = comparison([full, shrunk], "c", image=3)
     (_, a), (_, b) = rows
     assert a.grid.scale == b.grid.scale == pytest.approx(np.abs(a.grid.kernel).max())
     np.testing.assert_allclose(b.grid.scaled() - 0.5, (a.grid.scaled() - 0.5) / 2, atol=1e-12)
     for run, view in ((full, a), (shrunk, b)):
         np.testing.assert_allclose(view.maps.after, cut(load(run), "c", x), atol=1e-6)
-    assert label == "test image 0"
+    assert label == "test image 3"
     out = tmp_path / "cmp"
-    result = runner.invoke(
-        app, ["compare", str(full.path), str(shrunk.path), "--out", str(out), "--inspect", "c"]
-    )
+    runs = [str(full.path), str(shrunk.path)]
+    options = ["--out", str(out), "--inspect", "c", "--inspect-image", "3"]
+    result = runner.invoke(app, ["compare", *runs, *options])
     assert result.exit_code == 0, result.output
     figure = png(out / "inspect_c.png")
     assert figure.shape[0] > 600 and figure.std() > 20

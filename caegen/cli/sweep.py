@@ -268,6 +268,9 @@ def compare(
             help="With --out: this layer's filters and feature maps in every run, on one image.",
         ),
     ] = None,
+    inspect_image: Annotated[
+        int, typer.Option(min=0, help="The test image --inspect feeds (of the first run's data).")
+    ] = 0,
 ) -> None:
     """One table of runs' metrics and sizes; with --out, figures too (Pareto front)."""
     from caegen.sweep.compare import collect, render, write_figures
@@ -290,7 +293,7 @@ def compare(
                 from caegen.inspect.compare import layer_across_runs
 
                 runs, target = [e.run for e in entries], out / f"inspect_{inspect_layer}.png"
-                path = layer_across_runs(runs, inspect_layer, target)
+                path = layer_across_runs(runs, inspect_layer, target, inspect_image)
                 err_console.print(f"[bold green]wrote[/] {path}")
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None

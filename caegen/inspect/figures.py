@@ -123,7 +123,11 @@ def comparison_figure(
     after_scale = _shared_range([v.maps.after for _, v in rows])
     plt = _pyplot()
     fig, axes = plt.subplots(
-        len(rows) + 1, columns, figsize=(3.4 * columns, 3.3 * (len(rows) + 1)), squeeze=False
+        len(rows) + 1,
+        columns,
+        figsize=(3.4 * columns, 3.3 * len(rows) + 2.2),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [0.6] + [1.0] * len(rows)},
     )
     for ax in axes[0]:
         ax.axis("off")
