@@ -57,9 +57,8 @@ def map_tiles(values: np.ndarray, limit: int = MAX_CHANNELS) -> tuple[np.ndarray
     out = np.full((1 + rows * (h + 1), 1 + cols * (w + 1)), np.nan)
     for k in range(shown):
         r, c = divmod(k, cols)
-        out[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = values[
-            ..., k
-        ]
+        top, left = 1 + r * (h + 1), 1 + c * (w + 1)
+        out[top : top + h, left : left + w] = values[..., k]
     first = f"the first {shown} of " if shown < channels else ""
     return out, f"{first}{channels} channel{'s' if channels > 1 else ''}"
 
@@ -135,13 +134,16 @@ def comparison_figure(
     axes[0][0].axis("on")
     axes[0][0].set_title(image_label, fontsize=8)
     for r, (label, view) in enumerate(rows, start=1):
+        shape = view.target.weights.map_shape if view.target.weights else None
         cells: list[tuple[str, Any]] = [
             (_grid_title(view.grid) if view.grid else "no weights", ("grid", view.grid))
         ]
         if columns == 3:
+            before = None if view.maps.before is None else _as_map(view.maps.before, shape)
             before_title = view.before_title() or "(a merge: no single input)"
-            cells.append((before_title, ("maps", view.maps.before, before_scale)))
-        cells.append((view.after_title(), ("maps", view.maps.after, after_scale)))
+            cells.append((before_title, ("maps", before, before_scale)))
+        after = _as_map(view.maps.after, shape)
+        cells.append((view.after_title(), ("maps", after, after_scale)))
         for c, (title, panel) in enumerate(cells):
             ax = axes[r][c]
             _draw(fig, ax, panel)

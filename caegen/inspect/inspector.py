@@ -96,12 +96,10 @@ def finished_run(source: Path) -> Run:
     return run
 
 
-def layer_views(
-    model: Any, targets: list[Target], x: np.ndarray, scale: float | None = None
-) -> list[LayerView]:
-    """Each target's filter grid (on `scale`, default its own) and maps for the image `x`."""
+def layer_views(model: Any, targets: list[Target], x: np.ndarray) -> list[LayerView]:
+    """Each target's filter grid (on its own scale) and maps for the image `x`."""
     maps = feature_maps(model, targets, x)
-    return [LayerView(t, grid(model, t, scale), maps[t.name]) for t in targets]
+    return [LayerView(t, _grid(model, t), maps[t.name]) for t in targets]
 
 
 def kernel(model: Any, target: Target) -> np.ndarray | None:
@@ -111,11 +109,11 @@ def kernel(model: Any, target: Target) -> np.ndarray | None:
     return kernel_of(target.type, layer_weights(model, target.name), target.weights)
 
 
-def grid(model: Any, target: Target, scale: float | None = None) -> FilterGrid | None:
+def _grid(model: Any, target: Target) -> FilterGrid | None:
     weights = kernel(model, target)
     if weights is None or target.weights is None:
         return None
-    return filter_grid(weights, target.weights.layout, scale)
+    return filter_grid(weights, target.weights.layout)
 
 
 def chosen_image(spec: Spec, image: int | None, input_file: Path | None) -> tuple[np.ndarray, str]:
