@@ -243,6 +243,31 @@ def test_maps_of_a_multi_input_graph_equal_its_submodels(graph_run, graph_views)
 
 
 @pytest.mark.keras
+def test_a_mixed_precision_model_is_probed_in_its_own_float16(tmp_path):
+    import keras
+
+    from caegen.inspect.inspector import inspect
+
+    spec = caegen.loads(FUSED)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = caegen.build(spec, float32_output=True).autoencoder
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    run = Run.create(tmp_path / "runs", spec)
+    run.save_models({"autoencoder": model})
+    run.write_metrics({})
+    run.release()
+    run.mark(FINISHED, 1)
+    (c,) = inspect(run.path, layers=["c"], out=tmp_path / "out").views
+    loaded = load(run)
+    assert loaded.get_layer("c").compute_dtype == "float16"
+    x = np.load(tmp_path / "out" / "c.npz")["image"][None]
+    np.testing.assert_array_equal(c.maps.after, cut(loaded, "c", x))
+    np.testing.assert_array_equal(np.maximum(c.maps.before, 0), c.maps.after)
+
+
+@pytest.mark.keras
 def test_a_vae_shows_its_mean_code_and_its_dense_weights_as_maps(tmp_path):
     from caegen.inspect.inspector import inspect
 
