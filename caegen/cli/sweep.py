@@ -308,12 +308,25 @@ def compare(
         CompareTable, typer.Option(help="Which table --format csv prints.")
     ] = CompareTable.runs,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resampling.")] = 0,
+    inspect_layer: Annotated[
+        str | None,
+        typer.Option(
+            "--inspect",
+            metavar="LAYER",
+            help="With --out: this layer's filters and feature maps in every run, on one image.",
+        ),
+    ] = None,
+    inspect_image: Annotated[
+        int, typer.Option(min=0, help="The test image --inspect feeds (of the first run's data).")
+    ] = 0,
 ) -> None:
     """Runs side by side: repeats grouped (n, mean, sd, 95% CI), groups tested pairwise on the
     same test images; with --out, figures too (Pareto front)."""
     from caegen.sweep.compare import compare as run_comparison
     from caegen.sweep.compare import refuse_out_in_run, render
 
+    if inspect_layer is not None and out is None:
+        raise typer.BadParameter("--inspect draws a figure: pass --out DIR")
     hide_native_logs()
     try:
         if out is not None:
@@ -328,6 +341,13 @@ def compare(
                 err_console.print(f"[yellow]skipped[/] {escape(str(s.path))}: {escape(s.reason)}")
         if out is not None:
             _write_comparison(result, format.value, report, out)
+            if inspect_layer is not None:
+                from caegen.inspect.compare import layer_across_runs
+
+                runs = [e.run for e in result.entries]
+                target = out / f"inspect_{inspect_layer}.png"
+                path = layer_across_runs(runs, inspect_layer, target, inspect_image)
+                err_console.print(f"[bold green]wrote[/] {escape(str(path))}")
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except OSError as exc:

@@ -185,6 +185,28 @@ CODES: dict[str, CodeInfo] = _codes(
         "`caegen compare` was given a `--baseline` that is neither a compared run nor a "
         "group, or an unknown metric.",
     ),
+    # commands: inspect
+    CodeInfo(
+        "E090",
+        "inspect-layer-unknown",
+        E,
+        "`caegen inspect --layers` (or `compare --inspect`) names a layer the run's model does "
+        "not have.",
+    ),
+    CodeInfo(
+        "E091",
+        "weights-not-drawable",
+        E,
+        "A dense layer asked for by `caegen inspect` whose weights have no image shape (it "
+        "reads no flattened feature map and feeds no reshape).",
+    ),
+    CodeInfo(
+        "E092",
+        "inspect-image",
+        E,
+        "The image to inspect cannot be used: past the test split, not a decodable image "
+        "file, or not the input the compared runs take.",
+    ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(
