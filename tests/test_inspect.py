@@ -469,6 +469,22 @@ def test_tensorboard_holds_the_figures_and_the_exact_grid(small_run):
 
 
 @pytest.mark.keras
+@pytest.mark.slow
+def test_train_draws_the_layers_into_tensorboard_at_the_end(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    spec = tmp_path / "fused.yaml"
+    spec.write_text(FUSED)
+    args = ["train", str(spec), "--epochs", "1", "--limit", "64", "--out", str(tmp_path / "r")]
+    result = runner.invoke(app, [*args, "--tensorboard-filters"])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "r" / "fused").iterdir()
+    acc = EventAccumulator(str(run_dir / "tensorboard" / "inspect"), size_guidance={"tensors": 0})
+    acc.Reload()
+    assert {"inspect/c", "filters/c", "inspect/out", "filters/out"} <= set(acc.Tags()["tensors"])
+
+
+@pytest.mark.keras
 def test_compare_draws_one_layer_of_each_run_on_one_scale(tmp_path):
     from caegen.inspect.compare import comparison
 
