@@ -159,6 +159,7 @@ def base_values(command: str, w: dict[str, Any]) -> dict[str, Any]:
         "sweep": {"spec_path": w["spec"], "set_": ["encoder[0].filters=2"], "out": out},
         "compare": {"sources": [w["run"]]},
         "sample": {"source": w["run"], "latent": w["codes"], "out": out},
+        "inspect": {"source": w["run"], "out": out},
         "lsp": {},
     }
     assert command in table, f"`caegen {command}` is new: give it valid values here"

@@ -41,7 +41,7 @@ def test_the_tasks_meet_before_tensorflow_and_strangers_do_not_count(monkeypatch
     done: list[int] = []
 
     def run(cluster: Cluster) -> None:
-        meet(cluster)
+        meet(cluster.tasks, cluster.index)
         done.append(cluster.index)
 
     chief = threading.Thread(target=run, args=(clusters[0],), daemon=True)

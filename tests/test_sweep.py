@@ -286,18 +286,23 @@ def test_compare_table_and_figures(three_runs, tmp_path):
         "compare", *map(str, three_runs), "--format", "json", "--out", str(tmp_path / "c"), cwd=ROOT
     )
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["runs"]
     assert len(rows) == 3
     for row, run in zip(rows, three_runs):
         metrics = json.loads((run / "metrics.json").read_text())
         assert row["psnr"] == metrics["psnr"] and row["ssim"] == metrics["ssim"]
         assert row["mse"] == metrics["mse"] and row["epochs"] == 2
     assert any(row["pareto"] for row in rows)
+    assert [row["label"].split(",")[0] for row in rows] == [  # what differs, not the names
+        f"encoder[0].filters={f}" for f in (4, 8, 16)
+    ]
     for name in ("quality_vs_size.png", "loss_curves.png", "reconstructions.png"):
         image = np.asarray(Image.open(tmp_path / "c" / name).convert("L"))
         assert image.shape[0] > 200 and image.std() > 10, name
     markdown = caegen("compare", *map(str, three_runs), "--format", "markdown", cwd=ROOT)
-    assert markdown.stdout.startswith("| run | params |") and markdown.stdout.count("\n") == 5
+    assert markdown.stdout.startswith("**runs**\n\n| group | label | run |")
+    # a row per run, per group and metric, and per pair of groups
+    assert markdown.stdout.count("\n| G") == 3 + 3 * 3 + 3
 
 
 def test_compare_without_runs_is_a_clear_error(tmp_path):

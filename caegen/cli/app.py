@@ -8,10 +8,9 @@ import signal
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from caegen.cli.boundary import (
     CaegenGroup,
@@ -21,9 +20,14 @@ from caegen.cli.boundary import (
     OutputFolder,
     real_stream,
 )
+from caegen.cli.consoles import console, err_console
 from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location
 from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
+
+if TYPE_CHECKING:
+    from caegen.spec.schema import Spec
+    from caegen.training.options import RunResult, TrainOptions
 
 app = CaegenTyper(
     name="caegen",
@@ -33,32 +37,6 @@ app = CaegenTyper(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     cls=CaegenGroup,  # every command runs inside the boundary (caegen.cli.boundary)
-)
-
-
-def _is_terminal(stream: object) -> bool:
-    """False for a closed descriptor too (Python then sets sys.stdout to None)."""
-    try:
-        return bool(stream.isatty())  # type: ignore[attr-defined]
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-# When piped, rich assumes 80 columns; layer tables need more to stay unabridged. Markup
-# is off: what caegen prints contains user text (paths, names, values), which must come
-# out as written, `[bold]` and `[/]` included; colour comes from `Text` styles.
-console = Console(
-    highlight=False,
-    markup=False,
-    emoji=False,
-    width=None if _is_terminal(sys.stdout) else 140,
-)
-err_console = Console(
-    stderr=True,
-    highlight=False,
-    markup=False,
-    emoji=False,
-    width=None if _is_terminal(sys.stderr) else 140,
 )
 
 
@@ -345,10 +323,19 @@ def train(
             help="Start N worker processes on this machine (a multi-worker job).",
         ),
     ] = None,
+    tensorboard_filters: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard-filters",
+            help="At the end, draw each convolution's filters and feature maps into the run's "
+            "TensorBoard folder (as `caegen inspect RUN --tensorboard`).",
+        ),
+    ] = False,
 ) -> None:
     """Train a spec on its data; writes runs/<name>/<timestamp>/."""
     from caegen.cli.progress import RichProgress
     from caegen.spec.loader import load
+    from caegen.training.options import TrainOptions
 
     hide_native_logs()
     if local_workers is not None:
@@ -358,27 +345,23 @@ def train(
         spec = load(spec_path) if spec_path is not None else None
         if spec is None and resume is None:
             raise typer.BadParameter("pass a SPEC, or --resume RUN_DIR")
-        from caegen.training.trainer import train as run_training
-
+        options = TrainOptions(
+            epochs=epochs,
+            batch_size=batch_size,
+            out=out,
+            resume=resume,
+            seed=seed,
+            limit=limit,
+            eval_limit=eval_limit,
+            progress=RichProgress(console),
+            strategy=strategy,
+        )
         if dry_run:
-            _print_dry_run(spec, resume, epochs, batch_size, out, seed, limit, eval_limit, strategy)
+            _print_dry_run(spec, options)
             return
-        progress = RichProgress(console)
-        try:
-            result = run_training(
-                spec,
-                epochs=epochs,
-                batch_size=batch_size,
-                out=out,
-                resume=resume,
-                seed=seed,
-                limit=limit,
-                eval_limit=eval_limit,
-                progress=progress,
-                strategy=strategy,
-            )
-        finally:
-            progress.stop()
+        result = _train_with_progress(spec, options)
+        if result.metrics and tensorboard_filters:
+            _draw_layers_to_tensorboard(result.run_dir)
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except KeyboardInterrupt as exc:
@@ -386,9 +369,32 @@ def train(
             styled(("interrupted", "yellow"), f": {_interrupted_message(exc)}"), soft_wrap=True
         )
         raise typer.Exit(code=130) from None
-    m = result.metrics
-    if not m:  # a worker other than the chief: the chief reports
-        return
+    if result.metrics:  # a worker other than the chief: the chief reports
+        console.print(_metrics_line(result.metrics))
+        console.print(styled(("wrote", "bold green"), f" {result.run_dir}"), soft_wrap=True)
+
+
+def _train_with_progress(spec: Spec | None, options: TrainOptions) -> RunResult:
+    from caegen.training.trainer import train as run_training
+
+    try:
+        return run_training(spec, options)
+    finally:
+        options.progress.stop()
+
+
+def _draw_layers_to_tensorboard(run_dir: Path) -> None:
+    from caegen.inspect.inspector import inspect as draw_layers
+
+    drawn = draw_layers(run_dir, tensorboard=True)
+    console.print(
+        styled(("wrote", "bold green"), f" filters and feature maps to {drawn.tensorboard}"),
+        soft_wrap=True,
+    )
+
+
+def _metrics_line(m: dict[str, Any]) -> str:
+    """The one line `caegen train` ends with: the test metrics and what they were scored on."""
     line = (
         f"test PSNR {m['psnr']:.2f} dB (mean-image baseline {m['baseline_mean_image_psnr']:.2f} dB)"
     )
@@ -400,8 +406,7 @@ def train(
     line += f"; on {m['test_images']:,} test images"
     if split and split != m["test_images"]:
         line += f" of {split:,} (--eval-limit)"
-    console.print(line)
-    console.print(styled(("wrote", "bold green"), f" {result.run_dir}"), soft_wrap=True)
+    return line
 
 
 def _check_cluster(strategy: str, dry_run: bool) -> None:
@@ -437,25 +442,12 @@ def _launch_local_workers(workers: int, resume: Path | None, dry_run: bool) -> N
     raise typer.Exit(code=launch(kept, workers))
 
 
-def _print_dry_run(
-    spec, resume, epochs, batch_size, out, seed, limit, eval_limit, strategy
-) -> None:
-    from caegen.cli.progress import RichProgress
+def _print_dry_run(spec: Spec | None, options: TrainOptions) -> None:
     from caegen.training.trainer import dry_run
 
-    if spec is None or resume is not None:
+    if spec is None or options.resume is not None:
         raise typer.BadParameter("--dry-run takes a SPEC (not --resume)")
-    plan = dry_run(
-        spec,
-        epochs=epochs,
-        batch_size=batch_size,
-        out=out,
-        seed=seed,
-        limit=limit,
-        eval_limit=eval_limit,
-        progress=RichProgress(console),
-        strategy=strategy,
-    )
+    plan = dry_run(spec, options)
     width = max(map(len, plan))
     for key, value in plan.items():
         shown = ", ".join(value) if isinstance(value, tuple) else value

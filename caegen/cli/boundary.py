@@ -279,7 +279,7 @@ def diagnose(exc: BaseException) -> tuple[list[Diagnostic], int]:
 
 
 def report(diagnostics: list[Diagnostic]) -> None:
-    from caegen.cli.app import err_console
+    from caegen.cli.consoles import err_console
     from caegen.cli.render import print_diagnostic
 
     for d in diagnostics:

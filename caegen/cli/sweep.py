@@ -21,6 +21,8 @@ from caegen.cli.boundary import Input, OutputFolder
 from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError
 
+MAX_REPEATS = 1000
+
 
 class _Display:
     """One line per trial, and a live status line: counts, best so far, ETA."""
@@ -121,6 +123,15 @@ def sweep(
         Path, typer.Option(help="Root folder of sweep directories."), OutputFolder
     ] = Path("sweeps"),
     jobs: Annotated[int, typer.Option(min=1, help="Training processes at once.")] = 1,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_REPEATS,
+            help="Train each valid point K times, each with its own seed derived from the "
+            "point and the repeat (recorded); `caegen compare` groups them.",
+        ),
+    ] = 1,
     storage: Annotated[
         str | None,
         typer.Option(
@@ -156,6 +167,7 @@ def sweep(
             seed=seed,
             out=out,
             storage=storage,
+            repeats=repeats,
         )
         the_sweep = open_sweep(config)
     except CaegenError as exc:
@@ -248,7 +260,17 @@ def _summary(the_sweep: Any) -> None:
         f"{counts.get('failed', 0)} failed"
     )
     best = the_sweep.best()
-    if best is not None:
+    if best is not None and the_sweep.config.repeats > 1:
+        from caegen.sweep.runner import split_repeat
+
+        mean, n = the_sweep.point_mean(best)
+        console.print(
+            f"best by mean: {_point(split_repeat(best.point)[0])} ({the_sweep.config.objective} "
+            f"{mean:.4g} over {n} repeat(s)); `caegen compare {the_sweep.folder}` tests whether "
+            "its lead is distinguishable",
+            soft_wrap=True,
+        )
+    elif best is not None:
         console.print(
             f"best: trial {best.number} ({the_sweep.config.objective} "
             f"{the_sweep.objective_value(best):.4g}) {_point(best.point)}",
@@ -265,6 +287,18 @@ class CompareFormat(str, Enum):
     markdown = "markdown"
 
 
+class CompareMetric(str, Enum):
+    psnr = "psnr"
+    ssim = "ssim"
+    mse = "mse"
+
+
+class CompareTable(str, Enum):
+    runs = "runs"
+    groups = "groups"
+    pairs = "pairs"
+
+
 @app.command()
 def compare(
     sources: Annotated[
@@ -276,23 +310,63 @@ def compare(
         CompareFormat, typer.Option("--format", "-f", help="Table format.")
     ] = CompareFormat.text,
     out: Annotated[
-        Path | None, typer.Option(help="Write the table and figures to this folder."), OutputFolder
+        Path | None,
+        typer.Option(help="Write the tables and figures to this folder (never inside a run)."),
+        OutputFolder,
     ] = None,
+    metric: Annotated[
+        CompareMetric,
+        typer.Option(help="What pairs are tested and groups ranked on (denoisers: its gain)."),
+    ] = CompareMetric.psnr,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="Test each group against this one: a run directory, G<n> or a label."),
+    ] = None,
+    table: Annotated[
+        CompareTable, typer.Option(help="Which table --format csv prints.")
+    ] = CompareTable.runs,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resampling.")] = 0,
+    inspect_layer: Annotated[
+        str | None,
+        typer.Option(
+            "--inspect",
+            metavar="LAYER",
+            help="With --out: this layer's filters and feature maps in every run, on one image.",
+        ),
+    ] = None,
+    inspect_image: Annotated[
+        int, typer.Option(min=0, help="The test image --inspect feeds (of the first run's data).")
+    ] = 0,
 ) -> None:
-    """One table of runs' metrics and sizes; with --out, figures too (Pareto front)."""
-    from caegen.sweep.compare import collect, render, write_figures
+    """Runs side by side: repeats grouped (n, mean, sd, 95% CI), groups tested pairwise on the
+    same test images; with --out, figures too (Pareto front)."""
+    from caegen.sweep.compare import compare as run_comparison
+    from caegen.sweep.compare import refuse_out_in_run, render
 
+    if inspect_layer is not None and out is None:
+        raise typer.BadParameter("--inspect draws a figure: pass --out DIR")
     hide_native_logs()
     try:
-        entries = collect(sources)
-        table = render(entries, format.value)
-        sys.stdout.write(table)
         if out is not None:
-            from caegen.core.fsutil import atomic_write_text
+            refuse_out_in_run(out)
+        result = run_comparison(sources, metric.value, baseline, seed)
+        if out is not None:
+            refuse_out_in_run(out, result.entries)
+        report = render(result, format.value, table.value)
+        sys.stdout.write(report)
+        if format is CompareFormat.csv:
+            for s in result.skipped:
+                err_console.print(
+                    styled(("skipped", "yellow"), f" {s.path}: {s.reason}"), soft_wrap=True
+                )
+        if out is not None:
+            _write_comparison(result, format.value, report, out)
+            if inspect_layer is not None:
+                from caegen.inspect.compare import layer_across_runs
 
-            suffix = {"text": "txt", "markdown": "md"}.get(format.value, format.value)
-            atomic_write_text(out / f"compare.{suffix}", table)
-            for path in write_figures(entries, out):
+                runs = [e.run for e in result.entries]
+                target = out / f"inspect_{inspect_layer}.png"
+                path = layer_across_runs(runs, inspect_layer, target, inspect_image)
                 err_console.print(styled(("wrote", "bold green"), f" {path}"), soft_wrap=True)
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
@@ -300,3 +374,22 @@ def compare(
         from caegen.core.fsutil import unwritable
 
         raise fail(unwritable(f"write to {out}", exc, "pass another --out").diagnostics) from None
+
+
+def _write_comparison(result: Any, fmt: str, report: str, out: Path) -> None:
+    from caegen.core.fsutil import atomic_write_text
+    from caegen.sweep.compare import render, write_figures
+
+    suffix = {"text": "txt", "markdown": "md"}.get(fmt, fmt)
+    if fmt == "csv":
+        for name in ("runs", "groups", "pairs"):
+            atomic_write_text(out / f"{name}.csv", render(result, "csv", name))
+    else:
+        atomic_write_text(out / f"compare.{suffix}", report)
+    if fmt != "json":
+        atomic_write_text(out / "compare.json", render(result, "json"))
+    paths, problems = write_figures(result, out)
+    for problem in problems:
+        err_console.print(styled(("warning", "yellow"), f": {problem}"), soft_wrap=True)
+    for path in paths:
+        err_console.print(styled(("wrote", "bold green"), f" {path}"), soft_wrap=True)

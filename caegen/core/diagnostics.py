@@ -216,6 +216,42 @@ CODES: dict[str, CodeInfo] = _codes(
         "caegen failed in a way it does not anticipate (a bug): the message names the "
         "exception; set CAEGEN_TRACEBACK=1 to see the traceback, and please report it.",
     ),
+    CodeInfo(
+        "E080",
+        "output-in-run",
+        E,
+        "`caegen compare --out` names a run directory or a folder inside one; compare never "
+        "writes into a run.",
+    ),
+    CodeInfo(
+        "E081",
+        "compare-option",
+        E,
+        "`caegen compare` was given a `--baseline` that is neither a compared run nor a "
+        "group, or an unknown metric.",
+    ),
+    # commands: inspect
+    CodeInfo(
+        "E090",
+        "inspect-layer-unknown",
+        E,
+        "`caegen inspect --layers` (or `compare --inspect`) names a layer the run's model does "
+        "not have.",
+    ),
+    CodeInfo(
+        "E091",
+        "weights-not-drawable",
+        E,
+        "A dense layer asked for by `caegen inspect` whose weights have no image shape (it "
+        "reads no flattened feature map and feeds no reshape).",
+    ),
+    CodeInfo(
+        "E092",
+        "inspect-image",
+        E,
+        "The image to inspect cannot be used: past the test split, not a decodable image "
+        "file, or not the input the compared runs take.",
+    ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(

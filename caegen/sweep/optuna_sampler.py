@@ -14,7 +14,6 @@ from typing import Any
 
 from caegen.core.diagnostics import error
 from caegen.sweep.objectives import OBJECTIVES
-from caegen.sweep.space import point_key
 from caegen.sweep.store import FINISHED, INVALID
 
 CONSTRAINT = "invalid"
@@ -84,9 +83,10 @@ class OptunaSampler:
             name: self.decode[name][value] if name in self.decode else value
             for name, value in trial.params.items()
         }
-        recorded = sweep._record(point, point_key(point), external=trial.number)
+        recorded = sweep.record_point(point, external=trial.number)
         if recorded is None:  # Optuna proposed a point the sweep has seen: reuse its outcome
-            known = next(t for t in sweep.store.trials() if t.point == point)
+            first = sweep.trial_points(point)[0]  # with --repeats, Optuna learns from repeat 0
+            known = next(t for t in sweep.store.trials() if t.point == first)
             if known.state == INVALID:
                 self._infeasible(trial)
             elif known.state == FINISHED and sweep.objective_value(known) is not None:

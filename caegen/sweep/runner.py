@@ -14,6 +14,10 @@ under the sweep directory:
 
 Running the same command again continues the latest matching sweep: finished points are
 never trained twice, and a point whose process died resumes from its run's checkpoint.
+
+With `repeats` K > 1 every valid point is K trials, `{...point, "repeat": r}` for r in
+0..K-1, each trained with its own seed derived from the base spec's seed, the point and r
+(`repeat_seed`), recorded in the trial's static sizes and in the run's `train.seed`.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class SweepConfig:
     seed: int = 0
     out: Path = Path("sweeps")
     storage: str | None = None
+    repeats: int = 1
 
     def identity(self, base_text: str) -> dict[str, Any]:
         """What makes two invocations the same sweep (budgets and jobs may differ)."""
@@ -83,7 +88,25 @@ class SweepConfig:
             "batch_size": self.batch_size,
             "limit": self.limit,
             "seed": self.seed,
+            # absent for one repeat, so that sweeps from before repeats keep their identity
+            **({"repeats": self.repeats} if self.repeats != 1 else {}),
         }
+
+
+REPEAT = "repeat"
+"""The key of a trial's repeat index in its recorded point (not a spec path)."""
+
+
+def split_repeat(point: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """(the point's values, its repeat index or None)."""
+    values = {k: v for k, v in point.items() if k != REPEAT}
+    return values, point.get(REPEAT)
+
+
+def repeat_seed(base_seed: int, values: dict[str, Any], repeat: int) -> int:
+    """The `train.seed` of one repeat of a point: the same on every machine and resume."""
+    text = f"{base_seed}:{point_key(values)}:{repeat}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
 class SweepProgress(Protocol):
@@ -165,12 +188,20 @@ def open_sweep(config: SweepConfig) -> Sweep:
         raise error(
             "E064", f"unknown objective `{config.objective}`", f"choose {', '.join(OBJECTIVES)}"
         )
+    if config.repeats > 1 and OBJECTIVES[config.objective][0] == "static":
+        raise error(
+            "E064",
+            f"--repeats {config.repeats} with the static objective `{config.objective}`: "
+            "nothing is trained, so every repeat would be the same",
+            "drop --repeats, or choose a trained objective (psnr, ssim, mse)",
+        )
     shared = _shared_database(config.storage)  # reached (or refused) before anything exists
     # read once (a FIFO reads once), and the base itself must be a valid spec
     base_text = read_input_text(config.spec_path, "spec file", "pass the base spec")
     base_spec = loads(base_text, file=str(config.spec_path))
     base = yaml.safe_load(base_text)
     space = load_space(config, base)
+    _repeats_fit(config, space)
     if config.sampler == "grid":
         space.grid()  # a continuous range without :N is refused here, before anything runs
     identity = config.identity(base_text)
@@ -206,6 +237,7 @@ def open_sweep(config: SweepConfig) -> Sweep:
             "limit": config.limit,
             "seed": config.seed,
             "storage": display_url(config.storage),
+            "repeats": config.repeats,
         },
     }
     atomic_write_text(folder / "sweep.json", json.dumps(record, indent=2) + "\n")
@@ -268,6 +300,7 @@ def open_existing(folder: Path, storage: str | None = None) -> Sweep:
         limit=c["limit"],
         seed=c["seed"],
         storage=storage if storage is not None else c["storage"],
+        repeats=c.get("repeats", 1),
     )
     from caegen.spec.loader import loads
 
@@ -314,7 +347,16 @@ class Sweep:
         from caegen.spec.loader import loads
 
         started = time.perf_counter()
-        data = self.space.apply(point)
+        values, repeat = split_repeat(point)
+        data = self.space.apply(values)
+        seed = None
+        if isinstance(data, dict) and repeat is not None:
+            train = data.setdefault("train", {})
+            if isinstance(train, dict):  # anything else is reported by the loader below
+                base = train.get("seed", 0)
+                base = base if isinstance(base, int) and not isinstance(base, bool) else 0
+                seed = repeat_seed(base, values, repeat)
+                train["seed"] = seed
         if isinstance(data, dict) and number is not None:
             data["name"] = f"{self.name}-{number:04d}"
         diagnostics: list[dict[str, Any]] = []
@@ -329,6 +371,7 @@ class Sweep:
                     "params": report.params.total,
                     "macs": report.macs,
                     "latent_size": report.latent_size,
+                    **({"seed": seed} if seed is not None else {}),
                 }
         except CaegenError as exc:
             problems = exc.diagnostics
@@ -340,12 +383,40 @@ class Sweep:
         points = self.space.grid()
         if self.config.max_trials is not None:
             points = points[: self.config.max_trials]
-        known = {point_key(t.point) for t in self.store.trials()}
+        known = {point_key(t.point): t.state for t in self.store.trials()}
         for point in points:
-            key = point_key(point)
-            if key in known:
-                continue
-            self._record(point, key)
+            for trial_point in self.trial_points(point):
+                key = point_key(trial_point)
+                state = known.get(key)
+                if state is None:
+                    added = self._record(trial_point, key)
+                    state = added.state if added is not None else None
+                if state == INVALID:
+                    break  # an invalid point is recorded once, not once per repeat
+
+    def trial_points(self, point: dict[str, Any]) -> list[dict[str, Any]]:
+        """The trials of one point: the point itself, or one per repeat."""
+        if self.config.repeats == 1:
+            return [point]
+        return [{**point, REPEAT: r} for r in range(self.config.repeats)]
+
+    def record_point(self, point: dict[str, Any], external: int | None = None) -> Trial | None:
+        """Record a sampled point's trials; its first trial (the one `external`, an Optuna
+        trial, is told about), or None when the point is known already."""
+        first: Trial | None = None
+        for r, trial_point in enumerate(self.trial_points(point)):
+            added = self._record(trial_point, point_key(trial_point), external if r == 0 else None)
+            if r == 0:
+                first = added
+                if added is None or added.state == INVALID:
+                    break
+        return first
+
+    def proposed_points(self) -> int:
+        """Points proposed so far (a point's repeats count once)."""
+        if self.config.repeats == 1:
+            return sum(self.store.counts().values())
+        return sum(1 for t in self.store.trials() if t.point.get(REPEAT, 0) == 0)
 
     def _record(self, point: dict[str, Any], key: str, external: int | None = None) -> Trial | None:
         _, diagnostics, static, ms = self.check_point(point)
@@ -361,14 +432,14 @@ class Sweep:
 
     def propose(self) -> bool:
         """Add the next sampled point (random or Optuna); False when the budget is spent."""
-        proposed = sum(self.store.counts().values())
+        proposed = self.proposed_points()
         if self.config.max_trials is not None and proposed >= self.config.max_trials:
             return False
         if self.sampler is not None:
             return self.sampler.propose(self)
         for attempt in range(100):  # a repeated draw is skipped, not trained again
             point = self.space.sample(self.config.seed, proposed + attempt * 1_000_003)
-            if self._record(point, point_key(point)) is not None:
+            if self.record_point(point) is not None:
                 return True
         return False
 
@@ -465,19 +536,39 @@ class Sweep:
         if not scored:
             return None
         pick = max if direction == "maximize" else min
+        if self.config.repeats > 1:  # a point's repeats together: its mean, not a lucky seed
+            by_point: dict[str, list[tuple[float, Trial]]] = {}
+            for v, t in scored:
+                by_point.setdefault(point_key(split_repeat(t.point)[0]), []).append((v, t))
+            scored = [(sum(v for v, _ in vts) / len(vts), vts[0][1]) for vts in by_point.values()]
         return pick(scored, key=lambda vt: vt[0])[1]
+
+    def point_mean(self, trial: Trial) -> tuple[float, int] | None:
+        """The objective's mean over the finished repeats of `trial`'s point, and their count."""
+        values = split_repeat(trial.point)[0]
+        scores = [
+            v
+            for t in self.store.trials()
+            if t.state == FINISHED
+            and split_repeat(t.point)[0] == values
+            and (v := self.objective_value(t)) is not None
+        ]
+        return (sum(scores) / len(scores), len(scores)) if scores else None
 
     def leaderboard(self) -> list[dict[str, Any]]:
         _, direction = OBJECTIVES[self.config.objective]
         rows = []
         for t in self.store.trials():
             m = t.metrics
+            values, repeat = split_repeat(t.point)
             rows.append(
                 {
                     "trial": t.number,
                     "status": {QUEUED: "queued", RUNNING: "running"}.get(t.state, t.state),
                     "objective": self.objective_value(t),
-                    "point": t.point,
+                    "point": values,
+                    "repeat": repeat,
+                    "seed": t.static.get("seed"),
                     "params": t.static.get("params"),
                     "macs": t.static.get("macs"),
                     "latent_size": t.static.get("latent_size"),
@@ -516,7 +607,7 @@ class Sweep:
             atomic_write_text(self.folder / "leaderboard.csv", buf.getvalue())
             invalid = [t for t in self.store.trials() if t.state == INVALID]
             lines = [
-                f"trial {t.number}: {json.dumps(t.point, sort_keys=True)}\n"
+                f"trial {t.number}: {json.dumps(split_repeat(t.point)[0], sort_keys=True)}\n"
                 + "".join(
                     f"  {d['code']} at {d.get('where') or 'the spec'}: {d['message']}\n"
                     for d in t.diagnostics
@@ -526,7 +617,7 @@ class Sweep:
             atomic_write_text(self.folder / "invalid.txt", "".join(lines))
             best = self.best()
             if best is not None:
-                data = self.space.apply(best.point)
+                data = self.space.apply(split_repeat(best.point)[0])
                 data["name"] = f"{self.name}-best"
                 header = (
                     f"# best of sweep {self.folder} by {self.config.objective}: trial "
@@ -589,6 +680,20 @@ def _quiet_tensorflow() -> None:
 def _recorded(d: Diagnostic) -> dict[str, Any]:
     """A diagnostic as the trial table keeps it (and invalid.txt shows it)."""
     return {"code": d.code, "message": d.message, "where": d.location.path}
+
+
+def _repeats_fit(config: SweepConfig, space: Space) -> None:
+    """Repeats derive train.seed: a space that sets it too would be overruled silently."""
+    if config.repeats == 1:
+        return
+    for dim in space.dimensions:
+        if any(t.parts[:2] == ("train", "seed") for t in dim.targets if not t.is_layer):
+            raise error(
+                "E064",
+                f"`{dim.name}` sets train.seed, which --repeats {config.repeats} derives for "
+                "every repeat",
+                "drop that dimension (each repeat gets its own recorded seed), or drop --repeats",
+            )
 
 
 def _shared_database(storage: str | None) -> Database | None:

@@ -13,16 +13,15 @@ across the replicas; the learning rate is never rescaled.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import math
 import os
-import socket
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from caegen.core.diagnostics import Location, error
+from caegen.training.rendezvous import bind_port, meet, split_address, stop_on_sigterm
 
 if TYPE_CHECKING:
     from caegen.training.pipeline import Shard
@@ -139,14 +138,6 @@ def _config_error(problem: str, detail: str | None = None, path: str | None = No
     )
 
 
-def split_address(address: str) -> tuple[str, int]:
-    """("host", port) of "host:port" ("[::1]:port" for IPv6); ValueError if it is not one."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(address)
-    return host.strip("[]"), int(port)
-
-
 def _addresses(value: Any, kind: str) -> list[str]:
     if not isinstance(value, list):
         shown = "one string" if isinstance(value, str) else type(value).__name__
@@ -187,26 +178,6 @@ def _task_index(task: Any, cluster: dict[str, Any]) -> int:
             path="task.index",
         )
     return (len(cluster.get("chief", [])) if kind == "worker" else 0) + index
-
-
-def bind_port(port: int) -> socket.socket:
-    """A socket bound to `port` on every interface, or E078 when another process has it."""
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        server.bind(("", port))
-    except OSError as exc:
-        server.close()
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        raise error(
-            "E078",
-            f"port {port}, this worker's address in TF_CONFIG, is in use by another process",
-            f"stop the process that holds port {port} (`ss -ltnp 'sport = :{port}'` shows it), "
-            "or give this worker a free port in TF_CONFIG (`--local-workers` picks free ports)",
-            Location("TF_CONFIG", path="cluster"),
-        ) from None
-    return server
 
 
 def worker_cluster(strategy: str) -> Cluster | None:
@@ -282,11 +253,10 @@ def _multi_worker_strategy(cluster: Cluster | None = None) -> Any:
     where a signal can stop the wait."""
     import tensorflow as tf
 
-    from caegen.training.rendezvous import meet, stop_on_sigterm
-
     if not _multi_worker:
         stop_on_sigterm()
-        meet(cluster or Cluster.from_env() or Cluster(("",), 0))
+        cluster = cluster or Cluster.from_env() or Cluster(("",), 0)
+        meet(cluster.tasks, cluster.index)
         _multi_worker.append(tf.distribute.MultiWorkerMirroredStrategy())
         stop_on_sigterm()  # TensorFlow's runtime installed a SIGTERM handler of its own
     return _multi_worker[0]

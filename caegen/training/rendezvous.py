@@ -21,6 +21,7 @@ so `stop_on_sigterm` is installed again after the strategy exists.
 from __future__ import annotations
 
 import contextlib
+import errno
 import signal
 import socket
 import sys
@@ -28,11 +29,39 @@ import threading
 import time
 from typing import Any
 
-from caegen.training.distribute import Cluster, bind_port, split_address
+from caegen.core.diagnostics import Location, error
 
 POLL_S = 0.2
 """How often a waiting task looks again (and so how soon it sees a signal at the latest)."""
 HELLO = "caegen-rendezvous"
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """("host", port) of "host:port" ("[::1]:port" for IPv6); ValueError if it is not one."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(address)
+    return host.strip("[]"), int(port)
+
+
+def bind_port(port: int) -> socket.socket:
+    """A socket bound to `port` on every interface, or E078 when another process has it."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        server.bind(("", port))
+    except OSError as exc:
+        server.close()
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise error(
+            "E078",
+            f"port {port}, this worker's address in TF_CONFIG, is in use by another process",
+            f"stop the process that holds port {port} (`ss -ltnp 'sport = :{port}'` shows it), "
+            "or give this worker a free port in TF_CONFIG (`--local-workers` picks free ports)",
+            Location("TF_CONFIG", path="cluster"),
+        ) from None
+    return server
 
 
 def stop_on_sigterm() -> None:
@@ -54,32 +83,33 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def meet(cluster: Cluster) -> None:
-    """Return once every task of the cluster has reached this point (see the module)."""
-    if len(cluster.tasks) < 2:
+def meet(tasks: tuple[str, ...], index: int) -> None:
+    """Return once every task ("host:port", the chief first) has reached this point; this
+    process is task `index` (see the module)."""
+    if len(tasks) < 2:
         return
-    if cluster.index == 0:
-        _gather(cluster)
+    if index == 0:
+        _gather(tasks)
     else:
-        cluster.check_port()
-        _join(cluster)
+        bind_port(split_address(tasks[index])[1]).close()  # E078 if another process has it
+        _join(tasks, index)
 
 
-def _gather(cluster: Cluster) -> None:
+def _gather(tasks: tuple[str, ...]) -> None:
     """The chief: wait for every other task, then tell each to go."""
-    others = len(cluster.tasks) - 1
-    server = bind_port(cluster.address[1])
+    others = len(tasks) - 1
+    server = bind_port(split_address(tasks[0])[1])
     server.listen(others + 4)
     server.settimeout(POLL_S)
     joined: dict[int, socket.socket] = {}
-    _say(f"waiting for {others} worker(s) of the job to join at {cluster.tasks[0]} (Ctrl-C stops)")
+    _say(f"waiting for {others} worker(s) of the job to join at {tasks[0]} (Ctrl-C stops)")
     try:
         while len(_alive(joined)) < others:
             try:
                 conn, _ = server.accept()
             except TimeoutError:
                 continue
-            index = _hello(conn, len(cluster.tasks))
+            index = _hello(conn, len(tasks))
             if index is None:
                 conn.close()  # not one of this job's tasks
                 continue
@@ -134,17 +164,17 @@ def _release(joined: dict[int, socket.socket]) -> None:
             conn.recv(16)
 
 
-def _join(cluster: Cluster) -> None:
+def _join(tasks: tuple[str, ...], index: int) -> None:
     """A worker: connect to the chief until it says go."""
-    host, port = split_address(cluster.tasks[0])
-    hello = f"{HELLO} {cluster.index} {len(cluster.tasks)}\n".encode()
+    host, port = split_address(tasks[0])
+    hello = f"{HELLO} {index} {len(tasks)}\n".encode()
     said = False
     while True:
         try:
             conn = socket.create_connection((host, port), timeout=1.0)
         except OSError:
             if not said:
-                _say(f"waiting for the job's chief at {cluster.tasks[0]} (Ctrl-C stops)")
+                _say(f"waiting for the job's chief at {tasks[0]} (Ctrl-C stops)")
                 said = True
             time.sleep(POLL_S)
             continue
