@@ -38,7 +38,7 @@ SECTIONS = ("encoder", "decoder")
 _SEGMENT = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d{1,18})(?::(-?\d{1,18}))?\]")
 _RANGE = re.compile(r"^\s*([-+0-9.eE]+)\s*\.\.\s*([-+0-9.eE]+)\s*((?::\s*[A-Za-z0-9]+\s*)*)$")
 OFF = "off"
-MAX_REPEAT = 1000
+MAX_REPEAT = 100
 """Copies of a repeated block (`encoder[0:2]*=N`): each is built into the point's spec."""
 FLOAT_MAX = 1.7976931348623157e308
 
