@@ -38,7 +38,7 @@ from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location, internal_error
-from caegen.core.fsutil import output_problem
+from caegen.core.fsutil import os_error_reason, output_problem
 
 INTERRUPTED = 130
 USAGE = 2
@@ -240,8 +240,6 @@ def real_stream(stream: Any) -> Any:
 
 
 def _os_error(exc: OSError) -> Diagnostic:
-    from caegen.core.fsutil import os_error_reason
-
     name = exc.filename if exc.filename not in (None, "") else None
     reason = os_error_reason(exc)
     hints = {
