@@ -130,7 +130,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "a path through a file": afile / "sub",
         "a name too long": root / ("n" * 300),
         "a symlink loop": loop,
-        "a device": Path("/dev/full"),
+        # not a regular file: outputs are replaced, and replacing a device (/dev/full, as
+        # root) would break the machine; a FIFO of the test's own stands for one
+        "a FIFO": fifo,
     }
     return {
         "root": root,

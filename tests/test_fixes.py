@@ -247,3 +247,23 @@ def test_fix_refuses_a_file_that_is_not_utf8_and_says_where(tmp_path):
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "latin1.yaml:1:10: E001" in result.output and "0xe9" in result.output
     assert spec.read_bytes() == raw
+
+
+def test_fixes_are_never_written_over_a_fifo(tmp_path):
+    """The fixed text of a spec read from a FIFO is refused, not written in its place."""
+    import os
+    import threading
+
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)
+    text = (SPECS / "cifar10_method1_bug.yaml").read_text()
+    writer = threading.Thread(target=fifo.write_text, args=(text,))
+    writer.start()
+    result = runner.invoke(app, ["check", "--fix", "--no-table", str(fifo)])
+    writer.join(timeout=10)
+    assert (
+        result.exit_code == 1
+        and "E057" in result.output
+        and "not a regular file" in (result.output)
+    )
+    assert fifo.is_fifo()

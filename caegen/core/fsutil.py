@@ -142,8 +142,10 @@ def atomic_rewrite_bytes(path: str | Path, data: bytes) -> Path:
     symbolic link to the file it points at (the link stays a link), keeping the file's
     permission bits. Returns the path written."""
     target = Path(os.path.realpath(path))
-    mode = stat.S_IMODE(os.stat(target).st_mode)
-    atomic_write_bytes(target, data, mode=mode)
+    mode = os.stat(target).st_mode
+    if not stat.S_ISREG(mode):  # a FIFO or a device is never replaced by a file
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO or a device)", str(target))
+    atomic_write_bytes(target, data, mode=stat.S_IMODE(mode))
     return target
 
 
