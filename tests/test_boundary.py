@@ -438,3 +438,12 @@ def test_latent_code_files_are_checked_before_any_model_is_loaded(world):
     for path, words in cases.items():
         output = assert_coded_failure(["sample", str(world["run"]), "--latent", str(path)])
         assert "E053" in output and words in output, (path.name, output)
+
+
+def test_atomic_writes_never_replace_a_fifo_or_a_device(world):
+    from caegen.core.fsutil import atomic_write_text
+
+    fifo = world["bad_in"]["a FIFO with no writer"]
+    with pytest.raises(OSError, match="not a regular file"):
+        atomic_write_text(fifo, "replaced?")
+    assert fifo.is_fifo()

@@ -119,9 +119,21 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _refuse_special(path: Path) -> None:
+    """A FIFO, a device or a socket is never replaced by a file (`--out /dev/full` as root
+    would otherwise replace the device)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return  # missing (or unreachable: writing will say why)
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a socket)", str(path))
+
+
 def atomic_write_bytes(path: str | Path, data: bytes, mode: int | None = None) -> None:
     """Replace `path` with `data`; `mode` (default: 0666 less the umask) is the new file's."""
     path = Path(path)
+    _refuse_special(path)
     ensure_parent(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
