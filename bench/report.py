@@ -178,8 +178,8 @@ def scaling_section(scaling: dict) -> list[str]:
         "",
         f"{s['layers']:,} layers, checked in process: conv + batch-norm pairs (each batch norm "
         f"after a relu is a W103 finding with a fix: {s['w103_fixes']:,} of them) against "
-        "plain convs; medians, alternating. The fix search once rescanned the graph and the "
-        "text per finding (4,000 pairs took 20 s).",
+        "plain convs; medians of CPU seconds, alternating. The fix search once rescanned the "
+        "graph and the text per finding (4,000 pairs took 20 s).",
         "",
         "| plain convs | conv + batch norm | ratio | goal (< 2 s, linear) |",
         "| ---: | ---: | ---: | --- |",
