@@ -148,7 +148,7 @@ def test_grid_trains_exactly_the_valid_points_and_lists_the_invalid_ones(blocks,
     assert text.count("E031 at encoder[") == 6
     assert all(r["check_ms"] < 1000 and r["run_dir"] is None for r in invalid)
     for row in valid:  # the leaderboard's numbers are the runs' own
-        metrics = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())
+        metrics = json.loads((folder / row["run_dir"] / "metrics.json").read_text())
         assert row["test_psnr"] == metrics["psnr"] and row["test_mse"] == metrics["mse"]
     best = yaml.safe_load((folder / "best.yaml").read_text())
     assert best["name"] == "blocks-best"

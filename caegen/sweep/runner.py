@@ -35,6 +35,7 @@ from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.fsutil import atomic_write_text, unwritable
 from caegen.sweep.db import Database, display_url, open_database
 from caegen.sweep.objectives import OBJECTIVES
+from caegen.sweep.paths import contained_run, mark_run, remove_stub, stored_path
 from caegen.sweep.space import Dimension, Space, check_overlaps, dimension, point_key
 from caegen.sweep.store import (
     FAILED,
@@ -253,13 +254,24 @@ class Sweep:
         if db is None:
             db = open_database(config.storage, folder / "study.db")
         # the default file holds one sweep; a database given by --storage may hold many
-        self.study_name = "caegen" if config.storage is None else f"caegen_{_folder_id(folder)}"
+        self.sweep_id = _folder_id(folder)
+        self.study_name = "caegen" if config.storage is None else f"caegen_{self.sweep_id}"
         self.store = Store(db, prefix=self.study_name)
         self.sampler = _optuna_sampler(self) if config.sampler not in BUILT_IN else None
 
     @property
     def runs(self) -> Path:
         return self.folder / "runs"
+
+    def stored(self, run_dir: str | Path) -> str:
+        """A run directory as the trial table keeps it: relative to the sweep folder."""
+        return stored_path(self.folder, run_dir)
+
+    def _run_path(self, trial: Trial) -> Path | None:
+        """The trial's recorded run directory, inside this folder (E070 if it leaves it)."""
+        if not trial.run_dir:
+            return None
+        return contained_run(self.folder, trial.run_dir, self.sweep_id, trial.number)
 
     # --- points ----------------------------------------------------------------------------
     def check_point(
@@ -350,8 +362,6 @@ class Sweep:
         self.write_reports()
 
     def run_trial(self, trial: Trial) -> Trial:
-        from caegen.training.trainer import train
-
         _quiet_tensorflow()
 
         source, _direction = OBJECTIVES[self.config.objective]
@@ -364,29 +374,20 @@ class Sweep:
             self.store.update(trial.number, state=INVALID, diagnostics=diagnostics)
             return self.store.trial(trial.number)
         try:
-            if trial.run_dir and _resumable(Path(trial.run_dir)):
-                from caegen.training.rundir import Run
-
-                run = Run(Path(trial.run_dir))
-                if run.status().state == "finished":
-                    result_metrics = run.metrics()
-                else:
-                    result_metrics = train(resume=trial.run_dir).metrics
-                run_dir = trial.run_dir
-            else:
-                if trial.run_dir:  # stopped before its first epoch: nothing to keep
-                    _remove_stub(Path(trial.run_dir))
-                result = train(
-                    spec,
-                    epochs=self.config.epochs,
-                    batch_size=self.config.batch_size,
-                    limit=self.config.limit,
-                    out=self.runs,
-                    progress=_RunRecorder(self.store, trial.number),
-                )
-                result_metrics, run_dir = result.metrics, str(result.run_dir.resolve())
+            previous = self._run_path(trial)
+        except CaegenError as exc:  # a run path that leaves the folder: never followed
+            reason = [_recorded(exc.diagnostics[0])]
+            self.store.update(trial.number, state=FAILED, diagnostics=reason)
+            self.write_reports()
+            raise
+        try:
+            result_metrics, run_dir = self._train_point(trial, spec, previous)
         except KeyboardInterrupt as exc:
-            run_dir = str(getattr(exc, "run_dir", "") or trial.run_dir or "") or None
+            stopped = getattr(exc, "run_dir", None)  # the run this very call trained
+            run_dir = trial.run_dir
+            if stopped:
+                run_dir = self.stored(stopped)
+                mark_run(Path(stopped), self.sweep_id, trial.number)  # stopped before start()
             self.store.update(trial.number, state=INTERRUPTED, run_dir=run_dir)
             self.write_reports()
             return self.store.trial(trial.number)
@@ -400,6 +401,29 @@ class Sweep:
         self._tell(trial.number)
         self.write_reports()
         return self.store.trial(trial.number)
+
+    def _train_point(
+        self, trial: Trial, spec: Any, previous: Path | None
+    ) -> tuple[dict[str, Any], str]:
+        """Train a point, or continue its run: (test metrics, run directory as stored)."""
+        from caegen.training.rundir import Run
+        from caegen.training.trainer import train
+
+        if previous is not None and _resumable(previous):
+            if Run(previous).status().state == "finished":
+                return Run(previous).metrics(), self.stored(previous)
+            return train(resume=previous, out=self.runs).metrics, self.stored(previous)
+        if previous is not None:  # stopped before its first epoch: nothing to keep
+            remove_stub(previous, self.sweep_id, trial.number)
+        result = train(
+            spec,
+            epochs=self.config.epochs,
+            batch_size=self.config.batch_size,
+            limit=self.config.limit,
+            out=self.runs,
+            progress=_RunRecorder(self, trial.number),
+        )
+        return result.metrics, self.stored(result.run_dir)
 
     def _tell(self, number: int, failed: bool = False) -> None:
         if self.sampler is not None:
@@ -499,13 +523,16 @@ class Sweep:
 
 
 class _RunRecorder(SilentProgress):
-    """Training progress of one point: records its run directory as soon as it exists."""
+    """Training progress of one point: signs its run directory as the sweep's own and
+    records it (relative to the sweep folder) as soon as it exists."""
 
-    def __init__(self, store: Store, number: int) -> None:
-        self.store, self.number = store, number
+    def __init__(self, sweep: Sweep, number: int) -> None:
+        self.sweep, self.number = sweep, number
 
     def start(self, info: dict[str, Any]) -> None:
-        self.store.update(self.number, run_dir=str(Path(info["run_dir"]).resolve()))
+        run_dir = Path(info["run_dir"])
+        mark_run(run_dir, self.sweep.sweep_id, self.number)
+        self.sweep.store.update(self.number, run_dir=self.sweep.stored(run_dir))
 
 
 def _resumable(run_dir: Path) -> bool:
@@ -520,20 +547,6 @@ def _resumable(run_dir: Path) -> bool:
     except CaegenError:
         return False
     return (run_dir / LAST).exists() or (run_dir / PREVIOUS).exists()
-
-
-def _remove_stub(run_dir: Path) -> None:
-    """A point's run directory that no epoch ever reached (the sweep's own bookkeeping)."""
-    import shutil
-
-    from caegen.training.rundir import Run
-
-    try:
-        live = Run(run_dir).is_live()
-    except CaegenError:
-        live = False
-    if run_dir.exists() and not live:
-        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _quiet_tensorflow() -> None:
