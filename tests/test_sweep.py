@@ -314,5 +314,7 @@ def test_other_samplers_run_a_static_search(blocks, tmp_path, sampler):
     result = caegen(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = leaderboard(the_sweep(tmp_path))
-    assert len(rows) == 12 and any(r["status"] == "finished" for r in rows)
+    # 12 proposals; a point proposed again counts as one but is not a second row
+    assert 6 <= len(rows) <= 12 and any(r["status"] == "finished" for r in rows)
     assert all(r["status"] in ("finished", "invalid") for r in rows)
+    assert "search ended: --max-trials 12 reached" in result.stdout

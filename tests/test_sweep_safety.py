@@ -159,3 +159,95 @@ def test_ctrl_c_then_a_copy_continued_from_another_cwd_resumes_inside_the_copy(b
     (row,) = json.loads((copy / "leaderboard.json").read_text())
     assert row["status"] == "finished" and (copy / row["run_dir"]).resolve() == run.resolve()
     assert not Path(row["run_dir"]).is_absolute()
+
+
+# --- every sampler ends --------------------------------------------------------------------
+@pytest.mark.parametrize("sampler", ["tpe", "qmc", "cmaes", "random"])
+def test_every_sampler_ends_when_its_space_runs_out(blocks, tmp_path, sampler):
+    """Two points and --max-trials 5: Optuna keeps proposing the two it has seen; each
+    proposal counts, and the exhausted space ends the search with a message."""
+    if sampler != "random":
+        pytest.importorskip("optuna")
+    args = ["sweep", str(blocks), "--set", "encoder[0].filters=1,2", "--sampler", sampler]
+    started = time.monotonic()
+    result = run_caegen(
+        *args, "--objective", "params", "--max-trials", "5", cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert time.monotonic() - started < 30
+    assert "search ended: the space is exhausted: all 2 of its points" in result.stdout
+    rows = json.loads((only_sweep(tmp_path / "sweeps") / "leaderboard.json").read_text())
+    assert sorted(r["point"]["encoder[0].filters"] for r in rows) == [1, 2]
+
+
+def test_repeated_proposals_count_toward_max_trials(blocks, tmp_path):
+    """A space far larger than --max-trials, where TPE repeats itself: every proposal counts,
+    so the search stops at the budget, not at the N-th new point."""
+    optuna = pytest.importorskip("optuna")
+    args = ["sweep", str(blocks), "--set", "encoder[0].filters=1..400", "--sampler", "tpe"]
+    result = run_caegen(*args, "--objective", "params", "--max-trials", "30", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "search ended: --max-trials 30 reached" in result.stdout
+    folder = only_sweep(tmp_path / "sweeps")
+    study = optuna.load_study(study_name="caegen", storage=f"sqlite:///{folder / 'study.db'}")
+    assert len(study.trials) == 30  # one ask per proposal, repeats included, and no more
+    rows = json.loads((folder / "leaderboard.json").read_text())
+    assert len(rows) <= 30 and len({json.dumps(r["point"]) for r in rows}) == len(rows)
+
+
+@pytest.mark.parametrize(
+    ("sets", "code", "words"),
+    [
+        (
+            ["encoder[0].filters=1..1000000000000", "decoder[0].filters=1..1000000000000"],
+            "E071",
+            "the grid has 1,000,000,000,000,000,000,000,000 points",
+        ),
+        (
+            ["train.optimizer.learning_rate=1e-4..1e-2:log:1000000000000"],
+            "E071",
+            "the grid has 1,000,000,000,000 points",
+        ),
+        (["encoder[0:2]*+decoder[0:2]*=1000000000000"], "E071", "copies of a block"),
+        (["encoder[0:2]*+decoder[0:2]*=1..1000000000000"], "E071", "copies of a block"),
+        (["encoder[0:2]*+decoder[0:2]*=1.5,2"], "E064", "1.5 is not a block count"),
+        (["encoder[0:2]*+decoder[0:2]*=1.5..3"], "E064", "block counts are whole numbers"),
+        (["encoder[0:2]*+decoder[0:2]*=two"], "E064", "'two' is not a block count"),
+        (["train.optimizer.learning_rate=1e-4..1e-2:log:0"], "E064", "a range of 0 points"),
+        (["encoder[0].filters="], "E064", "has no values"),
+    ],
+)
+def test_unbounded_or_malformed_spaces_are_refused_before_any_work(
+    blocks, tmp_path, sets, code, words
+):
+    args = ["sweep", str(blocks)]
+    for s in sets:
+        args += ["--set", s]
+    started = time.monotonic()
+    result = run_caegen(*args, cwd=tmp_path, timeout=60)
+    assert result.returncode == 1 and code in result.stderr and words in result.stderr, (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr and time.monotonic() - started < 20
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_a_sampler_over_a_continuous_range_needs_an_end(blocks, tmp_path):
+    args = ["sweep", str(blocks), "--set", "train.optimizer.learning_rate=1e-4..1e-2:log"]
+    result = run_caegen(*args, "--sampler", "random", cwd=tmp_path)
+    assert result.returncode == 1 and "E071" in result.stderr and "--max-trials" in result.stderr
+
+
+def test_a_large_grid_shows_its_progress_while_it_is_queued(blocks, tmp_path):
+    seen: list[tuple[int, int]] = []
+
+    class Progress:
+        def queueing(self, done: int, total: int) -> None:
+            seen.append((done, total))
+
+    config = SweepConfig(spec_path=blocks, sets=["encoder[0].filters=1..400"], out=tmp_path)
+    sweep = open_sweep(config)
+    sweep.enqueue_grid(Progress())
+    assert len(sweep.store.trials()) == 400
+    assert seen and all(total == 400 for _, total in seen)
+    assert [done for done, _ in seen] == sorted({done for done, _ in seen})

@@ -62,6 +62,11 @@ class _Display:
             return None
         return statistics.median(seconds) * remaining / self.jobs
 
+    def queueing(self, done: int, total: int) -> None:
+        self.live.update(
+            Text(f"checking the grid: {done:,} of {total:,} points ({done / total:.0%})")
+        )
+
     def trial_started(self, trial: Any) -> None:
         self.live.update(self.status())
 
@@ -187,7 +192,7 @@ def _run_workers(
     the_sweep: Any, jobs: int, max_trials: int | None, until: float | None, display: _Display
 ) -> None:
     if the_sweep.config.sampler == "grid":
-        the_sweep.enqueue_grid()  # once, before the workers start claiming
+        the_sweep.enqueue_grid(display)  # once, before the workers start claiming
     cmd = [sys.executable, "-m", "caegen", "sweep", "--worker", str(the_sweep.folder)]
     if max_trials is not None:
         cmd += ["--max-trials", str(max_trials)]
@@ -222,6 +227,8 @@ def _run_workers(
 
 
 def _summary(the_sweep: Any) -> None:
+    if the_sweep.config.sampler != "grid" and (the_sweep.stopped or the_sweep.search_over()):
+        console.print(f"search ended: {the_sweep.stopped}", soft_wrap=True)
     counts = the_sweep.store.counts()
     invalid = counts.get("invalid", 0)
     checks = [t.check_ms for t in the_sweep.store.trials() if t.check_ms is not None]

@@ -79,6 +79,7 @@ class OptunaSampler:
                 )
 
     def propose(self, sweep: Any) -> bool:
+        """Ask Optuna for a point; True when it is new to the sweep."""
         trial = self.study.ask(self.distributions)
         point = {
             name: self.decode[name][value] if name in self.decode else value
@@ -94,7 +95,7 @@ class OptunaSampler:
                 self.study.tell(trial, sweep.objective_value(known))
             else:
                 self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
-            return True
+            return False
         if recorded.state == INVALID:
             self._infeasible(trial)
         else:

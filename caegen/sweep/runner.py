@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import time
@@ -51,6 +52,10 @@ from caegen.training.trainer import SilentProgress
 
 SAMPLERS = ("grid", "random", "tpe", "qmc", "cmaes")
 BUILT_IN = ("grid", "random")
+PROPOSALS = "proposals"
+"""The meta counter of a sampler's proposals, repeated points included (--max-trials)."""
+REPEATS_IN_A_ROW = 100
+"""A sampler that proposes this many known points in a row has run out of new ones."""
 
 
 @dataclass
@@ -85,11 +90,15 @@ class SweepConfig:
 
 
 class SweepProgress(Protocol):
+    def queueing(self, done: int, total: int) -> None: ...
     def trial_started(self, trial: Trial) -> None: ...
     def trial_ended(self, trial: Trial, sweep: Sweep) -> None: ...
 
 
 class _Quiet:
+    def queueing(self, done: int, total: int) -> None:
+        pass
+
     def trial_started(self, trial: Trial) -> None:
         pass
 
@@ -119,10 +128,10 @@ def load_space(config: SweepConfig, base: dict[str, Any]) -> Space:
 
 def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
     from caegen.spec.yamlpos import YamlSyntaxError, load_with_positions
-    from caegen.sweep.space import parse_target, values_from_yaml
+    from caegen.sweep.space import check_blocks, parse_target, values_from_yaml
 
     try:
-        data, positions, _ = load_with_positions(path.read_text())
+        data, positions, duplicates = load_with_positions(path.read_text())
     except OSError as exc:
         raise error("E001", f"cannot read {path}: {exc.strerror}", "pass a YAML file") from None
     except YamlSyntaxError as exc:
@@ -137,6 +146,19 @@ def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
                 )
             ]
         ) from None
+    if duplicates:
+        first = duplicates[0]
+        raise CaegenError(
+            [
+                _diag(
+                    "E064",
+                    f"`{first.path[-1]}` is given twice in {path} (YAML would keep only the last)",
+                    str(path),
+                    first.line,
+                    "give each path once, with all its values",
+                )
+            ]
+        )
     if not isinstance(data, dict) or not data:
         raise error("E064", f"{path} holds no dimensions", "map each PATH to its values")
     dims = []
@@ -144,9 +166,20 @@ def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
         line = (positions.lookup((key,), prefer_key=True) or (None, None))[0]
         targets = [parse_target(t, base, str(path), line) for t in str(key).split("+")]
         dim = Dimension(str(key).strip(), targets)
-        values_from_yaml(value, dim)
+        try:
+            values_from_yaml(value, dim)
+            check_blocks(dim)
+        except CaegenError as exc:
+            raise CaegenError([_located(d, str(path), line) for d in exc.diagnostics]) from None
         dims.append(dim)
     return dims
+
+
+def _located(d: Diagnostic, file: str, line: int | None) -> Diagnostic:
+    """A space file's finding at the line of its dimension (when it has no place yet)."""
+    if d.location.file is not None:
+        return d
+    return Diagnostic(d.code, d.message, Location(file, line, None, d.location.path), d.hint)
 
 
 def _diag(code: str, message: str, file: str, line: int | None, hint: str) -> Diagnostic:
@@ -169,7 +202,13 @@ def open_sweep(config: SweepConfig) -> Sweep:
     base = yaml.safe_load(base_text)
     space = load_space(config, base)
     if config.sampler == "grid":
-        space.grid()  # a continuous range without :N is refused here, before anything runs
+        space.grid_size()  # counted: too large, or a range without :N, is refused here
+    elif space.size() is None and config.max_trials is None and config.budget_minutes is None:
+        raise error(
+            "E071",
+            f"--sampler {config.sampler} over a continuous range has no end",
+            "give --max-trials N or --budget-minutes M (or :N points per range and --sampler grid)",
+        )
     identity = config.identity(base_text)
     root = config.out / base_spec.name
     for candidate in sorted(root.glob("*/sweep.json"), reverse=True):
@@ -258,6 +297,9 @@ class Sweep:
         self.study_name = "caegen" if config.storage is None else f"caegen_{self.sweep_id}"
         self.store = Store(db, prefix=self.study_name)
         self.sampler = _optuna_sampler(self) if config.sampler not in BUILT_IN else None
+        self.stopped: str | None = None
+        """Why the search ended (a sampler's budget or its space ran out), once it has."""
+        self.repeats_in_a_row = 0
 
     @property
     def runs(self) -> Path:
@@ -305,16 +347,21 @@ class Sweep:
         ms = (time.perf_counter() - started) * 1000.0
         return (spec if not diagnostics else None), diagnostics, static, ms
 
-    def enqueue_grid(self) -> None:
-        points = self.space.grid()
+    def enqueue_grid(self, progress: SweepProgress | None = None) -> None:
+        """Queue the grid's points (each checked statically), counted first: a grid over
+        MAX_SWEEP_POINTS is E071 before any point is built; `progress` hears how far."""
+        total = self.space.grid_size()
         if self.config.max_trials is not None:
-            points = points[: self.config.max_trials]
+            total = min(total, self.config.max_trials)
         known = {point_key(t.point) for t in self.store.trials()}
-        for point in points:
+        shown = time.monotonic()
+        for done, point in enumerate(itertools.islice(self.space.iter_grid(), total), 1):
             key = point_key(point)
-            if key in known:
-                continue
-            self._record(point, key)
+            if key not in known:
+                self._record(point, key)
+            if progress is not None and time.monotonic() - shown > 0.25:
+                progress.queueing(done, total)
+                shown = time.monotonic()
 
     def _record(self, point: dict[str, Any], key: str, external: int | None = None) -> Trial | None:
         _, diagnostics, static, ms = self.check_point(point)
@@ -329,17 +376,42 @@ class Sweep:
         return self.store.trial(added) if added is not None else None
 
     def propose(self) -> bool:
-        """Add the next sampled point (random or Optuna); False when the budget is spent."""
-        proposed = sum(self.store.counts().values())
-        if self.config.max_trials is not None and proposed >= self.config.max_trials:
+        """Propose the next sampled point (random or Optuna); False when the search is
+        over, and `stopped` says why. A point proposed again counts as a proposal."""
+        if self.search_over():
             return False
+        number = self.store.bump(PROPOSALS, start=len(self.store.trials()))
+        if self.config.max_trials is not None and number > self.config.max_trials:
+            return not self.search_over()  # another process took the last proposal
         if self.sampler is not None:
-            return self.sampler.propose(self)
-        for attempt in range(100):  # a repeated draw is skipped, not trained again
-            point = self.space.sample(self.config.seed, proposed + attempt * 1_000_003)
-            if self._record(point, point_key(point)) is not None:
-                return True
-        return False
+            new = self.sampler.propose(self)
+        else:
+            point = self.space.sample(self.config.seed, number - 1)
+            new = self._record(point, point_key(point)) is not None
+        self.repeats_in_a_row = 0 if new else self.repeats_in_a_row + 1
+        return True
+
+    def search_over(self) -> bool:
+        """Whether a sampler has proposed all it may; sets `stopped` to the reason."""
+        proposals = self.store.get_meta(PROPOSALS) or 0
+        points = len(self.store.trials())
+        size = self.space.size()
+        repeated = max(0, proposals - points)
+        if self.config.max_trials is not None and max(proposals, points) >= self.config.max_trials:
+            self.stopped = (
+                f"--max-trials {self.config.max_trials} reached: {points} points proposed"
+                + (f" and {repeated} proposals of points tried already" if repeated else "")
+            )
+        elif size is not None and points >= size:
+            self.stopped = f"the space is exhausted: all {size:,} of its points were proposed"
+        elif self.repeats_in_a_row >= REPEATS_IN_A_ROW:
+            self.stopped = (
+                f"the sampler proposed {self.repeats_in_a_row} points in a row that were tried "
+                f"already ({points:,} of {f'{size:,}' if size else 'its'} points proposed)"
+            )
+        else:
+            return False
+        return True
 
     # --- the work loop ---------------------------------------------------------------------
     def work(self, progress: SweepProgress | None = None, deadline: float | None = None) -> None:
@@ -347,7 +419,7 @@ class Sweep:
         progress = progress or _Quiet()
         self.store.requeue_orphans()
         if self.config.sampler == "grid":
-            self.enqueue_grid()
+            self.enqueue_grid(progress)
         while deadline is None or time.time() < deadline:
             trial = self.store.claim()
             if trial is None:

@@ -123,6 +123,33 @@ class Store:
                 continue  # another process inserted it first: update it
         raise RuntimeError(f"could not record {key} in the sweep database")
 
+    def bump(self, key: str, start: int = 0) -> int:
+        """Add one to a counter (`start` when it is new); the counter's new value. Every
+        process sharing the database sees each increment once (compare-and-set)."""
+        k = self.db.quote("key")
+        for _ in range(RETRIES * 20):
+            current = self.get_meta(key)
+            try:
+                with self.db.transaction() as tx:
+                    if current is None:
+                        tx.change(
+                            f"INSERT INTO {self.meta_table} ({k}, value) VALUES (:k, :v)",
+                            k=key,
+                            v=json.dumps(start + 1),
+                        )
+                        return start + 1
+                    if tx.change(
+                        f"UPDATE {self.meta_table} SET value = :new "
+                        f"WHERE {k} = :k AND value = :old",
+                        k=key,
+                        new=json.dumps(int(current) + 1),
+                        old=json.dumps(current),
+                    ):
+                        return int(current) + 1
+            except Conflict:
+                pass  # another process counted first: count again
+        raise RuntimeError(f"could not count {key} in the sweep database")
+
     # --- trials ----------------------------------------------------------------------------
     def add(
         self,
