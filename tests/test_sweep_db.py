@@ -113,6 +113,10 @@ def test_a_password_is_never_shown_or_recorded():
     )
     assert display_url("postgresql://me@db/sweeps") == "postgresql://me@db/sweeps"
     assert display_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert (
+        display_url("postgresql://me@db/sweeps?sslmode=require&password=s3cret&sslpassword=k")
+        == "postgresql://me@db/sweeps?sslmode=require&password=***&sslpassword=***"
+    )
 
 
 @pytest.mark.parametrize(

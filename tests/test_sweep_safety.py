@@ -251,3 +251,148 @@ def test_a_large_grid_shows_its_progress_while_it_is_queued(blocks, tmp_path):
     assert len(sweep.store.trials()) == 400
     assert seen and all(total == 400 for _, total in seen)
     assert [done for done, _ in seen] == sorted({done for done, _ in seen})
+
+
+# --- liveness is the owner's lock; lost points and failed workers are reported ------------
+HOLD_A_LOCK = """
+import sys, time
+from pathlib import Path
+from caegen.sweep.owner import Owner
+owner = Owner(Path(sys.argv[1]))
+print(owner.id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_point_is_orphaned_when_its_owner_lock_is_free_whatever_its_pid(blocks, tmp_path):
+    import socket
+
+    from caegen.sweep.store import QUEUED, RUNNING
+
+    sweep = open_sweep(
+        SweepConfig(spec_path=blocks, sets=["encoder[0].filters=1,2,3,4"], out=tmp_path)
+    )
+    sweep.enqueue_grid()
+    host = socket.gethostname()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_LOCK, str(sweep.folder)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        live = holder.stdout.readline().strip()
+        owners = {
+            0: live,  # a process that holds its lock
+            1: f"{os.getpid()}@{host}#0123456789ab",  # a live pid (ours), but nobody's lock
+            2: f"{os.getpid()}@{host}",  # an older caegen's owner whose pid is reused
+            3: f"4242@elsewhere-{host}#0123456789ab",  # another machine's, not visible here
+        }
+        for number, owner in owners.items():
+            sweep.store.update(number, state=RUNNING, owner=owner)
+        tally = sweep.tally()
+        assert (tally["running"], tally["orphaned"]) == (2, 2)
+        assert sweep.store.requeue_orphans(sweep.orphaned) == 2
+        assert [t.state for t in sweep.store.trials()] == [RUNNING, QUEUED, QUEUED, RUNNING]
+        holder.kill()  # kill -9: the kernel drops the lock
+        holder.wait()
+        assert sweep.tally()["orphaned"] == 1
+        assert sweep.store.requeue_orphans(sweep.orphaned) == 1
+        assert sweep.store.trial(0).state == QUEUED
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _worker_pids(parent: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{parent}/task/{parent}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _running_owner_pids(folder: Path) -> list[int]:
+    try:
+        db = sqlite3.connect(folder / "study.db", timeout=30)
+        rows = db.execute("SELECT owner FROM caegen_trials WHERE state = 'running'").fetchall()
+        db.close()
+    except sqlite3.Error:
+        return []
+    return [int(owner.split("@")[0]) for (owner,) in rows if owner]
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_a_killed_worker_makes_the_sweep_fail_and_its_point_is_not_lost(blocks, tmp_path):
+    args = ["sweep", str(blocks), "--set", "encoder[0].filters=1,2,3", "--epochs", "3"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "caegen", *args, "--limit", "32", "--jobs", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    root = tmp_path / "sweeps" / "blocks"
+    victims: list[int] = []
+
+    def a_worker_trains() -> bool:
+        folders = list(root.glob("*")) if root.exists() else []
+        if not folders:
+            return False
+        running = set(_running_owner_pids(folders[0])) & set(_worker_pids(proc.pid))
+        victims.extend(running)
+        return bool(running)
+
+    _wait(a_worker_trains, proc)
+    os.kill(victims[0], signal.SIGKILL)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1, out
+    assert "E074" in out and "worker" in out and "was killed by SIGKILL" in out
+    folder = only_sweep(tmp_path / "sweeps")
+    rows = json.loads((folder / "leaderboard.json").read_text())
+    # the survivor took the orphaned point over: every point finished, none twice
+    assert sorted(r["status"] for r in rows) == ["finished"] * 3, out
+    assert "3 finished" in out and "0 orphaned" in out
+
+
+def test_workers_read_the_sweep_folder_not_the_users_space_file(blocks, tmp_path):
+    """A space given as a pipe (`--space <(...)`) can be read once: the workers take the
+    copy in the sweep folder."""
+    fifo = tmp_path / "space.fifo"
+    os.mkfifo(fifo)
+    args = ["sweep", str(blocks), "--space", str(fifo), "--objective", "params", "--jobs", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "caegen", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    with fifo.open("w") as f:  # blocks until the sweep opens it
+        f.write("encoder[0].filters: [1, 2, 3]\n")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "3 finished" in out and "0 queued" in out
+
+
+def test_a_worker_on_a_folder_that_is_not_a_sweep_is_a_coded_error(tmp_path):
+    result = run_caegen("sweep", "--worker", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 1 and "E052" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "storage", ["sqlite://", "sqlite:///:memory:", "sqlite+pysqlite://", "sqlite:///"]
+)
+def test_a_storage_that_forgets_is_refused(blocks, tmp_path, storage):
+    args = ["sweep", str(blocks), "--set", "encoder[0].filters=1,2", "--objective", "params"]
+    result = run_caegen(*args, "--storage", storage, cwd=tmp_path)
+    assert result.returncode == 1 and "E072" in result.stderr, result.stdout + result.stderr
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_a_sweep_whose_points_are_all_invalid_fails_with_a_message(blocks, tmp_path):
+    args = ["sweep", str(blocks), "--set", "encoder[0:2]*+decoder[0:2]*=3,4,5"]
+    result = run_caegen(*args, "--objective", "params", cwd=tmp_path)
+    assert result.returncode == 1 and "E073" in result.stderr
+    assert "no point of the sweep finished: 3 invalid" in result.stderr
+    assert "0 finished, 3 invalid" in result.stdout

@@ -36,6 +36,7 @@ from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.fsutil import atomic_write_text, unwritable
 from caegen.sweep.db import Database, display_url, open_database
 from caegen.sweep.objectives import OBJECTIVES
+from caegen.sweep.owner import DEAD, Owner, owner_state
 from caegen.sweep.paths import contained_run, mark_run, remove_stub, stored_path
 from caegen.sweep.space import Dimension, Space, check_overlaps, dimension, point_key
 from caegen.sweep.store import (
@@ -52,6 +53,10 @@ from caegen.training.trainer import SilentProgress
 
 SAMPLERS = ("grid", "random", "tpe", "qmc", "cmaes")
 BUILT_IN = ("grid", "random")
+SPACE_COPY = "space.yaml"
+"""The space file's text, kept in the sweep folder for the workers."""
+ORPHANED = "orphaned"
+"""A running or interrupted point whose process died (counted, never stored)."""
 PROPOSALS = "proposals"
 """The meta counter of a sampler's proposals, repeated points included (--max-trials)."""
 REPEATS_IN_A_ROW = 100
@@ -63,6 +68,8 @@ class SweepConfig:
     spec_path: Path
     sets: list[str] = field(default_factory=list)
     space_file: Path | None = None
+    space_text: str | None = None
+    """The space file's text, read once (a pipe such as `<(...)` can be read only once)."""
     sampler: str = "grid"
     objective: str = "psnr"
     max_trials: int | None = None
@@ -74,12 +81,23 @@ class SweepConfig:
     out: Path = Path("sweeps")
     storage: str | None = None
 
+    def space_source(self) -> str | None:
+        """The space file's text (read on first use, then kept)."""
+        if self.space_file is not None and self.space_text is None:
+            try:
+                self.space_text = self.space_file.read_text()
+            except OSError as exc:
+                raise error(
+                    "E001", f"cannot read {self.space_file}: {exc.strerror}", "pass a YAML file"
+                ) from None
+        return self.space_text
+
     def identity(self, base_text: str) -> dict[str, Any]:
         """What makes two invocations the same sweep (budgets and jobs may differ)."""
         return {
             "spec": hashlib.sha256(base_text.encode()).hexdigest()[:16],
             "sets": self.sets,
-            "space_file": self.space_file.read_text() if self.space_file else None,
+            "space_file": self.space_source(),
             "sampler": self.sampler,
             "objective": self.objective,
             "epochs": self.epochs,
@@ -112,7 +130,7 @@ def load_space(config: SweepConfig, base: dict[str, Any]) -> Space:
     for text in config.sets:
         dims.append(dimension(text, base, where="--set"))
     if config.space_file is not None:
-        dims += _space_file(config.space_file, base)
+        dims += _space_file(config.space_file, config.space_source() or "", base)
     if not dims:
         raise error(
             "E064",
@@ -126,14 +144,12 @@ def load_space(config: SweepConfig, base: dict[str, Any]) -> Space:
     return Space(base, dims)
 
 
-def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
+def _space_file(path: Path, text: str, base: dict[str, Any]) -> list[Dimension]:
     from caegen.spec.yamlpos import YamlSyntaxError, load_with_positions
     from caegen.sweep.space import check_blocks, parse_target, values_from_yaml
 
     try:
-        data, positions, duplicates = load_with_positions(path.read_text())
-    except OSError as exc:
-        raise error("E001", f"cannot read {path}: {exc.strerror}", "pass a YAML file") from None
+        data, positions, duplicates = load_with_positions(text)
     except YamlSyntaxError as exc:
         raise CaegenError(
             [
@@ -218,6 +234,8 @@ def open_sweep(config: SweepConfig) -> Sweep:
             continue
         if recorded.get("identity") == identity:
             _same_storage(recorded, config.storage, candidate.parent)
+            if config.space_text is not None and not (candidate.parent / SPACE_COPY).exists():
+                atomic_write_text(candidate.parent / SPACE_COPY, config.space_text)  # older
             return Sweep(candidate.parent, config, space, base_spec.name, resumed=True, db=shared)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = root / stamp
@@ -246,18 +264,33 @@ def open_sweep(config: SweepConfig) -> Sweep:
     }
     atomic_write_text(folder / "sweep.json", json.dumps(record, indent=2) + "\n")
     atomic_write_text(folder / "spec.yaml", base_text)
+    if config.space_text is not None:  # the workers read this copy, not the user's file
+        atomic_write_text(folder / SPACE_COPY, config.space_text)
     return Sweep(folder, config, space, base_spec.name, resumed=False, db=shared)
 
 
 def open_existing(folder: Path, storage: str | None = None) -> Sweep:
     """A sweep directory, as a worker process (`--jobs`) opens it; `storage` is the URL
-    with its password (sweep.json records it hidden)."""
-    record = json.loads((folder / "sweep.json").read_text())
-    c = record["config"]
+    with its password (sweep.json records it hidden). It reads only the folder's files."""
+    from caegen.spec.loader import load
+
+    try:
+        record = json.loads((folder / "sweep.json").read_text())
+        c = record["config"]
+        base_text = (folder / "spec.yaml").read_text()
+        space_copy = folder / SPACE_COPY
+        space_text = space_copy.read_text() if c["space_file"] else None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise error(
+            "E052",
+            f"{folder} is not a whole sweep directory ({exc.__class__.__name__}: {exc})",
+            "pass a folder written by `caegen sweep` (sweeps/<name>/<timestamp>)",
+        ) from None
     config = SweepConfig(
         spec_path=folder / "spec.yaml",
         sets=c["sets"],
-        space_file=Path(c["space_file"]) if c["space_file"] else None,
+        space_file=space_copy if space_text is not None else None,
+        space_text=space_text,
         sampler=c["sampler"],
         objective=c["objective"],
         epochs=c["epochs"],
@@ -266,11 +299,8 @@ def open_existing(folder: Path, storage: str | None = None) -> Sweep:
         seed=c["seed"],
         storage=storage if storage is not None else c["storage"],
     )
-    base = yaml.safe_load((folder / "spec.yaml").read_text())
-    from caegen.spec.loader import load
-
     name = load(folder / "spec.yaml").name
-    return Sweep(folder, config, load_space(config, base), name, resumed=True)
+    return Sweep(folder, config, load_space(config, yaml.safe_load(base_text)), name, resumed=True)
 
 
 # --- the sweep -----------------------------------------------------------------------------
@@ -295,7 +325,8 @@ class Sweep:
         # the default file holds one sweep; a database given by --storage may hold many
         self.sweep_id = _folder_id(folder)
         self.study_name = "caegen" if config.storage is None else f"caegen_{self.sweep_id}"
-        self.store = Store(db, prefix=self.study_name)
+        self.owner = Owner(folder)
+        self.store = Store(db, prefix=self.study_name, owner=self.owner.id)
         self.sampler = _optuna_sampler(self) if config.sampler not in BUILT_IN else None
         self.stopped: str | None = None
         """Why the search ended (a sampler's budget or its space ran out), once it has."""
@@ -304,6 +335,10 @@ class Sweep:
     @property
     def runs(self) -> Path:
         return self.folder / "runs"
+
+    def close(self) -> None:
+        """This process is done with the sweep: its lock goes (its points are settled)."""
+        self.owner.release()
 
     def stored(self, run_dir: str | Path) -> str:
         """A run directory as the trial table keeps it: relative to the sweep folder."""
@@ -417,12 +452,14 @@ class Sweep:
     def work(self, progress: SweepProgress | None = None, deadline: float | None = None) -> None:
         """Claim and train points until none is left or the budget is spent."""
         progress = progress or _Quiet()
-        self.store.requeue_orphans()
+        self.store.requeue_orphans(self.orphaned)
         if self.config.sampler == "grid":
             self.enqueue_grid(progress)
         while deadline is None or time.time() < deadline:
             trial = self.store.claim()
             if trial is None:
+                if self.store.requeue_orphans(self.orphaned):
+                    continue  # a process working this sweep died: its points are ours now
                 if self.config.sampler == "grid" or not self.propose():
                     break
                 continue
@@ -519,6 +556,58 @@ class Sweep:
             return None
         pick = max if direction == "maximize" else min
         return pick(scored, key=lambda vt: vt[0])[1]
+
+    def orphaned(self, owner: str | None) -> bool:
+        """Whether the process that owns a point has died (nobody holds its lock)."""
+        return owner_state(self.folder, owner) == DEAD
+
+    def tally(self) -> dict[str, int]:
+        """Points by how they stand now; `running` ones have a live owner (here or on
+        another machine), `orphaned` ones an owner that died."""
+        counts = dict.fromkeys(
+            (FINISHED, INVALID, FAILED, QUEUED, RUNNING, ORPHANED, INTERRUPTED), 0
+        )
+        for t in self.store.trials():
+            state = t.state
+            if state in (RUNNING, INTERRUPTED) and self.orphaned(t.owner):
+                state = ORPHANED
+            counts[state] = counts.get(state, 0) + 1
+        return counts
+
+    def verdict(
+        self, tally: dict[str, int], *, budget_spent: bool, failed_workers: list[str]
+    ) -> Diagnostic | None:
+        """What is wrong with how the sweep ended: points lost or a worker failed (E074),
+        or no point finished (E073); None when it ended well."""
+        queued_lost = 0 if budget_spent else tally[QUEUED]
+        lost = tally[ORPHANED] + queued_lost
+        if lost or failed_workers:
+            parts = []
+            if tally[ORPHANED]:
+                parts.append(f"{tally[ORPHANED]} orphaned (their process died mid-point)")
+            if queued_lost:
+                parts.append(f"{queued_lost} left queued")
+            if failed_workers:
+                parts.append(f"{len(failed_workers)} worker(s) failed: {'; '.join(failed_workers)}")
+            again = "run the same command again: " + (
+                "orphaned points resume from their checkpoints and queued ones are trained"
+                if lost
+                else "its points are all settled; the worker's log says what went wrong"
+            )
+            return Diagnostic(
+                "E074",
+                f"the sweep {self.folder} did not end well: " + ", ".join(parts),
+                hint=again,
+            )
+        pending = tally[QUEUED] + tally[RUNNING] + tally[INTERRUPTED]
+        if tally[FINISHED] == 0 and not pending and sum(tally.values()):
+            return Diagnostic(
+                "E073",
+                f"no point of the sweep finished: {tally[INVALID]} invalid, {tally[FAILED]} failed",
+                hint=f"see why in {self.folder / 'invalid.txt'} and the leaderboard's reason "
+                "column; change the space (or the base spec) so that some points are valid",
+            )
+        return None
 
     def leaderboard(self) -> list[dict[str, Any]]:
         _, direction = OBJECTIVES[self.config.objective]

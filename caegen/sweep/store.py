@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +87,10 @@ class Store:
     keeps several sweeps apart in one shared database.
     """
 
-    def __init__(self, db: Database, prefix: str = "caegen") -> None:
+    def __init__(self, db: Database, prefix: str = "caegen", owner: str | None = None) -> None:
         self.db = db
+        self.owner = owner or owner_id()
+        """Recorded on the points this process claims."""
         self.trials_table = f"{prefix}_trials"
         self.meta_table = f"{prefix}_meta"
         self.db.create(self.trials_table, self.meta_table)
@@ -188,8 +191,10 @@ class Store:
                 continue  # another process took this number or this point first: look again
         raise RuntimeError("could not record a point in the sweep database")
 
-    def requeue_orphans(self) -> int:
-        """Points whose owner died while training them go back to the queue."""
+    def requeue_orphans(self, orphaned: Callable[[str | None], bool] | None = None) -> int:
+        """Points whose owner died while training them go back to the queue; `orphaned`
+        judges an owner (default: its pid, on this machine)."""
+        orphaned = orphaned or (lambda owner: not _owner_alive(owner))
         rows = self.db.read(
             f"SELECT number, owner FROM {self.trials_table} WHERE state IN (:a, :b)",
             a=RUNNING,
@@ -197,7 +202,7 @@ class Store:
         )
         requeued = 0
         for number, owner in rows:
-            if _owner_alive(owner):
+            if not orphaned(owner):
                 continue
             with self.db.transaction() as tx:
                 requeued += tx.change(
@@ -227,7 +232,7 @@ class Store:
                         f"UPDATE {self.trials_table} SET state = :running, owner = :owner, "
                         "started = :now, updated = :now WHERE number = :n AND state = :q",
                         running=RUNNING,
-                        owner=owner_id(),
+                        owner=self.owner,
                         now=now,
                         n=rows[0][0],
                         q=QUEUED,
