@@ -396,3 +396,67 @@ def test_a_sweep_whose_points_are_all_invalid_fails_with_a_message(blocks, tmp_p
     assert result.returncode == 1 and "E073" in result.stderr
     assert "no point of the sweep finished: 3 invalid" in result.stderr
     assert "0 finished, 3 invalid" in result.stdout
+
+
+# --- the README's learning-rate sweep, and the smaller silent wrong results ----------------
+def test_a_field_under_a_defaulted_optimizer_keeps_the_defaults_name(blocks, tmp_path):
+    sweep = open_sweep(
+        SweepConfig(
+            spec_path=blocks, sets=["train.optimizer.learning_rate=1e-4..1e-2:log:3"], out=tmp_path
+        )
+    )
+    for point in sweep.space.grid():
+        spec, diagnostics, _, _ = sweep.check_point(point)
+        assert diagnostics == [] and spec is not None
+        assert spec.train.optimizer.name == "adam"
+        assert spec.train.optimizer.learning_rate == point["train.optimizer.learning_rate"]
+
+
+@pytest.mark.keras
+def test_the_readmes_learning_rate_sweep_trains(tmp_path):
+    from tests.conftest import ROOT
+
+    spec = ROOT / "examples" / "sweep" / "blocks.yaml"
+    args = ["sweep", str(spec), "--set", "train.optimizer.learning_rate=1e-4..1e-2:log:2"]
+    result = run_caegen(*args, "--epochs", "1", "--limit", "32", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 finished, 0 invalid" in result.stdout
+    folder = only_sweep(tmp_path / "sweeps")
+    import yaml
+
+    trained = [
+        yaml.safe_load(p.read_text())["train"]["optimizer"]
+        for p in sorted(folder.glob("runs/*/*/spec.yaml"))
+    ]
+    assert [(o["name"], o["learning_rate"]) for o in trained] == [("adam", 1e-4), ("adam", 1e-2)]
+
+
+@pytest.mark.parametrize(
+    ("space", "words", "line"),
+    [
+        ("encoder[0].filters: [1, 2]\nencoder[0].filters: [3]\n", "given twice", 2),
+        ("train.optimizer.learning_rate: {low: 1.0e-4, high: 1.0e-2, steps: 0}\n", "0 points", 1),
+        ("encoder[0].filters: {low: 1, high: 4, step: 2}\n", "did you mean `steps`", 1),
+        ("encoder[0].filters: {low: 1, high: 4, steps: 2.5}\n", "not a whole number", 1),
+        ("encoder[0].filters: [2]\nencoder[0].kernel_size: []\n", "has no values", 2),
+        ("encoder[0].filters: [2]\nencoder[0:2]*: [1, 2.5]\n", "2.5 is not a block count", 2),
+    ],
+)
+def test_space_file_mistakes_are_refused_at_their_line(blocks, tmp_path, space, words, line):
+    path = tmp_path / "space.yaml"
+    path.write_text(space)
+    with pytest.raises(CaegenError) as info:
+        open_sweep(SweepConfig(spec_path=blocks, space_file=path, out=tmp_path / "s"))
+    (d,) = info.value.diagnostics
+    assert d.code == "E064" and words in d.message + (d.hint or ""), d
+    assert (d.location.file, d.location.line) == (str(path), line)
+    assert not (tmp_path / "s").exists()
+
+
+def test_values_spelled_twice_are_one_point(blocks, tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("data.noise.stddev: [0, 0.0, 0.3, 0.30]\nencoder[0:2]*: [1, 1.0, 2]\n")
+    sets = ["encoder[0].filters=2,2.0"]
+    sweep = open_sweep(SweepConfig(spec_path=blocks, space_file=path, sets=sets, out=tmp_path))
+    assert len(sweep.space.grid()) == 4  # {0, 0.3} x {1, 2} x {2}
+    assert sweep.space.describe()["encoder[0:2]*"] == [1, 2]

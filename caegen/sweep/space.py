@@ -571,13 +571,35 @@ def _set(spec: dict[str, Any], parts: tuple[Any, ...], value: Any) -> None:
             nxt = {"name": nxt}  # `optimizer: adam` shorthand, opened to set an argument
             node[part] = nxt
         if nxt is None:
-            nxt = {}
+            nxt = _opened_default(parts[: depth + 1])
             node[part] = nxt
         node = nxt
     if value is None and isinstance(node, dict):
         node.pop(parts[-1], None)  # null: the key is left out (its default applies)
         return
     node[parts[-1]] = value
+
+
+def _opened_default(parts: tuple[Any, ...]) -> dict[str, Any]:
+    """A mapping the spec leaves to its default, opened to set one of its fields: it keeps
+    the default's tag (`optimizer: {name: adam}`), or the field would name no variant."""
+    from pydantic import BaseModel
+
+    from caegen.spec.schema import Spec
+
+    model: Any = Spec
+    for depth, part in enumerate(parts):
+        fields = getattr(model, "model_fields", {})
+        if not isinstance(part, str) or part not in fields:
+            return {}
+        if depth == len(parts) - 1:
+            default = fields[part].get_default(call_default_factory=True)
+            if not isinstance(default, BaseModel):
+                return {}
+            tags = ("name", "type")
+            return {t: getattr(default, t) for t in tags if t in type(default).model_fields}
+        model = _model_of(fields[part].annotation, None)
+    return {}
 
 
 def _restructure_slice(
