@@ -460,3 +460,79 @@ def test_values_spelled_twice_are_one_point(blocks, tmp_path):
     sweep = open_sweep(SweepConfig(spec_path=blocks, space_file=path, sets=sets, out=tmp_path))
     assert len(sweep.space.grid()) == 4  # {0, 0.3} x {1, 2} x {2}
     assert sweep.space.describe()["encoder[0:2]*"] == [1, 2]
+
+
+# --- what Optuna (and its dashboard) see in the storage ------------------------------------
+@pytest.fixture(scope="module")
+def optuna_sweep(tmp_path_factory) -> Path:
+    """A TPE sweep of 4 points (2 invalid), trained, with --max-trials larger than the
+    space: Optuna re-proposes points it has seen."""
+    pytest.importorskip("optuna")
+    root = tmp_path_factory.mktemp("optuna")
+    spec = root / "blocks.yaml"
+    spec.write_text(BLOCKS)
+    sets = ["encoder[0].filters=1,2", "encoder[0:2]*+decoder[0:2]*=1,3"]
+    config = SweepConfig(spec, sets, sampler="tpe", max_trials=12, epochs=1, limit=32, out=root)
+    sweep = open_sweep(config)
+    sweep.work()
+    sweep.close()
+    return sweep.folder
+
+
+@pytest.mark.keras
+def test_optuna_sees_one_trial_per_point_with_caegens_record(optuna_sweep):
+    import optuna
+
+    folder = optuna_sweep
+    study = optuna.load_study(study_name="caegen", storage=f"sqlite:///{folder / 'study.db'}")
+    rows = {r["trial"]: r for r in json.loads((folder / "leaderboard.json").read_text())}
+    assert len(rows) == 4
+    points = [t for t in study.trials if "duplicate_of" not in t.user_attrs]
+    repeats = [t for t in study.trials if "duplicate_of" in t.user_attrs]
+    assert sorted(t.user_attrs["caegen_trial"] for t in points) == sorted(rows)
+    assert len({json.dumps(t.params, sort_keys=True) for t in points}) == 4
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 2 and len({json.dumps(t.params, sort_keys=True) for t in complete}) == 2
+    for t in repeats:  # closed without a value, out of the samplers' way, naming the point
+        assert t.state.name == "FAIL" and t.values is None
+        assert rows[t.user_attrs["duplicate_of"]]["point"] == t.user_attrs["point"]
+    for t in points:
+        row = rows[t.user_attrs["caegen_trial"]]
+        attrs = t.user_attrs
+        assert attrs["point"] == row["point"] and attrs["status"] == row["status"]
+        assert (attrs["params"], attrs["macs"]) == (row["params"], row["macs"])
+        if row["status"] == "invalid":
+            assert t.state.name == "PRUNED"
+            assert t.system_attrs["constraints"] == [1.0] and t.constraints["invalid"] == 1.0
+            (reason,) = attrs["reason"]
+            assert reason["code"] == "E031" and reason["layer"].startswith("encoder[")
+            assert reason["message"] in row["reason"]
+        else:
+            assert t.state.name == "COMPLETE" and t.value == row["test_psnr"]
+            assert t.system_attrs["constraints"] == [0.0]
+            assert attrs["run_dir"] == row["run_dir"] and (folder / attrs["run_dir"]).is_dir()
+            assert attrs["metrics"]["psnr"] == row["test_psnr"]
+            assert attrs["metrics"]["ssim"] == row["test_ssim"]
+
+
+@pytest.mark.keras
+def test_optuna_dashboard_marks_invalid_points_infeasible(optuna_sweep):
+    """As optuna-dashboard serializes a trial for its pages (its own reading of the
+    storage): invalid points have a violated constraint, valid ones none."""
+    import optuna
+
+    serializer = pytest.importorskip("optuna_dashboard._serializer")
+    study = optuna.load_study(study_name="caegen", storage=f"sqlite:///{optuna_sweep / 'study.db'}")
+    shown = [
+        serializer.serialize_frozen_trial(study._study_id, t, {})
+        for t in study.trials
+        if "duplicate_of" not in t.user_attrs
+    ]
+    infeasible = [s for s in shown if any(c > 0 for c in s["constraints"])]
+    assert len(infeasible) == 2 and all(s["state"] == "Pruned" for s in infeasible)
+    feasible = [s for s in shown if s["constraints"] and all(c <= 0 for c in s["constraints"])]
+    assert len(feasible) == 2 and all(s["state"] == "Complete" for s in feasible)
+    caegen_numbers = [
+        a["value"] for s in shown for a in s["user_attrs"] if a["key"] == "caegen_trial"
+    ]
+    assert sorted(caegen_numbers) == ["0", "1", "2", "3"]

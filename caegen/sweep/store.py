@@ -265,6 +265,12 @@ class Store:
         )
         return _trial(row)
 
+    def by_point(self, point_key: str) -> Trial | None:
+        rows = self.db.read(
+            f"SELECT {', '.join(COLUMNS)} FROM {self.trials_table} WHERE point = :p", p=point_key
+        )
+        return _trial(rows[0]) if rows else None
+
     def trials(self) -> list[Trial]:
         rows = self.db.read(f"SELECT {', '.join(COLUMNS)} FROM {self.trials_table} ORDER BY number")
         return [_trial(r) for r in rows]
