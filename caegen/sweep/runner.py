@@ -415,7 +415,7 @@ class Sweep:
         over, and `stopped` says why. A point proposed again counts as a proposal."""
         if self.search_over():
             return False
-        number = self.store.bump(PROPOSALS, start=len(self.store.trials()))
+        number = self.store.bump(PROPOSALS, start=self._points())
         if self.config.max_trials is not None and number > self.config.max_trials:
             return not self.search_over()  # another process took the last proposal
         if self.sampler is not None:
@@ -429,7 +429,7 @@ class Sweep:
     def search_over(self) -> bool:
         """Whether a sampler has proposed all it may; sets `stopped` to the reason."""
         proposals = self.store.get_meta(PROPOSALS) or 0
-        points = len(self.store.trials())
+        points = self._points()
         size = self.space.size()
         repeated = max(0, proposals - points)
         if self.config.max_trials is not None and max(proposals, points) >= self.config.max_trials:
@@ -447,6 +447,10 @@ class Sweep:
         else:
             return False
         return True
+
+    def _points(self) -> int:
+        """How many points the sweep holds (a count, not a read of every row)."""
+        return sum(self.store.counts().values())
 
     # --- the work loop ---------------------------------------------------------------------
     def work(self, progress: SweepProgress | None = None, deadline: float | None = None) -> None:

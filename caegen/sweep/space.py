@@ -227,6 +227,13 @@ class Space:
         return spec
 
 
+def _count(value: float) -> str:
+    """A count as a person reads it, however large."""
+    if value < 10**15:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if isinstance(value, float) else f"a {len(str(value))}-digit number of"
+
+
 def _canonical(value: Any) -> Any:
     """A value as the spec reads it: `0` and `0.0` alike, `True` still not `1`."""
     if isinstance(value, float) and value.is_integer():
@@ -474,8 +481,10 @@ def check_blocks(dimension: Dimension) -> None:
     else:
         values = dimension.choices
     for value in values:
-        whole = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not whole or not math.isfinite(value) or not float(value).is_integer() or value < 0:
+        whole = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and math.isfinite(value) and value.is_integer()
+        )
+        if not whole or value < 0:
             raise _space_error(
                 f"`{dimension.name}`: {value!r} is not a block count (a whole number >= 0)",
                 "give the number of copies, e.g. 1,2,3",
@@ -485,7 +494,7 @@ def check_blocks(dimension: Dimension) -> None:
                 [
                     Diagnostic(
                         "E071",
-                        f"`{dimension.name}`: {value:,} copies of a block, more than the "
+                        f"`{dimension.name}`: {_count(value)} copies of a block, more than the "
                         f"{MAX_SWEEP_BLOCKS} a sweep makes",
                         hint=f"give block counts up to {MAX_SWEEP_BLOCKS}",
                     )
