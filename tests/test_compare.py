@@ -130,7 +130,7 @@ def test_a_trained_sweep_of_two_points_by_three_repeats_compares_as_two_groups(t
         (f, r) for f in (2, 4) for r in (0, 1, 2)
     ]
     for row in rows:  # the seed recorded in the trial is the one the run trained with
-        spec = yaml.safe_load((Path(row["run_dir"]) / "spec.yaml").read_text())
+        spec = yaml.safe_load((folder / row["run_dir"] / "spec.yaml").read_text())
         assert spec["train"]["seed"] == row["seed"]
     assert len({r["seed"] for r in rows}) == 6
 

@@ -8,6 +8,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -65,6 +67,11 @@ class _Display:
         if not seconds or not remaining:
             return None
         return statistics.median(seconds) * remaining / self.jobs
+
+    def queueing(self, done: int, total: int) -> None:
+        self.live.update(
+            Text(f"checking the grid: {done:,} of {total:,} points ({done / total:.0%})")
+        )
 
     def trial_started(self, trial: Any) -> None:
         self.live.update(self.status())
@@ -149,7 +156,11 @@ def sweep(
     hide_native_logs()
     try:
         if worker is not None:
-            _work_as_worker(open_existing(worker, storage), max_trials, deadline)
+            as_worker = open_existing(worker, storage)
+            try:
+                _work_as_worker(as_worker, max_trials, deadline)
+            finally:
+                as_worker.close()
             return
         if spec_path is None:
             raise typer.BadParameter("pass the base SPEC")
@@ -179,12 +190,13 @@ def sweep(
     )
     until = time.time() + budget_minutes * 60 if budget_minutes is not None else None
     display = _Display(the_sweep, jobs)
+    failed_workers: list[str] = []
     try:
-        with display.live:
+        with display.live, _closing(the_sweep):
             if jobs == 1:
                 the_sweep.work(display, until)
             else:
-                _run_workers(the_sweep, jobs, max_trials, until, display)
+                failed_workers = _run_workers(the_sweep, jobs, max_trials, until, display)
     except KeyboardInterrupt:
         the_sweep.write_reports()
         err_console.print(
@@ -197,7 +209,21 @@ def sweep(
         raise typer.Exit(code=130) from None
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
-    _summary(the_sweep)
+    verdict = _summary(
+        the_sweep,
+        budget_spent=until is not None and time.time() >= until,
+        failed_workers=failed_workers,
+    )
+    if verdict is not None:
+        raise fail([verdict])
+
+
+@contextmanager
+def _closing(the_sweep: Any) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        the_sweep.close()
 
 
 def _work_as_worker(the_sweep: Any, max_trials: int | None, deadline: float | None) -> None:
@@ -210,9 +236,11 @@ def _work_as_worker(the_sweep: Any, max_trials: int | None, deadline: float | No
 
 def _run_workers(
     the_sweep: Any, jobs: int, max_trials: int | None, until: float | None, display: _Display
-) -> None:
+) -> list[str]:
+    """Run `jobs` worker processes on the sweep until all have ended; what each failed
+    one did (an exit status or a signal, and its last line)."""
     if the_sweep.config.sampler == "grid":
-        the_sweep.enqueue_grid()  # once, before the workers start claiming
+        the_sweep.enqueue_grid(display)  # once, before the workers start claiming
     cmd = [sys.executable, "-m", "caegen", "sweep", "--worker", str(the_sweep.folder)]
     if max_trials is not None:
         cmd += ["--max-trials", str(max_trials)]
@@ -221,10 +249,12 @@ def _run_workers(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if the_sweep.config.storage is not None:  # the URL with its password, not on argv
         env["CAEGEN_SWEEP_STORAGE"] = the_sweep.config.storage
-    procs = [
-        subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(jobs)
-    ]
+    logs = the_sweep.folder / "logs"
+    logs.mkdir(exist_ok=True)
+    procs = []
+    for i in range(jobs):  # stderr to a file: a pipe nobody reads would stall a worker
+        with (logs / f"worker-{i + 1}.log").open("wb") as log:
+            procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log))
     try:
         while any(p.poll() is None for p in procs):
             display.poll()
@@ -236,28 +266,45 @@ def _run_workers(
         for p in procs:
             p.wait()
         raise
-    failed = [p for p in procs if p.returncode not in (0, None)]
-    if failed:
-        detail = failed[0].stderr.read().decode(errors="replace").strip().splitlines()
-        err_console.print(
-            styled(
-                ("warning", "yellow"),
-                f": {len(failed)} worker(s) ended with an error: "
-                f"{detail[-1] if detail else 'no message'}",
-            ),
-            soft_wrap=True,
-        )
     the_sweep.write_reports()
+    return [
+        _worker_failure(i + 1, p.returncode, logs / f"worker-{i + 1}.log")
+        for i, p in enumerate(procs)
+        if p.returncode != 0
+    ]
 
 
-def _summary(the_sweep: Any) -> None:
-    counts = the_sweep.store.counts()
-    invalid = counts.get("invalid", 0)
+def _worker_failure(number: int, returncode: int, log: Path) -> str:
+    if returncode < 0:
+        try:
+            how = f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"was killed by signal {-returncode}"
+    else:
+        how = f"ended with exit status {returncode}"
+    try:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        lines = []
+    return f"worker {number} {how}" + (f" ({lines[-1].strip()})" if lines else f" (see {log})")
+
+
+def _summary(the_sweep: Any, *, budget_spent: bool, failed_workers: list[str]) -> Any:
+    """Print how the sweep stands; the diagnostic that makes its exit non-zero, if any."""
+    if the_sweep.config.sampler != "grid" and (the_sweep.stopped or the_sweep.search_over()):
+        console.print(f"search ended: {the_sweep.stopped}", soft_wrap=True)
+    tally = the_sweep.tally()
     checks = [t.check_ms for t in the_sweep.store.trials() if t.check_ms is not None]
     console.print(
-        f"{counts.get('finished', 0)} finished, {invalid} invalid (rejected statically, "
+        f"{tally['finished']} finished, {tally['invalid']} invalid (rejected statically, "
         f"median {statistics.median(checks) if checks else 0:.0f} ms each), "
-        f"{counts.get('failed', 0)} failed"
+        f"{tally['failed']} failed, {tally['queued']} queued, "
+        f"{tally['running'] + tally['interrupted']} running, {tally['orphaned']} orphaned"
+        + (
+            " (the budget ran out: run the same command again to go on)"
+            if budget_spent and tally["queued"]
+            else ""
+        )
     )
     best = the_sweep.best()
     if best is not None and the_sweep.config.repeats > 1:
@@ -278,6 +325,7 @@ def _summary(the_sweep: Any) -> None:
         )
         console.print(styled(("wrote", "bold green"), f" {the_sweep.folder / 'best.yaml'}"))
     console.print(styled(("wrote", "bold green"), f" {the_sweep.folder / 'leaderboard.csv'}"))
+    return the_sweep.verdict(tally, budget_spent=budget_spent, failed_workers=failed_workers)
 
 
 class CompareFormat(str, Enum):

@@ -9,3 +9,7 @@ MAX_DRAWS = 4096
 MAX_INT = 2**31 - 1
 """The largest integer a spec may give (a size, a count, a stride): TensorFlow's int32
 arguments. It keeps every static computation on a spec's numbers finite and fast."""
+MAX_SWEEP_POINTS = 1_000_000
+"""Points a sweep's grid may hold (counted before any is built or checked)."""
+MAX_SWEEP_BLOCKS = 100
+"""Copies a sweep may make of a repeated slice (`encoder[0:2]*=N`)."""

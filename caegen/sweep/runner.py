@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import time
@@ -40,6 +41,8 @@ from caegen.core.fsutil import atomic_write_text, unwritable
 from caegen.core.inputs import read_input_text
 from caegen.sweep.db import Database, display_url, open_database
 from caegen.sweep.objectives import OBJECTIVES
+from caegen.sweep.owner import DEAD, Owner, owner_state
+from caegen.sweep.paths import contained_run, mark_run, remove_stub, stored_path
 from caegen.sweep.space import Dimension, Space, check_overlaps, dimension, point_key
 from caegen.sweep.store import (
     FAILED,
@@ -55,6 +58,14 @@ from caegen.training.trainer import SilentProgress
 
 SAMPLERS = ("grid", "random", "tpe", "qmc", "cmaes")
 BUILT_IN = ("grid", "random")
+SPACE_COPY = "space.yaml"
+"""The space file's text, kept in the sweep folder for the workers."""
+ORPHANED = "orphaned"
+"""A running or interrupted point whose process died (counted, never stored)."""
+PROPOSALS = "proposals"
+"""The meta counter of a sampler's proposals, repeated points included (--max-trials)."""
+REPEATS_IN_A_ROW = 100
+"""A sampler that proposes this many known points in a row has run out of new ones."""
 
 
 @dataclass
@@ -62,6 +73,8 @@ class SweepConfig:
     spec_path: Path
     sets: list[str] = field(default_factory=list)
     space_file: Path | None = None
+    space_text: str | None = None
+    """The space file's text, read once (a pipe such as `<(...)` can be read only once)."""
     sampler: str = "grid"
     objective: str = "psnr"
     max_trials: int | None = None
@@ -74,14 +87,19 @@ class SweepConfig:
     storage: str | None = None
     repeats: int = 1
 
+    def space_source(self) -> str | None:
+        """The space file's text (read on first use, then kept)."""
+        if self.space_file is not None and self.space_text is None:
+            hint = "pass a YAML file mapping PATH to its values"
+            self.space_text = read_input_text(self.space_file, "space file", hint)
+        return self.space_text
+
     def identity(self, base_text: str) -> dict[str, Any]:
         """What makes two invocations the same sweep (budgets and jobs may differ)."""
         return {
             "spec": hashlib.sha256(base_text.encode()).hexdigest()[:16],
             "sets": self.sets,
-            "space_file": read_input_text(self.space_file, "space file")
-            if self.space_file
-            else None,
+            "space_file": self.space_source(),
             "sampler": self.sampler,
             "objective": self.objective,
             "epochs": self.epochs,
@@ -110,11 +128,15 @@ def repeat_seed(base_seed: int, values: dict[str, Any], repeat: int) -> int:
 
 
 class SweepProgress(Protocol):
+    def queueing(self, done: int, total: int) -> None: ...
     def trial_started(self, trial: Trial) -> None: ...
     def trial_ended(self, trial: Trial, sweep: Sweep) -> None: ...
 
 
 class _Quiet:
+    def queueing(self, done: int, total: int) -> None:
+        pass
+
     def trial_started(self, trial: Trial) -> None:
         pass
 
@@ -128,7 +150,7 @@ def load_space(config: SweepConfig, base: dict[str, Any]) -> Space:
     for text in config.sets:
         dims.append(dimension(text, base, where="--set"))
     if config.space_file is not None:
-        dims += _space_file(config.space_file, base)
+        dims += _space_file(config.space_file, config.space_source() or "", base)
     if not dims:
         raise error(
             "E064",
@@ -142,14 +164,12 @@ def load_space(config: SweepConfig, base: dict[str, Any]) -> Space:
     return Space(base, dims)
 
 
-def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
+def _space_file(path: Path, text: str, base: dict[str, Any]) -> list[Dimension]:
     from caegen.spec.yamlpos import YamlSyntaxError, load_with_positions
-    from caegen.sweep.space import parse_target, values_from_yaml
+    from caegen.sweep.space import check_blocks, parse_target, values_from_yaml
 
     try:
-        data, positions, _ = load_with_positions(
-            read_input_text(path, "space file", "pass a YAML file mapping PATH to its values")
-        )
+        data, positions, duplicates = load_with_positions(text)
     except YamlSyntaxError as exc:
         raise CaegenError(
             [
@@ -162,6 +182,19 @@ def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
                 )
             ]
         ) from None
+    if duplicates:
+        first = duplicates[0]
+        raise CaegenError(
+            [
+                _diag(
+                    "E064",
+                    f"`{first.path[-1]}` is given twice in {path} (YAML would keep only the last)",
+                    str(path),
+                    first.line,
+                    "give each path once, with all its values",
+                )
+            ]
+        )
     if not isinstance(data, dict) or not data:
         raise error("E064", f"{path} holds no dimensions", "map each PATH to its values")
     dims = []
@@ -169,9 +202,20 @@ def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
         line = (positions.lookup((key,), prefer_key=True) or (None, None))[0]
         targets = [parse_target(t, base, str(path), line) for t in str(key).split("+")]
         dim = Dimension(str(key).strip(), targets)
-        values_from_yaml(value, dim)
+        try:
+            values_from_yaml(value, dim)
+            check_blocks(dim)
+        except CaegenError as exc:
+            raise CaegenError([_located(d, str(path), line) for d in exc.diagnostics]) from None
         dims.append(dim)
     return dims
+
+
+def _located(d: Diagnostic, file: str, line: int | None) -> Diagnostic:
+    """A space file's finding at the line of its dimension (when it has no place yet)."""
+    if d.location.file is not None:
+        return d
+    return Diagnostic(d.code, d.message, Location(file, line, None, d.location.path), d.hint)
 
 
 def _diag(code: str, message: str, file: str, line: int | None, hint: str) -> Diagnostic:
@@ -203,7 +247,13 @@ def open_sweep(config: SweepConfig) -> Sweep:
     space = load_space(config, base)
     _repeats_fit(config, space)
     if config.sampler == "grid":
-        space.grid()  # a continuous range without :N is refused here, before anything runs
+        space.grid_size()  # counted: too large, or a range without :N, is refused here
+    elif space.size() is None and config.max_trials is None and config.budget_minutes is None:
+        raise error(
+            "E071",
+            f"--sampler {config.sampler} over a continuous range has no end",
+            "give --max-trials N or --budget-minutes M (or :N points per range and --sampler grid)",
+        )
     identity = config.identity(base_text)
     root = config.out / base_spec.name
     for candidate in sorted(root.glob("*/sweep.json"), reverse=True):
@@ -213,6 +263,8 @@ def open_sweep(config: SweepConfig) -> Sweep:
             continue  # a damaged sweep is not the one to continue
         if recorded["identity"] == identity:
             _same_storage(recorded, config.storage, candidate.parent)
+            if config.space_text is not None and not (candidate.parent / SPACE_COPY).exists():
+                atomic_write_text(candidate.parent / SPACE_COPY, config.space_text)  # older
             return Sweep(candidate.parent, config, space, base_spec.name, resumed=True, db=shared)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = root / stamp
@@ -242,6 +294,8 @@ def open_sweep(config: SweepConfig) -> Sweep:
     }
     atomic_write_text(folder / "sweep.json", json.dumps(record, indent=2) + "\n")
     atomic_write_text(folder / "spec.yaml", base_text)
+    if config.space_text is not None:  # the workers read this copy, not the user's file
+        atomic_write_text(folder / SPACE_COPY, config.space_text)
     return Sweep(folder, config, space, base_spec.name, resumed=False, db=shared)
 
 
@@ -276,6 +330,9 @@ def sweep_record(folder: Path) -> dict[str, Any]:
                 raise ValueError(f"`config.{key}` is missing or of the wrong kind")
         if not all(isinstance(s, str) for s in config["sets"]):
             raise ValueError("`config.sets` holds something other than text")
+        repeats = config.get("repeats", 1)
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise ValueError("`config.repeats` is not a whole number of 1 or more")
     except (ValueError, RecursionError) as exc:
         raise error(
             "E059",
@@ -287,12 +344,25 @@ def sweep_record(folder: Path) -> dict[str, Any]:
 
 def open_existing(folder: Path, storage: str | None = None) -> Sweep:
     """A sweep directory, as a worker process (`--jobs`) opens it; `storage` is the URL
-    with its password (sweep.json records it hidden)."""
-    c = sweep_record(folder)["config"]
+    with its password (sweep.json records it hidden). It reads only the folder's files."""
+    from caegen.spec.loader import loads
+
+    try:
+        c = sweep_record(folder)["config"]
+        base_text = read_input_text(folder / "spec.yaml", "sweep's spec file")
+        space_copy = folder / SPACE_COPY
+        space_text = read_input_text(space_copy, "sweep's space file") if c["space_file"] else None
+    except CaegenError as exc:
+        raise error(
+            "E052",
+            f"{folder} is not a whole sweep directory ({exc.diagnostics[0].message})",
+            "pass a folder written by `caegen sweep` (sweeps/<name>/<timestamp>)",
+        ) from None
     config = SweepConfig(
         spec_path=folder / "spec.yaml",
         sets=c["sets"],
-        space_file=Path(c["space_file"]) if c["space_file"] else None,
+        space_file=space_copy if space_text is not None else None,
+        space_text=space_text,
         sampler=c["sampler"],
         objective=c["objective"],
         epochs=c["epochs"],
@@ -302,11 +372,8 @@ def open_existing(folder: Path, storage: str | None = None) -> Sweep:
         storage=storage if storage is not None else c["storage"],
         repeats=c.get("repeats", 1),
     )
-    from caegen.spec.loader import loads
-
-    text = read_input_text(folder / "spec.yaml", "sweep's spec file", "pass a sweep directory")
-    name = loads(text, file=str(folder / "spec.yaml")).name
-    return Sweep(folder, config, load_space(config, yaml.safe_load(text)), name, resumed=True)
+    name = loads(base_text, file=str(folder / "spec.yaml")).name
+    return Sweep(folder, config, load_space(config, yaml.safe_load(base_text)), name, resumed=True)
 
 
 # --- the sweep -----------------------------------------------------------------------------
@@ -329,13 +396,32 @@ class Sweep:
         if db is None:
             db = open_database(config.storage, folder / "study.db")
         # the default file holds one sweep; a database given by --storage may hold many
-        self.study_name = "caegen" if config.storage is None else f"caegen_{_folder_id(folder)}"
-        self.store = Store(db, prefix=self.study_name)
+        self.sweep_id = _folder_id(folder)
+        self.study_name = "caegen" if config.storage is None else f"caegen_{self.sweep_id}"
+        self.owner = Owner(folder)
+        self.store = Store(db, prefix=self.study_name, owner=self.owner.id)
         self.sampler = _optuna_sampler(self) if config.sampler not in BUILT_IN else None
+        self.stopped: str | None = None
+        """Why the search ended (a sampler's budget or its space ran out), once it has."""
+        self.repeats_in_a_row = 0
 
     @property
     def runs(self) -> Path:
         return self.folder / "runs"
+
+    def close(self) -> None:
+        """This process is done with the sweep: its lock goes (its points are settled)."""
+        self.owner.release()
+
+    def stored(self, run_dir: str | Path) -> str:
+        """A run directory as the trial table keeps it: relative to the sweep folder."""
+        return stored_path(self.folder, run_dir)
+
+    def _run_path(self, trial: Trial) -> Path | None:
+        """The trial's recorded run directory, inside this folder (E070 if it leaves it)."""
+        if not trial.run_dir:
+            return None
+        return contained_run(self.folder, trial.run_dir, self.sweep_id, trial.number)
 
     # --- points ----------------------------------------------------------------------------
     def check_point(
@@ -379,12 +465,15 @@ class Sweep:
         ms = (time.perf_counter() - started) * 1000.0
         return (spec if not diagnostics else None), diagnostics, static, ms
 
-    def enqueue_grid(self) -> None:
-        points = self.space.grid()
+    def enqueue_grid(self, progress: SweepProgress | None = None) -> None:
+        """Queue the grid's points (each checked statically), counted first: a grid over
+        MAX_SWEEP_POINTS is E071 before any point is built; `progress` hears how far."""
+        total = self.space.grid_size()
         if self.config.max_trials is not None:
-            points = points[: self.config.max_trials]
+            total = min(total, self.config.max_trials)
         known = {point_key(t.point): t.state for t in self.store.trials()}
-        for point in points:
+        shown = time.monotonic()
+        for done, point in enumerate(itertools.islice(self.space.iter_grid(), total), 1):
             for trial_point in self.trial_points(point):
                 key = point_key(trial_point)
                 state = known.get(key)
@@ -393,6 +482,9 @@ class Sweep:
                     state = added.state if added is not None else None
                 if state == INVALID:
                     break  # an invalid point is recorded once, not once per repeat
+            if progress is not None and time.monotonic() - shown > 0.25:
+                progress.queueing(done, total)
+                shown = time.monotonic()
 
     def trial_points(self, point: dict[str, Any]) -> list[dict[str, Any]]:
         """The trials of one point: the point itself, or one per repeat."""
@@ -431,28 +523,59 @@ class Sweep:
         return self.store.trial(added) if added is not None else None
 
     def propose(self) -> bool:
-        """Add the next sampled point (random or Optuna); False when the budget is spent."""
-        proposed = self.proposed_points()
-        if self.config.max_trials is not None and proposed >= self.config.max_trials:
+        """Propose the next sampled point (random or Optuna); False when the search is
+        over, and `stopped` says why. A point proposed again counts as a proposal."""
+        if self.search_over():
             return False
+        number = self.store.bump(PROPOSALS, start=self._points())
+        if self.config.max_trials is not None and number > self.config.max_trials:
+            return not self.search_over()  # another process took the last proposal
         if self.sampler is not None:
-            return self.sampler.propose(self)
-        for attempt in range(100):  # a repeated draw is skipped, not trained again
-            point = self.space.sample(self.config.seed, proposed + attempt * 1_000_003)
-            if self.record_point(point) is not None:
-                return True
-        return False
+            new = self.sampler.propose(self)
+        else:
+            point = self.space.sample(self.config.seed, number - 1)
+            new = self.record_point(point) is not None
+        self.repeats_in_a_row = 0 if new else self.repeats_in_a_row + 1
+        return True
+
+    def search_over(self) -> bool:
+        """Whether a sampler has proposed all it may; sets `stopped` to the reason."""
+        proposals = self.store.get_meta(PROPOSALS) or 0
+        points = self._points()
+        size = self.space.size()
+        repeated = max(0, proposals - points)
+        if self.config.max_trials is not None and max(proposals, points) >= self.config.max_trials:
+            self.stopped = (
+                f"--max-trials {self.config.max_trials} reached: {points} points proposed"
+                + (f" and {repeated} proposals of points tried already" if repeated else "")
+            )
+        elif size is not None and points >= size:
+            self.stopped = f"the space is exhausted: all {size:,} of its points were proposed"
+        elif self.repeats_in_a_row >= REPEATS_IN_A_ROW:
+            self.stopped = (
+                f"the sampler proposed {self.repeats_in_a_row} points in a row that were tried "
+                f"already ({points:,} of {f'{size:,}' if size else 'its'} points proposed)"
+            )
+        else:
+            return False
+        return True
+
+    def _points(self) -> int:
+        """How many points the sweep holds (a point's repeats count once)."""
+        return self.proposed_points()
 
     # --- the work loop ---------------------------------------------------------------------
     def work(self, progress: SweepProgress | None = None, deadline: float | None = None) -> None:
         """Claim and train points until none is left or the budget is spent."""
         progress = progress or _Quiet()
-        self.store.requeue_orphans()
+        self.store.requeue_orphans(self.orphaned)
         if self.config.sampler == "grid":
-            self.enqueue_grid()
+            self.enqueue_grid(progress)
         while deadline is None or time.time() < deadline:
             trial = self.store.claim()
             if trial is None:
+                if self.store.requeue_orphans(self.orphaned):
+                    continue  # a process working this sweep died: its points are ours now
                 if self.config.sampler == "grid" or not self.propose():
                     break
                 continue
@@ -464,8 +587,6 @@ class Sweep:
         self.write_reports()
 
     def run_trial(self, trial: Trial) -> Trial:
-        from caegen.training.trainer import train
-
         _quiet_tensorflow()
 
         source, _direction = OBJECTIVES[self.config.objective]
@@ -478,29 +599,20 @@ class Sweep:
             self.store.update(trial.number, state=INVALID, diagnostics=diagnostics)
             return self.store.trial(trial.number)
         try:
-            if trial.run_dir and _resumable(Path(trial.run_dir)):
-                from caegen.training.rundir import Run
-
-                run = Run(Path(trial.run_dir))
-                if run.status().state == "finished":
-                    result_metrics = run.metrics()
-                else:
-                    result_metrics = train(resume=trial.run_dir).metrics
-                run_dir = trial.run_dir
-            else:
-                if trial.run_dir:  # stopped before its first epoch: nothing to keep
-                    _remove_stub(Path(trial.run_dir))
-                result = train(
-                    spec,
-                    epochs=self.config.epochs,
-                    batch_size=self.config.batch_size,
-                    limit=self.config.limit,
-                    out=self.runs,
-                    progress=_RunRecorder(self.store, trial.number),
-                )
-                result_metrics, run_dir = result.metrics, str(result.run_dir.resolve())
+            previous = self._run_path(trial)
+        except CaegenError as exc:  # a run path that leaves the folder: never followed
+            reason = [_recorded(exc.diagnostics[0])]
+            self.store.update(trial.number, state=FAILED, diagnostics=reason)
+            self.write_reports()
+            raise
+        try:
+            result_metrics, run_dir = self._train_point(trial, spec, previous)
         except KeyboardInterrupt as exc:
-            run_dir = str(getattr(exc, "run_dir", "") or trial.run_dir or "") or None
+            stopped = getattr(exc, "run_dir", None)  # the run this very call trained
+            run_dir = trial.run_dir
+            if stopped:
+                run_dir = self.stored(stopped)
+                mark_run(Path(stopped), self.sweep_id, trial.number)  # stopped before start()
             self.store.update(trial.number, state=INTERRUPTED, run_dir=run_dir)
             self.write_reports()
             return self.store.trial(trial.number)
@@ -514,6 +626,29 @@ class Sweep:
         self._tell(trial.number)
         self.write_reports()
         return self.store.trial(trial.number)
+
+    def _train_point(
+        self, trial: Trial, spec: Any, previous: Path | None
+    ) -> tuple[dict[str, Any], str]:
+        """Train a point, or continue its run: (test metrics, run directory as stored)."""
+        from caegen.training.rundir import Run
+        from caegen.training.trainer import train
+
+        if previous is not None and _resumable(previous):
+            if Run(previous).status().state == "finished":
+                return Run(previous).metrics(), self.stored(previous)
+            return train(resume=previous, out=self.runs).metrics, self.stored(previous)
+        if previous is not None:  # stopped before its first epoch: nothing to keep
+            remove_stub(previous, self.sweep_id, trial.number)
+        result = train(
+            spec,
+            epochs=self.config.epochs,
+            batch_size=self.config.batch_size,
+            limit=self.config.limit,
+            out=self.runs,
+            progress=_RunRecorder(self, trial.number),
+        )
+        return result.metrics, self.stored(result.run_dir)
 
     def _tell(self, number: int, failed: bool = False) -> None:
         if self.sampler is not None:
@@ -554,6 +689,58 @@ class Sweep:
             and (v := self.objective_value(t)) is not None
         ]
         return (sum(scores) / len(scores), len(scores)) if scores else None
+
+    def orphaned(self, owner: str | None) -> bool:
+        """Whether the process that owns a point has died (nobody holds its lock)."""
+        return owner_state(self.folder, owner) == DEAD
+
+    def tally(self) -> dict[str, int]:
+        """Points by how they stand now; `running` ones have a live owner (here or on
+        another machine), `orphaned` ones an owner that died."""
+        counts = dict.fromkeys(
+            (FINISHED, INVALID, FAILED, QUEUED, RUNNING, ORPHANED, INTERRUPTED), 0
+        )
+        for t in self.store.trials():
+            state = t.state
+            if state in (RUNNING, INTERRUPTED) and self.orphaned(t.owner):
+                state = ORPHANED
+            counts[state] = counts.get(state, 0) + 1
+        return counts
+
+    def verdict(
+        self, tally: dict[str, int], *, budget_spent: bool, failed_workers: list[str]
+    ) -> Diagnostic | None:
+        """What is wrong with how the sweep ended: points lost or a worker failed (E074),
+        or no point finished (E073); None when it ended well."""
+        queued_lost = 0 if budget_spent else tally[QUEUED]
+        lost = tally[ORPHANED] + queued_lost
+        if lost or failed_workers:
+            parts = []
+            if tally[ORPHANED]:
+                parts.append(f"{tally[ORPHANED]} orphaned (their process died mid-point)")
+            if queued_lost:
+                parts.append(f"{queued_lost} left queued")
+            if failed_workers:
+                parts.append(f"{len(failed_workers)} worker(s) failed: {'; '.join(failed_workers)}")
+            again = "run the same command again: " + (
+                "orphaned points resume from their checkpoints and queued ones are trained"
+                if lost
+                else "its points are all settled; the worker's log says what went wrong"
+            )
+            return Diagnostic(
+                "E074",
+                f"the sweep {self.folder} did not end well: " + ", ".join(parts),
+                hint=again,
+            )
+        pending = tally[QUEUED] + tally[RUNNING] + tally[INTERRUPTED]
+        if tally[FINISHED] == 0 and not pending and sum(tally.values()):
+            return Diagnostic(
+                "E073",
+                f"no point of the sweep finished: {tally[INVALID]} invalid, {tally[FAILED]} failed",
+                hint=f"see why in {self.folder / 'invalid.txt'} and the leaderboard's reason "
+                "column; change the space (or the base spec) so that some points are valid",
+            )
+        return None
 
     def leaderboard(self) -> list[dict[str, Any]]:
         _, direction = OBJECTIVES[self.config.objective]
@@ -633,13 +820,16 @@ class Sweep:
 
 
 class _RunRecorder(SilentProgress):
-    """Training progress of one point: records its run directory as soon as it exists."""
+    """Training progress of one point: signs its run directory as the sweep's own and
+    records it (relative to the sweep folder) as soon as it exists."""
 
-    def __init__(self, store: Store, number: int) -> None:
-        self.store, self.number = store, number
+    def __init__(self, sweep: Sweep, number: int) -> None:
+        self.sweep, self.number = sweep, number
 
     def start(self, info: dict[str, Any]) -> None:
-        self.store.update(self.number, run_dir=str(Path(info["run_dir"]).resolve()))
+        run_dir = Path(info["run_dir"])
+        mark_run(run_dir, self.sweep.sweep_id, self.number)
+        self.sweep.store.update(self.number, run_dir=self.sweep.stored(run_dir))
 
 
 def _resumable(run_dir: Path) -> bool:
@@ -654,20 +844,6 @@ def _resumable(run_dir: Path) -> bool:
     except CaegenError:
         return False
     return (run_dir / LAST).exists() or (run_dir / PREVIOUS).exists()
-
-
-def _remove_stub(run_dir: Path) -> None:
-    """A point's run directory that no epoch ever reached (the sweep's own bookkeeping)."""
-    import shutil
-
-    from caegen.training.rundir import Run
-
-    try:
-        live = Run(run_dir).is_live()
-    except CaegenError:
-        live = False
-    if run_dir.exists() and not live:
-        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _quiet_tensorflow() -> None:
