@@ -409,7 +409,9 @@ def parse_values(text: str, dimension: Dimension) -> None:
         low, high = _number(m.group(1)), _number(m.group(2))
         options = [o.strip() for o in m.group(3).split(":") if o.strip()]
         dimension.log = "log" in options
-        counts = [o for o in options if o.isdigit() and len(o) <= 9]
+        # grid counts of up to 100 digits (the grid size check says how large); a longer
+        # one is not a count (and Python refuses int() of more than 4,300 digits)
+        counts = [o for o in options if o.isdigit() and len(o) <= 100]
         dimension.steps = int(counts[0]) if counts else None
         unknown = [o for o in options if o != "log" and o not in counts]
         # ends within the float range: samplers compute in floats
