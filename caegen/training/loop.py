@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from caegen.training.callbacks import Diverged, Interrupt, run_callback, run_callbacks
-from caegen.training.evaluate import evaluate, evaluation_split
+from caegen.training.evaluate import evaluation_split, score
 from caegen.training.model import compiled_model, vae_loss_weight, weights_sha256
 from caegen.training.options import Progress, RunResult
 from caegen.training.plan import Plan
@@ -69,7 +68,6 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
     )
     callbacks = run_callbacks(plan, resolved, fitting.strategy, run_cb, test, variational)
     progress.start(_start_info(plan, resolved, fitting, len(test)))
-    started = time.perf_counter()
     if fitting.initial_epoch < plan.spec.train.epochs:
         with interrupt.installed():
             _run_epochs(plan, resolved, fitting, test, callbacks, interrupt)
@@ -82,7 +80,7 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
         # scored and saved as a plain single-device model (no distributed variables)
         model = compiled_model(plan.spec, plan.report, resolved, fitting.steps)
         model.set_weights(fitting.model.get_weights())
-    metrics = _finish(plan, model, history, test, resolved, started, digest, variational)
+    metrics = _finish(plan, model, history, test, resolved, digest, variational)
     return RunResult(plan.run.path, metrics, history, digest)
 
 
@@ -187,11 +185,11 @@ def _finish(
     history: list[dict[str, Any]],
     test: Any,
     resolved: Resolved,
-    started: float,
     digest: str,
     variational: bool,
 ) -> dict[str, Any]:
-    """Save the models, score the test split, write metrics, HParams and figures."""
+    """Save the models, score the test split, write metrics, per-image scores, HParams and
+    figures."""
     from caegen.emit.keras_model import split_models
     from caegen.training.plots import run_figures
     from caegen.training.tensorboard import write_hparams
@@ -199,7 +197,8 @@ def _finish(
     spec, run, cfg = plan.spec, plan.run, plan.spec.train
     encoder, decoder, _ = split_models(model, plan.report)
     run.save_models({"autoencoder": model, "encoder": encoder, "decoder": decoder})
-    metrics = evaluate(spec, model, plan.data, test)
+    scores = score(spec, model, plan.data, test)
+    metrics = scores.result()
     if variational:
         from caegen.training.pipeline import evaluation_dataset
         from caegen.training.variational import test_elbo
@@ -207,7 +206,8 @@ def _finish(
         eval_ds = evaluation_dataset(test, spec, plan.batch_size, seed=cfg.seed + 1)
         metrics.update(test_elbo(model, eval_ds, int(np.prod(spec.input))))
         metrics["kl_weight"] = cfg.kl_weight
-    metrics.update(_run_facts(plan, history, resolved, started, digest))
+    metrics.update(_run_facts(plan, history, resolved, digest))
+    run.write_per_image(scores.per_image())
     run.write_metrics(metrics)
     write_hparams(run.path, spec, plan.report, metrics)
     run_figures(spec, model, run.path, history, test)
@@ -215,18 +215,18 @@ def _finish(
 
 
 def _run_facts(
-    plan: Plan, history: list[dict[str, Any]], resolved: Resolved, started: float, digest: str
+    plan: Plan, history: list[dict[str, Any]], resolved: Resolved, digest: str
 ) -> dict[str, Any]:
-    """What metrics.json records about how the run was trained (`started`: when fitting
-    began, by `time.perf_counter`)."""
+    """What metrics.json records about how the run was trained. `train_seconds` sums the
+    epochs of history.csv: every epoch of the run, over all its resumes."""
     spec = plan.spec
     return {
         "spec": spec.name,
         "spec_hash": spec.spec_hash(),
         "epochs": len(history),
         "train_images": len(plan.data.train),
-        "test_split_images": len(plan.data.test),
-        "train_seconds": round(time.perf_counter() - started, 2),
+        "test_split_images": plan.data.test_split_images or len(plan.data.test),
+        "train_seconds": round(sum(r["seconds"] or 0.0 for r in history), 2),
         "images_per_s": float(np.median([r["images_per_s"] for r in history])) if history else None,
         "device": "GPU" if resolved.gpus else "CPU",
         "strategy": resolved.strategy,
