@@ -43,6 +43,7 @@ def test_limit_200_on_digits_scores_all_359_test_images(tmp_path):
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     assert metrics["train_images"] == 200
     assert metrics["test_images"] == DIGITS_TEST_SPLIT == metrics["test_split_images"]
+    assert metrics["batch_norm_recalibration"] == {"setting": "auto", "layers": 0, "applied": False}
     with (result.run_dir / "per_image.csv").open() as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["image", "mse", "psnr", "ssim"]

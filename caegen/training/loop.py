@@ -10,6 +10,7 @@ import numpy as np
 
 from caegen.training.callbacks import Diverged, Interrupt, run_callback, run_callbacks
 from caegen.training.evaluate import evaluation_split, score
+from caegen.training.metrics import ReconstructionScore
 from caegen.training.model import compiled_model, vae_loss_weight, weights_sha256
 from caegen.training.options import Progress, RunResult
 from caegen.training.plan import Plan
@@ -188,17 +189,18 @@ def _finish(
     digest: str,
     variational: bool,
 ) -> dict[str, Any]:
-    """Save the models, score the test split, write metrics, per-image scores, HParams and
-    figures."""
+    """Settle batch norm, save the models, score the test split, write metrics, per-image
+    scores, HParams and figures."""
     from caegen.emit.keras_model import split_models
     from caegen.training.plots import run_figures
     from caegen.training.tensorboard import write_hparams
 
     spec, run, cfg = plan.spec, plan.run, plan.spec.train
+    scores, recalibration = _settled_scores(plan, model, test)
     encoder, decoder, _ = split_models(model, plan.report)
     run.save_models({"autoencoder": model, "encoder": encoder, "decoder": decoder})
-    scores = score(spec, model, plan.data, test)
     metrics = scores.result()
+    metrics["batch_norm_recalibration"] = recalibration
     if variational:
         from caegen.training.pipeline import evaluation_dataset
         from caegen.training.variational import test_elbo
@@ -212,6 +214,29 @@ def _finish(
     write_hparams(run.path, spec, plan.report, metrics)
     run_figures(spec, model, run.path, history, test)
     return metrics
+
+
+QUALITY = ("mse", "mae", "psnr", "ssim", "psnr_gain_db")
+
+
+def _settled_scores(plan: Plan, model: Any, test: Any) -> tuple[ReconstructionScore, dict]:
+    """The test scores to report and what metrics.json says about batch norm: with
+    `train.batch_norm_recalibration: auto` and batch-norm layers, the model is scored with
+    its moving averages, its statistics are recomputed from the training images, and it
+    is scored again (that is reported)."""
+    from caegen.training.batchnorm import batch_norm_names, recalibrate
+
+    spec, graph = plan.spec, plan.report.graph
+    setting = spec.train.batch_norm_recalibration
+    record: dict[str, Any] = {"setting": setting, "layers": len(batch_norm_names(graph))}
+    if setting == "off" or not record["layers"]:
+        return score(spec, model, plan.data, test), {**record, "applied": False}
+    before = score(spec, model, plan.data, test).result()
+    record.update(recalibrate(model, graph, spec, plan.data.train), applied=True)
+    after = score(spec, model, plan.data, test)
+    quality = (before, after.result())
+    record["before"], record["after"] = ({k: m[k] for k in QUALITY if k in m} for m in quality)
+    return after, {**record, "reported": "after"}
 
 
 def _run_facts(
