@@ -31,6 +31,16 @@ def test_limit_cuts_the_train_split_and_eval_limit_the_test_split():
     assert splits.test_split_images == DIGITS_TEST_SPLIT
 
 
+def test_the_train_command_says_when_a_run_is_scored_on_a_subset():
+    from caegen.cli.app import _metrics_line
+
+    metrics = {"psnr": 20.0, "baseline_mean_image_psnr": 10.0, "ssim": 0.9}
+    whole = _metrics_line({**metrics, "test_images": 359, "test_split_images": 359})
+    assert whole.endswith("on 359 test images")
+    subset = _metrics_line({**metrics, "test_images": 100, "test_split_images": 359})
+    assert subset.endswith("on 100 test images of 359 (--eval-limit)")
+
+
 @pytest.mark.keras
 @pytest.mark.slow
 def test_limit_200_on_digits_scores_all_359_test_images(tmp_path):
