@@ -20,8 +20,9 @@ images instead: at most one forward pass per depth, each only as deep as that st
 
 The images are the training split in order, in inference mode (dropout and gaussian_noise
 layers pass inputs through); a denoiser sees noisy images, as in training and testing, the
-noise keyed by (train.seed + 2, image). Sums are float64, shifted by the layer's moving
-mean, so the variance loses no precision to cancellation.
+noise keyed by (train.seed + 2, image). Each batch's squared deviations are taken from its
+own mean and summed in float32 within an image, in float64 across images and batches, so
+the variance loses no precision to cancellation or to long float32 sums.
 """
 
 from __future__ import annotations
@@ -164,16 +165,16 @@ def _run_stage(
     tensors it keeps, batch by batch."""
     layers = [model.get_layer(name) for name in stage.sets]
     step = _stage_function(model, graph, stage, layers)
-    moments = [_Moments(layer) for layer in layers]
+    moments = [_Moments() for _ in layers]
     kept: list[dict[str, Any]] = []
     computed = [name for name in stage.keeps if name not in stage.reads]
     for batch in batches:
         sums, keeps = step([batch[name] for name in stage.reads])
-        for accumulated, (s1, s2, count) in zip(moments, sums, strict=True):
-            accumulated.add(s1.numpy(), s2.numpy(), int(count))
+        for accumulated, (mean, m2, count) in zip(moments, sums, strict=True):
+            accumulated.add(mean.numpy(), m2.numpy(), int(count))
         if stage.keeps:  # a tensor passed on is the same array, not a copy
             passed = {name: batch[name] for name in stage.keeps if name in stage.reads}
-            kept.append({**passed, **{n: v.numpy() for n, v in zip(computed, keeps)}})
+            kept.append({**passed, **dict(zip(computed, keeps))})
     for layer, accumulated in zip(layers, moments, strict=True):
         mean, variance = accumulated.result()
         layer.moving_mean.assign(mean.astype(np.float32))
@@ -182,27 +183,29 @@ def _run_stage(
 
 
 class _Moments:
-    """Per-channel sums of (x - shift) and (x - shift)^2 in float64, over every batch."""
+    """A layer's per-channel count, mean and sum of squared deviations over every batch:
+    each batch's are computed on the device (deviations from the batch's own mean), and
+    batches are merged in float64 with Chan et al.'s pairwise update (no cancellation)."""
 
-    def __init__(self, layer: Any) -> None:
-        self.shift = np.asarray(layer.moving_mean.numpy(), np.float64)
-        self.s1 = np.zeros_like(self.shift)
-        self.s2 = np.zeros_like(self.shift)
+    def __init__(self) -> None:
         self.count = 0
+        self.mean: np.ndarray | float = 0.0
+        self.m2: np.ndarray | float = 0.0
 
-    def add(self, s1: np.ndarray, s2: np.ndarray, count: int) -> None:
-        self.s1 += s1
-        self.s2 += s2
-        self.count += count
+    def add(self, mean: np.ndarray, m2: np.ndarray, count: int) -> None:
+        mean, m2 = mean.astype(np.float64), m2.astype(np.float64)
+        total = self.count + count
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (count / total)
+        self.m2 = self.m2 + m2 + delta**2 * (self.count * count / total)
+        self.count = total
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        mean_shifted = self.s1 / self.count
-        variance = np.maximum(self.s2 / self.count - mean_shifted**2, 0.0)
-        return self.shift + mean_shifted, variance
+        return np.asarray(self.mean), np.asarray(self.m2) / self.count
 
 
 def _stage_function(model: Any, graph: Graph, stage: Stage, layers: list[Any]) -> Callable:
-    """step(read tensors) -> ([(s1, s2, count) per layer set], [kept tensors]), traced once."""
+    """step(read tensors) -> ([(mean, m2, count) per layer set], [kept tensors]), traced once."""
     import keras
     import tensorflow as tf
 
@@ -211,14 +214,9 @@ def _stage_function(model: Any, graph: Graph, stage: Stage, layers: list[Any]) -
     inputs = {name: keras.Input(shape=graph.node(name).shape) for name in stage.reads}
     made = {name: model.get_layer(name) for name in stage.runs}
     tensors = apply_layers(graph, [graph.node(n) for n in stage.runs], dict(inputs), made)
-    outputs = [
-        n
-        for n in dict.fromkeys([*(graph.node(s).inputs[0] for s in stage.sets), *stage.keeps])
-        if n in stage.runs
-    ]
-    sub = keras.Model(list(inputs.values()), [tensors[n] for n in outputs]) if outputs else None
-    shifts = [tf.constant(layer.moving_mean.numpy(), tf.float64) for layer in layers]
     sources = [graph.node(s).inputs[0] for s in stage.sets]
+    outputs = [n for n in dict.fromkeys([*sources, *stage.keeps]) if n in stage.runs]
+    sub = keras.Model(list(inputs.values()), [tensors[n] for n in outputs]) if outputs else None
     signature = [tf.TensorSpec((None, *graph.node(n).shape), tf.float32) for n in stage.reads]
 
     @tf.function(input_signature=(signature,))
@@ -228,24 +226,32 @@ def _stage_function(model: Any, graph: Graph, stage: Stage, layers: list[Any]) -
             computed = sub(read, training=False)
             computed = computed if isinstance(computed, list | tuple) else [computed]
             values.update(zip(outputs, computed))
-        sums = [
-            _sums(values[src], shift, layer.axis)
-            for src, shift, layer in zip(sources, shifts, layers)
-        ]
+        moments = [_moments(values[src], layer.axis) for src, layer in zip(sources, layers)]
         # kept as float32 whatever the compute dtype, as the next stage's signature reads
         kept = [tf.cast(values[n], tf.float32) for n in stage.keeps if n not in stage.reads]
-        return sums, kept
+        return moments, kept
 
     return step
 
 
-def _sums(x: Any, shift: Any, axis: int) -> tuple[Any, Any, Any]:
+def _moments(x: Any, axis: int) -> tuple[Any, Any, Any]:
+    """One batch's per-channel mean, sum of squared deviations from it, and count.
+
+    Deviations are taken from the batch's float32 mean (a shift only: its rounding cancels
+    out), summed in float32 within each image and in float64 across images."""
     import tensorflow as tf
 
-    rank = len(x.shape)
-    axes = [i for i in range(rank) if i != axis % rank]
-    centred = tf.cast(x, tf.float64) - tf.reshape(
-        shift, [-1 if i == axis % rank else 1 for i in range(rank)]
-    )
-    count = tf.size(x, out_type=tf.int64) // tf.cast(tf.shape(x)[axis], tf.int64)
-    return tf.reduce_sum(centred, axes), tf.reduce_sum(centred * centred, axes), count
+    x = tf.cast(x, tf.float32)
+    channel = axis % len(x.shape)
+    spatial = [i for i in range(1, len(x.shape)) if i != channel]
+    shift = tf.reduce_mean(x, [0, *spatial], keepdims=True)
+    deviation = x - shift
+
+    def total(t: Any) -> Any:
+        per_image = tf.reduce_sum(t, spatial) if spatial else t
+        return tf.reduce_sum(tf.cast(per_image, tf.float64), 0)
+
+    s1, s2 = total(deviation), total(tf.square(deviation))
+    count = tf.cast(tf.size(x) // tf.shape(x)[channel], tf.float64)
+    mean = tf.cast(tf.squeeze(shift, [0, *spatial]), tf.float64) + s1 / count
+    return mean, s2 - s1 * s1 / count, count
