@@ -146,9 +146,7 @@ def recalibrate(
     kept: list[dict[str, Any]] | None = None
     for stage in stages:
         source: Iterable[dict[str, Any]] = input_batches() if kept is None else kept
-        kept = _run_stage(model, graph, stage, source)
-        if not stage.keeps or not keep:
-            kept = None
+        kept = _run_stage(model, graph, stage, source) or None  # None: the next reads input
     return {
         "layers": len(batch_norm_names(graph)),
         "stages": len(stages),
@@ -172,7 +170,7 @@ def _run_stage(
         sums, keeps = step([batch[name] for name in stage.reads])
         for accumulated, (mean, m2, count) in zip(moments, sums, strict=True):
             accumulated.add(mean.numpy(), m2.numpy(), int(count))
-        if stage.keeps:  # a tensor passed on is the same array, not a copy
+        if stage.keeps:  # a tensor passed on is the same tensor, not a copy
             passed = {name: batch[name] for name in stage.keeps if name in stage.reads}
             kept.append({**passed, **dict(zip(computed, keeps))})
     for layer, accumulated in zip(layers, moments, strict=True):
