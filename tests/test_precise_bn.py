@@ -204,3 +204,24 @@ def test_recalibration_off_keeps_the_moving_averages(tmp_path):
     model, last = (load(result.run_dir / p) for p in ("model.keras", "checkpoints/last.keras"))
     for mine, trained in zip(model.non_trainable_weights, last.non_trainable_weights):
         np.testing.assert_array_equal(mine.numpy(), trained.numpy())
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_the_exported_onnx_encoder_carries_the_settled_statistics(bn_run, tmp_path):
+    pytest.importorskip("tf2onnx")
+    import onnxruntime as ort
+
+    run = bn_run.run_dir
+    result = caegen.export_onnx(run, tmp_path / "encoder.onnx", part="encoder")
+    images = training_inputs(caegen.load(run / "spec.yaml"))[:64]
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: images})
+    settled = load(run / "encoder.keras").predict(images, verbose=0)
+    np.testing.assert_allclose(onnx_out, settled, atol=1e-4)
+    # the same weights with training's moving averages (the epoch-1 checkpoint) differ
+    import keras
+
+    trained = load(run / "checkpoints" / "previous.keras")
+    moving = keras.Model(trained.inputs, trained.get_layer("encoder.5").output)
+    assert np.abs(moving.predict(images, verbose=0) - onnx_out).max() > 1e-2
