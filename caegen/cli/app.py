@@ -305,6 +305,14 @@ def train(
             help="Start N worker processes on this machine (a multi-worker job).",
         ),
     ] = None,
+    tensorboard_filters: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard-filters",
+            help="At the end, draw each convolution's filters and feature maps into the run's "
+            "TensorBoard folder (as `caegen inspect RUN --tensorboard`).",
+        ),
+    ] = False,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -342,6 +350,8 @@ def train(
             _print_dry_run(spec, options)
             return
         result = _train_with_progress(spec, options)
+        if result.metrics and tensorboard_filters:
+            _draw_layers_to_tensorboard(result.run_dir)
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except KeyboardInterrupt as exc:
@@ -376,6 +386,13 @@ def _train_with_progress(spec: Spec | None, options: TrainOptions) -> RunResult:
         return run_training(spec, options)
     finally:
         options.progress.stop()
+
+
+def _draw_layers_to_tensorboard(run_dir: Path) -> None:
+    from caegen.inspect.inspector import inspect as draw_layers
+
+    drawn = draw_layers(run_dir, tensorboard=True)
+    console.print(f"[bold green]wrote[/] filters and feature maps to {drawn.tensorboard}")
 
 
 def _metrics_line(m: dict[str, Any]) -> str:
