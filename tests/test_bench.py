@@ -38,6 +38,7 @@ def run_bench(script: str, *args: str, results: Path, timeout: float) -> None:
         ("backend_throughput.py", {"min_ratio", "best_speedup_vs_float32"}, set()),
         ("lsp_latency.py", {"median_ms", "p90_ms", "check_in_process_ms"}, set()),
         ("check_scaling.py", {"ratio", "plain_s", "batch_norm_s", "w103_fixes"}, set()),
+        ("bn_recalibration.py", {"ratio_to_epoch", "psnr_before", "psnr_after"}, set()),
     ],
 )
 def test_bench_script_quick(script, keys, sections, tmp_path):

@@ -250,6 +250,7 @@ FREE_TEXT = ["[bold]x[/]", "[", "a=[1,{b", "\udcff\udcfe", "=", ""]
         ("check", "ignore"),
         ("check", "select"),
         ("train", "strategy"),
+        ("train", "set_"),
         ("sweep", "set_"),
         ("sweep", "sampler"),
         ("sweep", "objective"),
@@ -261,7 +262,7 @@ def test_free_text_options_never_traceback(world, command, option):
     for text in FREE_TEXT:
         values = base_values(command, world)
         values[option] = [text] if isinstance(values.get(option), list) else text
-        if command == "train":  # a valid strategy would train: a bad spec stops it after
+        if option == "strategy":  # a valid strategy would train: a bad spec stops it after
             values["spec_path"] = world["bad_in"]["not UTF-8"]
         code, output = run_cli(argv_for(command, values))
         assert "Traceback" not in output and "E079" not in output, (text, output)

@@ -51,6 +51,8 @@ class DataSplits:
     train: Images
     test: Images
     description: str
+    test_split_images: int | None = None
+    """The whole test split's size (`test` holds its first `data.eval_limit` when set)."""
 
 
 def unavailable(message: str, hint: str) -> CaegenError:
@@ -449,9 +451,11 @@ SOURCES = {
 def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = None) -> DataSplits:
     """The spec's data, fitted to its input shape, in [0, 1] (`range` is applied later).
 
-    Sources return images at their own size; the limit is applied before fitting, so that
-    only the images used are resized and held in memory. A folder source never reads
-    `output_root` (where runs are written).
+    `limit` (default `data.limit`) limits the train split only; the test split stays whole
+    unless `data.eval_limit` asks for its first N images. Sources return images at their
+    own size; the limits are applied before fitting, so that only the images used are
+    resized and held in memory. A folder source never reads `output_root` (where runs are
+    written).
     """
     source = SOURCES[spec.data.source]
     try:
@@ -464,9 +468,11 @@ def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = N
             "check the path and its permissions",
         ) from None
     limit = limit or spec.data.limit
+    splits.test_split_images = len(splits.test)
     if limit:
         splits.train = splits.train.head(limit)
-        splits.test = splits.test.head(max(1, limit // 4))
+    if spec.data.eval_limit:
+        splits.test = splits.test.head(spec.data.eval_limit)
     _check_memory(spec, sum(len(i) for i in (splits.train, splits.test) if i.array is not None))
     for images in (splits.train, splits.test):
         if images.array is not None:
