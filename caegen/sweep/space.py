@@ -304,9 +304,6 @@ def parse_target(
 def _check_target(
     target: Target, base: dict[str, Any], where: str | None, line: int | None
 ) -> None:
-    from caegen.spec.layers import LAYER_BY_TYPE
-    from caegen.spec.schema import Spec
-
     parts = target.parts
     if not parts or not isinstance(parts[0], str):
         raise _space_error(
@@ -319,56 +316,77 @@ def _check_target(
             where,
             line,
         )
-    section = parts[0]
-    if section in SECTIONS:
-        layers = base.get(section) or []
-        if len(parts) < 2 or isinstance(parts[1], str):
+    if parts[0] in SECTIONS:
+        _check_layer_target(target, base, where, line)
+    else:
+        _check_key_target(target, base, where, line)
+
+
+def _check_layer_target(
+    target: Target, base: dict[str, Any], where: str | None, line: int | None
+) -> None:
+    """A target in a layer list: `encoder[1]`, `encoder[0:2]` or `decoder[3].filters`."""
+    parts, section = target.parts, target.parts[0]
+    layers = base.get(section) or []
+    if len(parts) < 2 or isinstance(parts[1], str):
+        raise _space_error(
+            f"`{target.text}`: name a layer by its index, e.g. {section}[0]",
+            f"{section} has {len(layers)} layers: {section}[0] .. {section}[{len(layers) - 1}]",
+            where,
+            line,
+        )
+    index = parts[1]
+    if isinstance(index, tuple):
+        start, stop = index
+        if not 0 <= start < stop <= len(layers):
             raise _space_error(
-                f"`{target.text}`: name a layer by its index, e.g. {section}[0]",
-                f"{section} has {len(layers)} layers: {section}[0] .. {section}[{len(layers) - 1}]",
+                f"`{target.text}`: the slice {start}:{stop} is not within {section}'s "
+                f"{len(layers)} layers",
+                f"use a slice between 0 and {len(layers)}",
                 where,
                 line,
             )
-        index = parts[1]
-        if isinstance(index, tuple):
-            start, stop = index
-            if not 0 <= start < stop <= len(layers):
-                raise _space_error(
-                    f"`{target.text}`: the slice {start}:{stop} is not within {section}'s "
-                    f"{len(layers)} layers",
-                    f"use a slice between 0 and {len(layers)}",
-                    where,
-                    line,
-                )
-            if len(parts) > 2:
-                raise _space_error(
-                    f"`{target.text}`: a slice takes no key", "set keys per layer", where, line
-                )
-            return
-        if not 0 <= index < len(layers):
+        if len(parts) > 2:
             raise _space_error(
-                f"`{target.text}`: {section} has no layer {index} (it has {len(layers)})",
-                f"use {section}[0] .. {section}[{len(layers) - 1}]",
-                where,
-                line,
-            )
-        if len(parts) == 2:
-            return
-        layer = layers[index]
-        cls = LAYER_BY_TYPE.get(layer.get("type")) if isinstance(layer, dict) else None
-        known = sorted(cls.model_fields) if cls else []
-        key = parts[2]
-        if len(parts) > 3 or not isinstance(key, str) or key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            raise _space_error(
-                f"`{target.text}`: {layer.get('type') if isinstance(layer, dict) else 'the layer'} "
-                f"has no field `{key}`",
-                (f"did you mean `{close[0]}`? " if close else "")
-                + f"its fields: {', '.join(known)}",
-                where,
-                line,
+                f"`{target.text}`: a slice takes no key", "set keys per layer", where, line
             )
         return
+    if not 0 <= index < len(layers):
+        raise _space_error(
+            f"`{target.text}`: {section} has no layer {index} (it has {len(layers)})",
+            f"use {section}[0] .. {section}[{len(layers) - 1}]",
+            where,
+            line,
+        )
+    if len(parts) > 2:
+        _check_layer_field(target, layers[index], where, line)
+
+
+def _check_layer_field(target: Target, layer: Any, where: str | None, line: int | None) -> None:
+    from caegen.spec.layers import LAYER_BY_TYPE
+
+    parts = target.parts
+    cls = LAYER_BY_TYPE.get(layer.get("type")) if isinstance(layer, dict) else None
+    known = sorted(cls.model_fields) if cls else []
+    key = parts[2]
+    if len(parts) > 3 or not isinstance(key, str) or key not in known:
+        close = difflib.get_close_matches(str(key), known, n=1)
+        raise _space_error(
+            f"`{target.text}`: {layer.get('type') if isinstance(layer, dict) else 'the layer'} "
+            f"has no field `{key}`",
+            (f"did you mean `{close[0]}`? " if close else "") + f"its fields: {', '.join(known)}",
+            where,
+            line,
+        )
+
+
+def _check_key_target(
+    target: Target, base: dict[str, Any], where: str | None, line: int | None
+) -> None:
+    """A target outside the layer lists, e.g. `train.optimizer.learning_rate`."""
+    from caegen.spec.schema import Spec
+
+    parts = target.parts
     model: Any = Spec
     node: Any = base
     for depth, part in enumerate(parts):
