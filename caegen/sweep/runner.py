@@ -29,10 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.fsutil import atomic_write_text, unwritable
+from caegen.spec.yamlpos import safe_dump, safe_load
 from caegen.sweep.db import Database, display_url, open_database
 from caegen.sweep.objectives import OBJECTIVES
 from caegen.sweep.space import Dimension, Space, check_overlaps, dimension, point_key
@@ -165,7 +164,7 @@ def open_sweep(config: SweepConfig) -> Sweep:
     shared = _shared_database(config.storage)  # reached (or refused) before anything exists
     base_spec = load(config.spec_path)  # the base itself must be a valid spec
     base_text = config.spec_path.read_text()
-    base = yaml.safe_load(base_text)
+    base = safe_load(base_text)
     space = load_space(config, base)
     if config.sampler == "grid":
         space.grid()  # a continuous range without :N is refused here, before anything runs
@@ -226,7 +225,7 @@ def open_existing(folder: Path, storage: str | None = None) -> Sweep:
         seed=c["seed"],
         storage=storage if storage is not None else c["storage"],
     )
-    base = yaml.safe_load((folder / "spec.yaml").read_text())
+    base = safe_load((folder / "spec.yaml").read_text())
     from caegen.spec.loader import load
 
     name = load(folder / "spec.yaml").name
@@ -278,7 +277,7 @@ class Sweep:
         static: dict[str, Any] = {}
         spec = None
         try:
-            spec = loads(yaml.safe_dump(data, sort_keys=False))
+            spec = loads(safe_dump(data, sort_keys=False))
             report = check(spec)
             problems = report.errors
             if report.ok:
@@ -490,7 +489,7 @@ class Sweep:
                     f"{best.number}, {json.dumps(best.point, sort_keys=True)}\n"
                 )
                 atomic_write_text(
-                    self.folder / "best.yaml", header + yaml.safe_dump(data, sort_keys=False)
+                    self.folder / "best.yaml", header + safe_dump(data, sort_keys=False)
                 )
         except OSError as exc:
             raise unwritable(

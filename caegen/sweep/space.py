@@ -27,9 +27,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location
+from caegen.spec.yamlpos import safe_load
 
 SECTIONS = ("encoder", "decoder")
 _SEGMENT = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)(?::(-?\d+))?\]")
@@ -329,7 +328,7 @@ def parse_values(text: str, dimension: Dimension) -> None:
         dimension.integer = isinstance(low, int) and isinstance(high, int)
         return
     flow = text.startswith("[")  # a YAML list, for mappings such as layer alternatives
-    values = yaml.safe_load(text) if flow else [_scalar(v) for v in text.split(",")]
+    values = safe_load(text) if flow else [_scalar(v) for v in text.split(",")]
     if not isinstance(values, list) or not values:
         raise _space_error(f"`{dimension.name}` has no values", "give values after `=`: a,b,c")
     dimension.choices = values
@@ -366,7 +365,7 @@ def _scalar(text: str) -> Any:
     number = _number(text)
     if number is not None:
         return number
-    return yaml.safe_load(text) if text else None
+    return safe_load(text) if text else None
 
 
 def check_overlaps(dimensions: list[Dimension]) -> None:
