@@ -29,6 +29,7 @@ from caegen.editor.analysis import (
     layer_at,
     span,
 )
+from caegen.editor.lsp_start import CODE_ACTION_KINDS
 
 DEBOUNCE_S = 0.03
 """The pause in typing before a check: long enough to skip the keystrokes in between."""
@@ -50,10 +51,12 @@ class Checked:
 
 
 class CaegenLanguageServer(LanguageServer):
-    def __init__(self) -> None:
+    def __init__(self, published: dict[str, tuple[int | None, str]] | None = None) -> None:
         super().__init__("caegen", __version__)
         self.checked: dict[str, Checked] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
+        self.published = dict(published or {})
+        """Documents whose findings the start (`lsp_start`) published: (version, text)."""
 
     def analysis_of(self, uri: str) -> Checked:
         """The document's analysis, made now if the text changed since the last one."""
@@ -191,12 +194,16 @@ def hover(checked: Checked, position: types.Position) -> types.Hover | None:
     )
 
 
-def make_server() -> CaegenLanguageServer:
-    server = CaegenLanguageServer()
+def make_server(published: dict[str, tuple[int | None, str]] | None = None) -> CaegenLanguageServer:
+    """The server; `published`: documents whose findings were published already."""
+    server = CaegenLanguageServer(published)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CaegenLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.schedule(params.text_document.uri, 0)
+        document = params.text_document
+        if ls.published.pop(document.uri, None) == (document.version, document.text):
+            return  # replayed from the start, which published its findings
+        ls.schedule(document.uri, 0)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CaegenLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -220,7 +227,7 @@ def make_server() -> CaegenLanguageServer:
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(
-            code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.SourceFixAll]
+            code_action_kinds=[types.CodeActionKind(kind) for kind in CODE_ACTION_KINDS]
         ),
     )
     def code_action(
@@ -237,4 +244,7 @@ def make_server() -> CaegenLanguageServer:
 
 
 def serve() -> None:
-    make_server().start_io()
+    """Serve over stdio, the first findings before pygls is imported (`lsp_start`)."""
+    from caegen.editor.lsp_start import serve as start
+
+    start()
