@@ -8,15 +8,45 @@ import signal
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location
 from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 
+
+class _Commands(TyperGroup):
+    """caegen's commands, their switches shown as flags in `--help`.
+
+    typer writes the type of every option in its help, `<bool>` for a switch too (`--fix`,
+    `--strict`, `--help`), which reads as if it took a value; an empty metavar leaves the
+    type column of a switch blank.
+    """
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        command = super().get_command(ctx, name)
+        if command is not None and not getattr(command, "_caegen_flags", False):
+            get_params = command.get_params
+            command.get_params = lambda ctx: _as_flags(get_params(ctx))
+            command._caegen_flags = True
+        return command
+
+
+def _as_flags(params: list[Any]) -> list[Any]:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="caegen",
     help="A declarative config-to-model compiler for convolutional autoencoders.",
     no_args_is_help=True,

@@ -161,6 +161,11 @@ def open_sweep(config: SweepConfig) -> Sweep:
         raise error(
             "E064", f"unknown objective `{config.objective}`", f"choose {', '.join(OBJECTIVES)}"
         )
+    if config.sampler not in BUILT_IN:
+        from caegen.sweep.optuna_sampler import missing_optuna
+
+        if (missing := missing_optuna(config.sampler)) is not None:
+            raise missing  # before anything exists
     shared = _shared_database(config.storage)  # reached (or refused) before anything exists
     base_spec = load(config.spec_path)  # the base itself must be a valid spec
     base_text = config.spec_path.read_text()
