@@ -316,7 +316,7 @@ def test_every_shipped_spec_trains_a_few_batches(path, keras_home, tmp_path):
 
 
 def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    from caegen import fsutil
+    from caegen.core import fsutil
 
     target = tmp_path / "metrics.json"
     target.write_text("old")

@@ -8,7 +8,7 @@ import signal
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,10 @@ from typer.core import TyperGroup
 
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location
 from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
+
+if TYPE_CHECKING:
+    from caegen.spec.schema import Spec
+    from caegen.training.options import RunResult, TrainOptions
 
 
 class _Commands(TyperGroup):
@@ -331,10 +335,19 @@ def train(
             help="Start N worker processes on this machine (a multi-worker job).",
         ),
     ] = None,
+    tensorboard_filters: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard-filters",
+            help="At the end, draw each convolution's filters and feature maps into the run's "
+            "TensorBoard folder (as `caegen inspect RUN --tensorboard`).",
+        ),
+    ] = False,
 ) -> None:
     """Train a spec on its data; writes runs/<name>/<timestamp>/."""
     from caegen.cli.progress import RichProgress
     from caegen.spec.loader import load
+    from caegen.training.options import TrainOptions
 
     hide_native_logs()
     if local_workers is not None:
@@ -343,35 +356,51 @@ def train(
         spec = load(spec_path) if spec_path is not None else None
         if spec is None and resume is None:
             raise typer.BadParameter("pass a SPEC, or --resume RUN_DIR")
-        from caegen.training.trainer import train as run_training
-
+        options = TrainOptions(
+            epochs=epochs,
+            batch_size=batch_size,
+            out=out,
+            resume=resume,
+            seed=seed,
+            limit=limit,
+            eval_limit=eval_limit,
+            progress=RichProgress(console),
+            strategy=strategy,
+        )
         if dry_run:
-            _print_dry_run(spec, resume, epochs, batch_size, out, seed, limit, eval_limit, strategy)
+            _print_dry_run(spec, options)
             return
-        progress = RichProgress(console)
-        try:
-            result = run_training(
-                spec,
-                epochs=epochs,
-                batch_size=batch_size,
-                out=out,
-                resume=resume,
-                seed=seed,
-                limit=limit,
-                eval_limit=eval_limit,
-                progress=progress,
-                strategy=strategy,
-            )
-        finally:
-            progress.stop()
+        result = _train_with_progress(spec, options)
+        if result.metrics and tensorboard_filters:
+            _draw_layers_to_tensorboard(result.run_dir)
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except KeyboardInterrupt as exc:
         err_console.print(f"[yellow]interrupted[/]: {_interrupted_message(exc)}", soft_wrap=True)
         raise typer.Exit(code=130) from None
-    m = result.metrics
-    if not m:  # a worker other than the chief: the chief reports
-        return
+    if result.metrics:  # a worker other than the chief: the chief reports
+        console.print(_metrics_line(result.metrics))
+        console.print(f"[bold green]wrote[/] {result.run_dir}")
+
+
+def _train_with_progress(spec: Spec | None, options: TrainOptions) -> RunResult:
+    from caegen.training.trainer import train as run_training
+
+    try:
+        return run_training(spec, options)
+    finally:
+        options.progress.stop()
+
+
+def _draw_layers_to_tensorboard(run_dir: Path) -> None:
+    from caegen.inspect.inspector import inspect as draw_layers
+
+    drawn = draw_layers(run_dir, tensorboard=True)
+    console.print(f"[bold green]wrote[/] filters and feature maps to {drawn.tensorboard}")
+
+
+def _metrics_line(m: dict[str, Any]) -> str:
+    """The one line `caegen train` ends with: the test metrics and what they were scored on."""
     line = (
         f"test PSNR {m['psnr']:.2f} dB (mean-image baseline {m['baseline_mean_image_psnr']:.2f} dB)"
     )
@@ -383,8 +412,7 @@ def train(
     line += f"; on {m['test_images']:,} test images"
     if split and split != m["test_images"]:
         line += f" of {split:,} (--eval-limit)"
-    console.print(line)
-    console.print(f"[bold green]wrote[/] {result.run_dir}")
+    return line
 
 
 def _launch_local_workers(workers: int, resume: Path | None, dry_run: bool) -> None:
@@ -411,25 +439,12 @@ def _launch_local_workers(workers: int, resume: Path | None, dry_run: bool) -> N
     raise typer.Exit(code=launch(kept, workers))
 
 
-def _print_dry_run(
-    spec, resume, epochs, batch_size, out, seed, limit, eval_limit, strategy
-) -> None:
-    from caegen.cli.progress import RichProgress
+def _print_dry_run(spec: Spec | None, options: TrainOptions) -> None:
     from caegen.training.trainer import dry_run
 
-    if spec is None or resume is not None:
+    if spec is None or options.resume is not None:
         raise typer.BadParameter("--dry-run takes a SPEC (not --resume)")
-    plan = dry_run(
-        spec,
-        epochs=epochs,
-        batch_size=batch_size,
-        out=out,
-        seed=seed,
-        limit=limit,
-        eval_limit=eval_limit,
-        progress=RichProgress(console),
-        strategy=strategy,
-    )
+    plan = dry_run(spec, options)
     width = max(map(len, plan))
     for key, value in plan.items():
         shown = ", ".join(value) if isinstance(value, tuple) else value
