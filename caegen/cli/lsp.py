@@ -8,12 +8,15 @@ from caegen.cli.app import app, fail_message
 @app.command()
 def lsp() -> None:
     """Run the Language Server over stdio: findings while typing, fixes, hover."""
-    try:
-        from caegen.editor.lsp import serve
+    try:  # the server imports them after its first findings (caegen.editor.lsp_start)
+        import lsprotocol  # noqa: F401
+        import pygls  # noqa: F401
     except ImportError as exc:
         raise fail_message(
             "E066",
             f"`caegen lsp` needs {exc.name or 'pygls'}, which is not installed",
             "pip install 'caegen[lsp]' (pygls 2.x)",
         ) from None
+    from caegen.editor.lsp_start import serve
+
     serve()

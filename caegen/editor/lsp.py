@@ -23,13 +23,13 @@ from caegen.compile.fixes import fix_text
 from caegen.core.diagnostics import Diagnostic, Edit, Severity
 from caegen.core.version import __version__
 from caegen.editor.analysis import (
+    CODE_ACTION_KINDS,
     Analysis,
     analyze,
     hover_text,
     layer_at,
     span,
 )
-from caegen.editor.lsp_start import CODE_ACTION_KINDS
 
 DEBOUNCE_S = 0.03
 """The pause in typing before a check: long enough to skip the keystrokes in between."""
@@ -241,10 +241,3 @@ def make_server(published: dict[str, tuple[int | None, str]] | None = None) -> C
         return hover(ls.analysis_of(params.text_document.uri), params.position)
 
     return server
-
-
-def serve() -> None:
-    """Serve over stdio, the first findings before pygls is imported (`lsp_start`)."""
-    from caegen.editor.lsp_start import serve as start
-
-    start()

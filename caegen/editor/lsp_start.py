@@ -19,13 +19,12 @@ import sys
 from typing import Any, BinaryIO
 
 from caegen.core.version import __version__
+from caegen.editor.analysis import CODE_ACTION_KINDS, analyze, span
 
 _HEADER = re.compile(rb"^Content-Length: *(\d+)\r?\n$", re.IGNORECASE)
 ENCODINGS = ("utf-8", "utf-16", "utf-32")
 """The position encodings pygls supports, as it chooses them: the client's first one."""
 SEVERITY = {"error": 1, "warning": 2, "info": 3}
-CODE_ACTION_KINDS = ("quickfix", "source.fixAll")
-"""The code actions the server offers (`caegen.editor.lsp` registers them)."""
 
 
 def read_message(stream: BinaryIO) -> tuple[bytes, dict[str, Any]] | None:
@@ -102,8 +101,6 @@ def client_units(text: str, line: int, column: int, encoding: str) -> dict[str, 
 
 def diagnostics(text: str, file: str | None, encoding: str) -> list[dict[str, Any]]:
     """The document's findings as LSP diagnostics, as `caegen.editor.lsp.to_lsp` makes them."""
-    from caegen.editor.analysis import analyze, span
-
     out = []
     for d in analyze(text, file).diagnostics:
         line, column, end_line, end_column = span(text, d.location.line, d.location.column)
