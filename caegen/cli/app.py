@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from caegen.core.diagnostics import CaegenError, Diagnostic, Location
+from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 
 if TYPE_CHECKING:
@@ -343,17 +343,26 @@ def train(
             "TensorBoard folder (as `caegen inspect RUN --tensorboard`).",
         ),
     ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="PATH=VALUE",
+            help="Change the spec for this run, with the sweep's paths "
+            "(train.optimizer.learning_rate=1.0e-3, data.source=patches, encoder[3]=off); "
+            "repeatable; recorded in the run's spec.yaml.",
+        ),
+    ] = None,
 ) -> None:
     """Train a spec on its data; writes runs/<name>/<timestamp>/."""
     from caegen.cli.progress import RichProgress
-    from caegen.spec.loader import load
     from caegen.training.options import TrainOptions
 
     hide_native_logs()
     if local_workers is not None:
         _launch_local_workers(local_workers, resume, dry_run)
     try:
-        spec = load(spec_path) if spec_path is not None else None
+        spec = _spec_to_train(spec_path, set_ or [])
         if spec is None and resume is None:
             raise typer.BadParameter("pass a SPEC, or --resume RUN_DIR")
         options = TrainOptions(
@@ -383,6 +392,23 @@ def train(
         console.print(f"[bold green]wrote[/] {result.run_dir}")
 
 
+def _spec_to_train(spec_path: Path | None, sets: list[str]) -> Spec | None:
+    """The spec file, changed by `--set PATH=VALUE` arguments (None: no spec given)."""
+    from caegen.spec.loader import load
+
+    if not sets:
+        return load(spec_path) if spec_path is not None else None
+    if spec_path is None:
+        raise error(
+            "E061",
+            "--set changes a spec, and a resumed run keeps the one it was trained with",
+            "pass a SPEC with --set to start a new run, or resume with only --epochs",
+        )
+    from caegen.sweep.overrides import with_sets
+
+    return with_sets(spec_path, sets)
+
+
 def _train_with_progress(spec: Spec | None, options: TrainOptions) -> RunResult:
     from caegen.training.trainer import train as run_training
 
@@ -408,6 +434,9 @@ def _metrics_line(m: dict[str, Any]) -> str:
         line += f", SSIM {m['ssim']:.3f}"
     if "noisy_input_psnr" in m:
         line += f"; noisy input {m['noisy_input_psnr']:.2f} dB (+{m['psnr_gain_db']:.2f} dB)"
+    settled = m.get("batch_norm_recalibration") or {}
+    if settled.get("applied"):
+        line += f"; batch norm settled (moving averages: {settled['before']['psnr']:.2f} dB)"
     split = m.get("test_split_images")
     line += f"; on {m['test_images']:,} test images"
     if split and split != m["test_images"]:

@@ -143,7 +143,8 @@ CODES: dict[str, CodeInfo] = _codes(
         "E064",
         "sweep-space",
         E,
-        "A sweep's space names a path the spec does not have, or values it cannot take.",
+        "A sweep's space or `train --set` names a path the spec does not have, or values it "
+        "cannot take.",
     ),
     CodeInfo(
         "E065",

@@ -53,6 +53,8 @@ class DataSplits:
     train: Images
     test: Images
     description: str
+    test_split_images: int | None = None
+    """The whole test split's size (`test` holds its first `data.eval_limit` when set)."""
     scale: float = 255.0
     """What the source's values were divided by to lie in [0, 1] (digits: 16)."""
 
@@ -128,7 +130,9 @@ def _digits(spec: Spec) -> DataSplits:
 
     digits = load_digits()
     train, test = _split((digits.images / 16.0).astype(np.float32), digits.target, 0.2)
-    return DataSplits(train, test, "scikit-learn digits (8x8 handwritten, 1,797 images)", 16.0)
+    return DataSplits(
+        train, test, "scikit-learn digits (8x8 handwritten, 1,797 images)", scale=16.0
+    )
 
 
 RGB_TRAIN = ("astronaut", "chelsea", "hubble_deep_field", "immunohistochemistry", "retina")
@@ -348,7 +352,7 @@ def _npz(spec: Spec) -> DataSplits:
         Images(arrays["x_train"].astype(np.float32) / scale),
         Images(arrays["x_test"].astype(np.float32) / scale),
         f"arrays from {path}" + (" (0..255, scaled to [0, 1])" if scale != 1.0 else ""),
-        scale,
+        scale=scale,
     )
 
 
@@ -454,9 +458,11 @@ SOURCES = {
 def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = None) -> DataSplits:
     """The spec's data, fitted to its input shape, in [0, 1] (`range` is applied later).
 
-    Sources return images at their own size; the limit is applied before fitting, so that
-    only the images used are resized and held in memory. A folder source never reads
-    `output_root` (where runs are written).
+    `limit` (default `data.limit`) limits the train split only; the test split stays whole
+    unless `data.eval_limit` asks for its first N images. Sources return images at their
+    own size; the limits are applied before fitting, so that only the images used are
+    resized and held in memory. A folder source never reads `output_root` (where runs are
+    written).
     """
     source = SOURCES[spec.data.source]
     try:
@@ -469,9 +475,11 @@ def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = N
             "check the path and its permissions",
         ) from None
     limit = limit or spec.data.limit
+    splits.test_split_images = len(splits.test)
     if limit:
         splits.train = splits.train.head(limit)
-        splits.test = splits.test.head(max(1, limit // 4))
+    if spec.data.eval_limit:
+        splits.test = splits.test.head(spec.data.eval_limit)
     _check_memory(spec, sum(len(i) for i in (splits.train, splits.test) if i.array is not None))
     for images in (splits.train, splits.test):
         if images.array is not None:

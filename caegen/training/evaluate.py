@@ -8,6 +8,7 @@ import numpy as np
 
 from caegen.spec.schema import Spec
 from caegen.training.data import DataSplits
+from caegen.training.metrics import ReconstructionScore
 
 
 def evaluation_split(data: DataSplits, spec: Spec) -> Any:
@@ -18,18 +19,25 @@ def evaluation_split(data: DataSplits, spec: Spec) -> Any:
 
 def evaluate(spec: Spec, model: Any, data: DataSplits, test: Any, batch_size: int = 256) -> dict:
     """Metrics over every image of `test`, batch by batch (bounded memory)."""
-    from caegen.training.metrics import ReconstructionScore
+    return score(spec, model, data, test, batch_size).result()
+
+
+def score(
+    spec: Spec, model: Any, data: DataSplits, test: Any, batch_size: int = 256
+) -> ReconstructionScore:
+    """Every image of `test` scored in order: the means (`result()`) and each image's
+    scores (`per_image()`)."""
     from caegen.training.pipeline import evaluation_dataset
 
     data_range = 2.0 if spec.data.range == "symmetric" else 1.0
-    score = ReconstructionScore(
+    scores = ReconstructionScore(
         data_range, train_mean(spec, data), denoising=spec.data.noise is not None
     )
     infer = inference_function(model, spec)
     for x, clean in evaluation_dataset(test, spec, batch_size, seed=spec.train.seed + 1):
         recon = np.asarray(infer(x), dtype=np.float32)
-        score.update(clean.numpy(), recon, x.numpy())
-    return score.result()
+        scores.update(clean.numpy(), recon, x.numpy())
+    return scores
 
 
 def inference_function(model: Any, spec: Spec) -> Any:

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from caegen.training.callbacks import Diverged, Interrupt, run_callback, run_callbacks
-from caegen.training.evaluate import evaluate, evaluation_split
+from caegen.training.evaluate import evaluation_split, score
+from caegen.training.metrics import ReconstructionScore
 from caegen.training.model import compiled_model, vae_loss_weight, weights_sha256
 from caegen.training.options import Progress, RunResult
 from caegen.training.plan import Plan
@@ -69,7 +69,6 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
     )
     callbacks = run_callbacks(plan, resolved, fitting.strategy, run_cb, test, variational)
     progress.start(_start_info(plan, resolved, fitting, len(test)))
-    started = time.perf_counter()
     if fitting.initial_epoch < plan.spec.train.epochs:
         with interrupt.installed():
             _run_epochs(plan, resolved, fitting, test, callbacks, interrupt)
@@ -82,7 +81,7 @@ def _fit(plan: Plan, progress: Progress, resolved: Resolved) -> RunResult:
         # scored and saved as a plain single-device model (no distributed variables)
         model = compiled_model(plan.spec, plan.report, resolved, fitting.steps)
         model.set_weights(fitting.model.get_weights())
-    metrics = _finish(plan, model, history, test, resolved, started, digest, variational)
+    metrics = _finish(plan, model, history, test, resolved, digest, variational)
     return RunResult(plan.run.path, metrics, history, digest)
 
 
@@ -187,19 +186,21 @@ def _finish(
     history: list[dict[str, Any]],
     test: Any,
     resolved: Resolved,
-    started: float,
     digest: str,
     variational: bool,
 ) -> dict[str, Any]:
-    """Save the models, score the test split, write metrics, HParams and figures."""
+    """Settle batch norm, save the models, score the test split, write metrics, per-image
+    scores, HParams and figures."""
     from caegen.emit.keras_model import split_models
     from caegen.training.plots import run_figures
     from caegen.training.tensorboard import write_hparams
 
     spec, run, cfg = plan.spec, plan.run, plan.spec.train
+    scores, recalibration = _settled_scores(plan, model, test)
     encoder, decoder, _ = split_models(model, plan.report)
     run.save_models({"autoencoder": model, "encoder": encoder, "decoder": decoder})
-    metrics = evaluate(spec, model, plan.data, test)
+    metrics = scores.result()
+    metrics["batch_norm_recalibration"] = recalibration
     if variational:
         from caegen.training.pipeline import evaluation_dataset
         from caegen.training.variational import test_elbo
@@ -207,26 +208,50 @@ def _finish(
         eval_ds = evaluation_dataset(test, spec, plan.batch_size, seed=cfg.seed + 1)
         metrics.update(test_elbo(model, eval_ds, int(np.prod(spec.input))))
         metrics["kl_weight"] = cfg.kl_weight
-    metrics.update(_run_facts(plan, history, resolved, started, digest))
+    metrics.update(_run_facts(plan, history, resolved, digest))
+    run.write_per_image(scores.per_image())
     run.write_metrics(metrics)
     write_hparams(run.path, spec, plan.report, metrics)
     run_figures(spec, model, run.path, history, test)
     return metrics
 
 
+QUALITY = ("mse", "mae", "psnr", "ssim", "psnr_gain_db")
+
+
+def _settled_scores(plan: Plan, model: Any, test: Any) -> tuple[ReconstructionScore, dict]:
+    """The test scores to report and what metrics.json says about batch norm: with
+    `train.batch_norm_recalibration: auto` and batch-norm layers, the model is scored with
+    its moving averages, its statistics are recomputed from the training images, and it
+    is scored again (that is reported)."""
+    from caegen.training.batchnorm import batch_norm_names, recalibrate
+
+    spec, graph = plan.spec, plan.report.graph
+    setting = spec.train.batch_norm_recalibration
+    record: dict[str, Any] = {"setting": setting, "layers": len(batch_norm_names(graph))}
+    if setting == "off" or not record["layers"]:
+        return score(spec, model, plan.data, test), {**record, "applied": False}
+    before = score(spec, model, plan.data, test).result()
+    record.update(recalibrate(model, graph, spec, plan.data.train), applied=True)
+    after = score(spec, model, plan.data, test)
+    quality = (before, after.result())
+    record["before"], record["after"] = ({k: m[k] for k in QUALITY if k in m} for m in quality)
+    return after, {**record, "reported": "after"}
+
+
 def _run_facts(
-    plan: Plan, history: list[dict[str, Any]], resolved: Resolved, started: float, digest: str
+    plan: Plan, history: list[dict[str, Any]], resolved: Resolved, digest: str
 ) -> dict[str, Any]:
-    """What metrics.json records about how the run was trained (`started`: when fitting
-    began, by `time.perf_counter`)."""
+    """What metrics.json records about how the run was trained. `train_seconds` sums the
+    epochs of history.csv: every epoch of the run, over all its resumes."""
     spec = plan.spec
     return {
         "spec": spec.name,
         "spec_hash": spec.spec_hash(),
         "epochs": len(history),
         "train_images": len(plan.data.train),
-        "test_split_images": len(plan.data.test),
-        "train_seconds": round(time.perf_counter() - started, 2),
+        "test_split_images": plan.data.test_split_images or len(plan.data.test),
+        "train_seconds": round(sum(r["seconds"] or 0.0 for r in history), 2),
         "images_per_s": float(np.median([r["images_per_s"] for r in history])) if history else None,
         "device": "GPU" if resolved.gpus else "CPU",
         "strategy": resolved.strategy,

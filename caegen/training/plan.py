@@ -234,6 +234,7 @@ def dry_run(spec: Spec, options: TrainOptions) -> dict[str, Any]:
         "data": data.description,
         "train_images": len(data.train),
         "test_images": len(evaluation_split(data, spec)),
+        "test_split_images": data.test_split_images or len(data.test),
         "epochs": spec.train.epochs,
         "steps_per_epoch": resolved.steps_per_epoch(len(data.train)),
         "params": report.params.total,
