@@ -7,16 +7,16 @@ line is run by bash with `caegen` meaning this checkout's `python -m caegen`, an
 
 Host-dependent figures are normalized on both sides: run timestamps, durations and ETAs,
 images/s, latencies and speed-ups, runs of spaces (table columns), and TensorFlow's own log
-lines are left out. An HTML comment
-right above a block can change how it is checked:
+lines are left out. An HTML comment right above a block can change how it is checked:
 
     <!-- readme-console: figures; train += --epochs 5 --limit 256 -->
 
 `figures` compares the lines' words and layout but not their numbers, and a line `[...]`
 (or `[... anything ...]`) stands for any number of lines; `SUBCOMMAND += ARGS` appends ARGS
-to that caegen subcommand, to shorten a long training. Blocks without a comment are
-compared exactly. `CAEGEN_README_UPDATE=1 pytest tests/test_readme.py` writes today's output
-into the exact blocks of README.md instead of failing on them.
+to that caegen subcommand, to shorten a long training; `fresh` runs the block in a scratch
+folder of its own (what earlier blocks wrote would change its output). Blocks without a
+comment are compared exactly. `CAEGEN_README_UPDATE=1 pytest tests/test_readme.py` writes
+today's output into the exact blocks of README.md instead of failing on them.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Block:
     """Index of the closing fence."""
     commands: list[Command]
     figures: bool = False
+    fresh: bool = False
     extra_args: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -100,8 +101,8 @@ def _commands(body: list[str]) -> list[Command]:
 
 def _apply(directive: str, block: Block) -> None:
     for part in (p.strip() for p in directive.split(";")):
-        if part == "figures":
-            block.figures = True
+        if part in ("figures", "fresh"):
+            setattr(block, part, True)
         elif "+=" in part:
             subcommand, args = (s.strip() for s in part.split("+=", 1))
             block.extra_args[subcommand] = args
@@ -117,7 +118,7 @@ HOST_DEPENDENT = [
     (re.compile(r"\b\d+(\.\d+)? ms\b"), "<t> ms"),
     (re.compile(r"\(\d+(\.\d+)?x\)"), "(<n>x)"),
 ]
-NUMBER = re.compile(r"[-+]?\d[\d,]*(\.\d+)?([eE][-+]?\d+)?")
+NUMBER = re.compile(r"[-+]?\d+(,\d{3})*(\.\d+)?([eE][-+]?\d+)?")
 
 
 TENSORFLOW_LOG = re.compile(
@@ -154,6 +155,11 @@ def matches(expected: list[str], actual: list[str]) -> bool:
 # --- running -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
+    return new_sandbox(tmp_path_factory)
+
+
+def new_sandbox(tmp_path_factory) -> dict:
+    """A scratch folder with the repository's specs, examples and fixtures, and `caegen`."""
     root = tmp_path_factory.mktemp("readme")
     for folder in ("specs", "examples", "tests/fixtures"):
         shutil.copytree(ROOT / folder, root / folder)
@@ -212,13 +218,16 @@ def test_the_readme_has_console_blocks():
 @pytest.mark.parametrize(
     "index", range(len(BLOCKS)), ids=[f"{i}-{b.name}" for i, b in enumerate(BLOCKS)]
 )
-def test_console_block(index, sandbox):
-    for earlier in range(index):  # a block may read what an earlier one wrote
-        if earlier not in sandbox["done"]:
-            sandbox["done"][earlier] = run_block(BLOCKS[earlier], sandbox)
+def test_console_block(index, sandbox, tmp_path_factory):
     block = BLOCKS[index]
-    outputs = run_block(block, sandbox)
-    sandbox["done"][index] = outputs
+    if block.fresh:
+        outputs = run_block(block, new_sandbox(tmp_path_factory))
+    else:
+        for earlier in range(index):  # a block may read what an earlier one wrote
+            if earlier not in sandbox["done"] and not BLOCKS[earlier].fresh:
+                sandbox["done"][earlier] = run_block(BLOCKS[earlier], sandbox)
+        outputs = run_block(block, sandbox)
+        sandbox["done"][index] = outputs
     wrong = []
     for command, actual in zip(block.commands, outputs, strict=True):
         want = normalize(command.expected, block.figures)
