@@ -1,3 +1,46 @@
-from caegen.cli import main
+"""`python -m caegen` and the `caegen` command.
 
-main()
+`caegen lsp`, which an editor starts each time it opens a spec, does not load the command
+line (typer, rich, every command's module): its first findings wait for nothing they do not
+need (see caegen.editor.lsp_start). Everything else goes to the typer app.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+
+def main() -> None:
+    if sys.argv[1:] == ["lsp"] and _installed("pygls", "lsprotocol") and _streams_open():
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # as the CLI's main does
+        from caegen.editor.logs import one_line_logs
+        from caegen.editor.lsp_start import serve
+
+        one_line_logs()
+        try:
+            serve()
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except Exception as exc:  # the CLI's boundary is not loaded on this path
+            sys.stderr.write(f"caegen lsp: E079 internal error: {type(exc).__name__}: {exc}\n")
+            sys.exit(1)
+        return
+    from caegen.cli import main as command_line
+
+    command_line()
+
+
+def _streams_open() -> bool:
+    """Closed ones are the command line's to report (E075)."""
+    return all(s is not None and not s.closed for s in (sys.stdin, sys.stdout))
+
+
+def _installed(*names: str) -> bool:
+    """Without them, the typer command says which extra to install (E066)."""
+    return all(importlib.util.find_spec(name) is not None for name in names)
+
+
+if __name__ == "__main__":
+    main()

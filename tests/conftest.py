@@ -24,6 +24,7 @@ LONGEST_FIRST = [
     "test_bench.py",
     "test_differential.py",
     "test_vae.py",
+    "test_readme.py",
 ]
 """The files that take longest, in that order (measured on 2 cores): `make test` hands whole
 files to two processes in collection order, and a long file handed out last would leave

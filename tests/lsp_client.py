@@ -1,6 +1,6 @@
 """A minimal LSP client over stdio (JSON-RPC with Content-Length framing), for tests and
-the latency benchmark: it starts `caegen lsp` as a real process and timestamps what comes
-back."""
+the latency benchmark: it starts `caegen lsp` (or another server) as a real process and
+timestamps what comes back."""
 
 from __future__ import annotations
 
@@ -16,10 +16,15 @@ from typing import Any
 
 
 class LspProcess:
-    def __init__(self, stderr_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        stderr_path: Path,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> None:
         self.stderr = stderr_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "caegen", "lsp"],
+            command or [sys.executable, "-m", "caegen", "lsp"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,

@@ -36,7 +36,7 @@ def test_api_end_to_end(tmp_path):
 def test_latent_2d_and_compare_runs(tmp_path):
     out = run("latent_2d.py", "--epochs", "3", "--out", str(tmp_path / "runs"), cwd=tmp_path)
     (run_dir,) = tmp_path.glob("runs/digits-2d-latent/*")
-    for name in ("latent_scatter.png", "generated.png"):
+    for name in ("latent_scatter.png", "decoded_points.png"):
         pixels = np.asarray(Image.open(run_dir / name).convert("L"))
         assert pixels.std() > 5, name
     assert "wrote" in out

@@ -11,16 +11,18 @@ field rules (strides with dilation, output_padding below strides) are the loader
 from __future__ import annotations
 
 import copy
+import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 import caegen
 from caegen.core.diagnostics import CaegenError
 from caegen.spec.schema import json_schema
+from caegen.spec.yamlpos import safe_dump, safe_load
 from tests.conftest import SPECS
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -61,7 +63,7 @@ def mutate(data: dict, rng: random.Random) -> dict:
 
 def loader_accepts(data: dict) -> bool:
     try:
-        caegen.loads(yaml.safe_dump(data, sort_keys=False))
+        caegen.loads(safe_dump(data, sort_keys=False))
     except CaegenError:
         return False
     return True
@@ -69,7 +71,7 @@ def loader_accepts(data: dict) -> bool:
 
 def test_schema_and_loader_agree_on_mutated_specs():
     validator = jsonschema.Draft202012Validator(json_schema())
-    shipped = [yaml.safe_load(p.read_text()) for p in sorted(Path(SPECS).glob("*.yaml"))]
+    shipped = [safe_load(p.read_text()) for p in sorted(Path(SPECS).glob("*.yaml"))]
     rng = random.Random(0)
     disagreements = []
     for _ in range(MUTANTS):
@@ -93,7 +95,99 @@ def test_schema_and_loader_agree_on_mutated_specs():
     ],
 )
 def test_both_reject(layer):
-    spec = yaml.safe_load((SPECS / "quickstart.yaml").read_text())
+    spec = safe_load((SPECS / "quickstart.yaml").read_text())
     spec["encoder"][0] = layer
     validator = jsonschema.Draft202012Validator(json_schema())
     assert not validator.is_valid(spec) and not loader_accepts(spec)
+
+
+def _best_match(section: str, index: int, layer: Any) -> Any:
+    """python-jsonschema's best guess at what is wrong with the quickstart spec with one
+    layer replaced."""
+    spec = safe_load((SPECS / "quickstart.yaml").read_text())
+    spec[section][index] = layer
+    validator = jsonschema.Draft202012Validator(json_schema())
+    return jsonschema.exceptions.best_match(validator.iter_errors(spec))
+
+
+@pytest.mark.parametrize(
+    ("section", "index", "layer", "where", "says"),
+    [
+        ("encoder", 1, {"type": "max_pool2d", "pool_size": "two"},
+         "$.encoder[1].pool_size", "'two'"),
+        ("encoder", 0, {"type": "conv2d", "kernel_size": 3},
+         "$.encoder[0]", "'filters' is a required"),
+        ("encoder", 0, {"type": "conv2d", "filters": 4, "kernel_size": 3, "stride": 2},
+         "$.encoder[0]", "('stride' was unexpected)"),
+        ("encoder", 0, {"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": "full"},
+         "$.encoder[0].padding", "'full' is not one of ['same', 'valid']"),
+        ("encoder", 0, {"type": "maxpool2d"}, "$.encoder[0].type", "not one of ['conv2d'"),
+        ("encoder", 0, {"filters": 4}, "$.encoder[0]", "'type' is a required property"),
+        ("decoder", 0, {"type": "dense", "units": -1}, "$.decoder[0].units", "minimum of 0"),
+        ("encoder", 1, {"type": "max_pool2d", "filters": 4}, "$.encoder[1]",
+         "('filters' was unexpected)"),
+    ],
+)  # fmt: skip
+def test_a_standard_validator_names_the_layer_and_field(section, index, layer, where, says):
+    """Each layer is checked against its own type's schema (`if`/`then` on the tag), not a
+    `oneOf` over every type: the error is that layer's and that field's."""
+    error = _best_match(section, index, layer)
+    assert error.json_path == where and says in error.message
+
+
+def test_an_optimizers_fields_are_its_own():
+    spec = safe_load((SPECS / "quickstart.yaml").read_text())
+    validator = jsonschema.Draft202012Validator(json_schema())
+    spec["train"]["optimizer"] = {"name": "adam", "beta_1": "x"}
+    error = jsonschema.exceptions.best_match(validator.iter_errors(spec))
+    assert error.json_path == "$.train.optimizer.beta_1"
+    spec["train"]["optimizer"] = {"name": "adam", "momentum": 0.9}  # an SGD field
+    error = jsonschema.exceptions.best_match(validator.iter_errors(spec))
+    assert error.json_path == "$.train.optimizer" and "'momentum' was unexpected" in error.message
+
+
+def test_the_schema_has_no_openapi_keywords():
+    assert "discriminator" not in json.dumps(json_schema())
+
+
+YAML_LS = shutil.which("yaml-language-server")
+
+
+@pytest.mark.skipif(YAML_LS is None, reason="yaml-language-server (npm) is not on PATH")
+def test_yaml_language_server_completes_a_layers_own_fields(tmp_path):
+    """yaml-language-server (Node) reads the schema through a modeline and, inside a layer,
+    offers that layer type's fields only: a `conv2d` is not offered conv2d_transpose's
+    `output_padding` (it takes a `const` as met by any prefix of it, see the schema)."""
+    from tests.lsp_client import LspProcess
+
+    (tmp_path / "caegen.schema.json").write_text(json.dumps(json_schema()))
+    text = (
+        "# yaml-language-server: $schema=caegen.schema.json\n"
+        "name: t\ninput: [16, 16, 1]\nencoder:\n"
+        "  - type: conv2d\n    \n"
+        "  - {type: conv2d, fi}\n"
+        "  - {type: max_pool2d, po}\n"
+    )
+    uri = (tmp_path / "t.yaml").as_uri()
+    server = LspProcess(tmp_path / "stderr.log", command=[str(YAML_LS), "--stdio"])
+    try:
+        server.initialize(tmp_path)
+        server.open(uri, text)
+
+        def labels(line: int, character: int) -> set[str]:
+            where = {
+                "textDocument": {"uri": uri},
+                "position": {"line": line, "character": character},
+            }
+            result = server.request("textDocument/completion", where)
+            items = result["items"] if isinstance(result, dict) else result
+            return {item["label"] for item in items}
+
+        for line, character in ((5, 4), (6, 21)):  # a block mapping, a flow mapping
+            offered = labels(line, character)
+            assert {"filters", "kernel_size", "dilation_rate"} <= offered
+            assert "output_padding" not in offered and "pool_size" not in offered
+        pool = labels(7, 25)
+        assert "pool_size" in pool and "filters" not in pool
+    finally:
+        server.close()

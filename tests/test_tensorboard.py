@@ -133,3 +133,81 @@ def test_the_model_graph_is_written(plain):
     config = json.loads(event.tensor_proto.string_val[0])
     names = {layer["config"]["name"] for layer in config["config"]["layers"]}
     assert {"encoder.0", "decoder.4"} <= names
+
+
+def hparams_backend(logdir):
+    """The HParams plugin's backend over `logdir`, as `tensorboard --logdir` builds it."""
+    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.backend.event_processing import plugin_event_multiplexer as multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import backend_context
+
+    events = multiplexer.EventMultiplexer()
+    events.AddRunsFromDirectory(str(logdir))
+    events.Reload()
+    provider = data_provider.MultiplexerDataProvider(events, str(logdir))
+    context = base_plugin.TBContext(logdir=str(logdir), data_provider=provider)
+    return backend_context.Context(context)
+
+
+def test_the_hparams_table_has_the_hyperparameters_and_metrics_as_columns(plain, decayed, tmp_path):
+    """TensorBoard's HParams plugin, over a folder of two runs, answers the dashboard's two
+    requests from the experiment config the runs wrote: every hyperparameter with its domain,
+    the test metrics and validation losses as columns, and each session's values in them."""
+    import shutil
+
+    from tensorboard import context
+    from tensorboard.plugins.hparams import (
+        api_pb2,
+        get_experiment,
+        list_session_groups,
+        metadata,
+    )
+
+    from caegen.training.tensorboard import hyperparameters
+
+    for name, result in (("plain", plain), ("decayed", decayed)):
+        shutil.copytree(result.run_dir / "tensorboard", tmp_path / name)
+    acc = accumulator(tmp_path / "plain")
+    content = acc.SummaryMetadata(metadata.EXPERIMENT_TAG).plugin_data.content
+    written = metadata.parse_experiment_plugin_data(content)
+
+    backend, ctx = hparams_backend(tmp_path), context.RequestContext()
+    experiment = get_experiment.Handler(ctx, backend, "", api_pb2.GetExperimentRequest()).run()
+    # the config as written (the plugin sorts the hyperparameters), not metrics invented
+    # from scalar tags
+    assert sorted(map(str, experiment.hparam_infos)) == sorted(map(str, written.hparam_infos))
+    assert experiment.metric_infos == written.metric_infos
+    spec = caegen.load(plain.run_dir / "spec.yaml")
+    hparams = {info.name: info for info in experiment.hparam_infos}
+    assert set(hparams) == set(hyperparameters(spec, caegen.check(spec)))
+    assert list(hparams["loss"].domain_discrete) == ["bce", "mae", "mse"]
+    assert "sgd" in list(hparams["optimizer"].domain_discrete)
+    assert hparams["batch_size"].domain_interval.min_value == 1
+    assert hparams["learning_rate"].domain_interval.min_value == 0
+    columns = [(m.name.group, m.name.tag) for m in experiment.metric_infos]
+    assert columns == [
+        ("", "test/mse"),
+        ("", "test/psnr"),
+        ("", "test/ssim"),
+        ("validation", "epoch_loss"),
+        ("validation", "epoch_reconstruction_error"),
+    ]
+
+    request = api_pb2.ListSessionGroupsRequest(
+        start_index=0,
+        slice_size=10,
+        col_params=[api_pb2.ColParams(metric=m.name) for m in experiment.metric_infos],
+        allowed_statuses=[api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_SUCCESS],
+    )
+    groups = list_session_groups.Handler(ctx, backend, "", request).run().session_groups
+    assert len(groups) == 2
+    for name, result in (("plain", plain), ("decayed", decayed)):
+        (group,) = [g for g in groups if g.sessions[0].name == name]
+        values = {(v.name.group, v.name.tag): v.value for v in group.metric_values}
+        assert set(values) == set(columns)  # a value in every column
+        metrics = json.loads((result.run_dir / "metrics.json").read_text())
+        assert values[("", "test/psnr")] == pytest.approx(metrics["psnr"], rel=1e-6)
+        last = history(result.run_dir)[-1]
+        assert values[("validation", "epoch_loss")] == pytest.approx(float(last["val_loss"]))
+        assert group.hparams["weight_decay_l2"].number_value == (0.0 if name == "plain" else 0.01)

@@ -311,6 +311,20 @@ def _passes_through(exc: BaseException) -> bool:
 class CaegenGroup(TyperGroup):
     """The typer app's group: see the module's docstring."""
 
+    # typer writes the type of every option in its help, `<bool>` for a switch too (`--fix`,
+    # `--strict`, `--help`), which reads as if it took a value; an empty metavar leaves the
+    # type column of a switch blank.
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        command = super().get_command(ctx, name)
+        if command is not None and not getattr(command, "_caegen_flags", False):
+            get_params = command.get_params
+            command.get_params = lambda ctx: _as_flags(get_params(ctx))
+            command._caegen_flags = True
+        return command
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -372,3 +386,11 @@ def _handled(exc: BaseException) -> int:
     with suppress(OutputStreamError):
         report(diagnostics)
     return code
+
+
+def _as_flags(params: list[Any]) -> list[Any]:
+    """Switches shown as flags in `--help`: no `<bool>` after them."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params

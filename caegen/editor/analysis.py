@@ -19,6 +19,8 @@ from caegen.spec.textspan import closing_bracket
 # caegen's schema in a modeline; other YAML (CI files, compose files) gets no findings.
 _SPEC_MARKERS = re.compile(r"^(encoder|decoder)\s*:|caegen\.schema\.json", re.MULTILINE)
 _TOKEN_END = re.compile(r"[,}\]#\s]")
+CODE_ACTION_KINDS = ("quickfix", "source.fixAll")
+"""The kinds of code action the Language Server offers (fixes; all safe fixes at once)."""
 
 
 @dataclass

@@ -23,6 +23,7 @@ from caegen.compile.fixes import fix_text
 from caegen.core.diagnostics import Diagnostic, Edit, Location, Severity, internal_error
 from caegen.core.version import __version__
 from caegen.editor.analysis import (
+    CODE_ACTION_KINDS,
     Analysis,
     analyze,
     hover_text,
@@ -50,10 +51,12 @@ class Checked:
 
 
 class CaegenLanguageServer(LanguageServer):
-    def __init__(self) -> None:
+    def __init__(self, published: dict[str, tuple[int | None, str]] | None = None) -> None:
         super().__init__("caegen", __version__)
         self.checked: dict[str, Checked] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
+        self.published = dict(published or {})
+        """Documents whose findings the start (`lsp_start`) published: (version, text)."""
 
     def analysis_of(self, uri: str) -> Checked:
         """The document's analysis, made now if the text changed since the last one."""
@@ -205,12 +208,16 @@ def hover(checked: Checked, position: types.Position) -> types.Hover | None:
     )
 
 
-def make_server() -> CaegenLanguageServer:
-    server = CaegenLanguageServer()
+def make_server(published: dict[str, tuple[int | None, str]] | None = None) -> CaegenLanguageServer:
+    """The server; `published`: documents whose findings were published already."""
+    server = CaegenLanguageServer(published)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CaegenLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.schedule(params.text_document.uri, 0)
+        document = params.text_document
+        if ls.published.pop(document.uri, None) == (document.version, document.text):
+            return  # replayed from the start, which published its findings
+        ls.schedule(document.uri, 0)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CaegenLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -234,7 +241,7 @@ def make_server() -> CaegenLanguageServer:
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(
-            code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.SourceFixAll]
+            code_action_kinds=[types.CodeActionKind(kind) for kind in CODE_ACTION_KINDS]
         ),
     )
     def code_action(
@@ -248,7 +255,3 @@ def make_server() -> CaegenLanguageServer:
         return hover(ls.analysis_of(params.text_document.uri), params.position)
 
     return server
-
-
-def serve() -> None:
-    make_server().start_io()

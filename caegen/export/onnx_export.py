@@ -1,8 +1,10 @@
 """`caegen export --onnx`: ONNX files that are verified against Keras before they land.
 
 The model is converted with tf2onnx from a `tf.function` with an explicit signature and a
-dynamic batch dimension, checked with onnx.checker, run in onnxruntime next to Keras on
-real inputs, and moved into place only when the two agree within the tolerance.
+dynamic batch dimension (`batch`), rewritten where OpenCV 4.x would refuse tf2onnx's graph
+(`onnx_compat`), checked with onnx.checker, run in onnxruntime next to Keras on real inputs,
+and moved into place only when the two agree within the tolerance. Its metadata records
+the preprocessing of the images (`caegen.training.preprocessing`).
 """
 
 from __future__ import annotations
@@ -87,14 +89,16 @@ def _separable(spec: Spec) -> bool:
 
 def _comparison_inputs(
     spec: Spec, models: dict[str, Any], part: str, limit: int = 256
-) -> tuple[np.ndarray, str, list[str]]:
-    """Real inputs for the part: the spec's test images (noisy for a denoiser)."""
+) -> tuple[np.ndarray, str, list[str], float | None]:
+    """Real inputs for the part: the spec's test images (noisy for a denoiser); and what
+    the data's values were divided by (None when the data are not on this machine)."""
     import tensorflow as tf
 
     from caegen.training.data import load_data
     from caegen.training.pipeline import evaluation_arrays, spread, undecodable
 
     warnings: list[str] = []
+    scale = None
     try:
         splits = load_data(spec)
     except CaegenError as exc:  # e.g. the dataset is not on this machine
@@ -112,23 +116,30 @@ def _comparison_inputs(
         except tf.errors.OpError as exc:  # a damaged image file: name it, do not guess
             raise undecodable(exc, spec, splits.test.files) from None
         what = f"{len(images)} test images ({splits.description})"
+        scale = splits.scale
     if part == "decoder":
         images = models["encoder"].predict(images, batch_size=64, verbose=0)
         what = f"latent codes of {what}"
-    return images.astype(np.float32), what, warnings
+    return images.astype(np.float32), what, warnings, scale
 
 
 def _convert(model: Any, part: str, opset: int) -> Any:
+    """tf2onnx's graph of the model, rewritten to run in OpenCV 4.x as well (onnx_compat)."""
     import tensorflow as tf
     import tf2onnx
 
+    from caegen.export.onnx_compat import name_batch_axis, symmetric_conv_transpose, traceable
+
     shape = (None, *model.inputs[0].shape[1:])
     out_name = OUTPUT_NAME[part]
+    traced = traceable(model)
     fn = tf.function(
-        lambda x: {out_name: model(x, training=False)},
+        lambda x: {out_name: traced(x, training=False)},
         input_signature=(tf.TensorSpec(shape, tf.float32, name="input"),),
     )
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=opset)
+    symmetric_conv_transpose(proto)
+    name_batch_axis(proto)
     return proto
 
 
@@ -228,8 +239,11 @@ def export_models(
     import onnxruntime as ort
 
     from caegen.core.version import __version__
+    from caegen.training.preprocessing import describe
 
     proto = _convert(model, part, opset)
+    inputs, what, data_warnings, scale = _comparison_inputs(spec, models, part)
+    warnings += data_warnings
     metadata = {
         "caegen_version": __version__,
         "spec_name": spec.name,
@@ -239,6 +253,7 @@ def export_models(
         "output_name": OUTPUT_NAME[part],
         "input_shape": json.dumps([None, *model.inputs[0].shape[1:]]),
         "input_range": spec.data.range,
+        "preprocessing": json.dumps(describe(spec, part, scale)),
         "trained": json.dumps(trained),
     }
     if spec.data.noise is not None:
@@ -254,8 +269,6 @@ def export_models(
     try:
         onnx.checker.check_model(str(staging))
         session = ort.InferenceSession(str(staging), providers=["CPUExecutionProvider"])
-        inputs, what, data_warnings = _comparison_inputs(spec, models, part)
-        warnings += data_warnings
         keras_out = model.predict(inputs, batch_size=batch_size, verbose=0)
         onnx_out = session.run(None, {"input": inputs})[0]
         diff = float(np.max(np.abs(keras_out.astype(np.float64) - onnx_out)))

@@ -3,7 +3,8 @@
 A VAE's latent prior is N(0, I), so decoding its draws generates new images. A plain
 autoencoder's code space has no prior (its codes cluster wherever training put them), so
 drawing from N(0, I) there is not meaningful; decoding codes one gives (`--latent FILE`)
-works for any autoencoder with a standalone decoder.
+works for any autoencoder with a standalone decoder, and so do, for a latent of 2 values,
+the scatter of the test images' codes by label and the decoding of chosen points.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class SampleResult:
     latent_shape: tuple[int, ...] = ()
 
 
+SAMPLES, MANIFOLD, SCATTER = "samples.png", "manifold.png", "latent_scatter.png"
+DECODED, POINTS = "decoded.png", "decoded_points.png"
+
+
 def sample(
     source: Path,
     *,
@@ -38,8 +43,18 @@ def sample(
     seed: int = 0,
     grid: int | None = None,
     latent: Path | None = None,
+    scatter: bool = False,
+    points: list[tuple[float, float]] | None = None,
     out: Path | None = None,
+    force: bool = False,
 ) -> SampleResult:
+    """Decode what is asked and write the figures; nothing is written when a request is
+    refused, and no file is replaced unless `force`.
+
+    `latent`: codes to decode (any autoencoder). `scatter`: the test images' codes by label,
+    `points`: 2-D codes to decode (any autoencoder with a 2-value latent). Otherwise draws
+    from a VAE's prior, with `grid` a K x K manifold and the scatter.
+    """
     from caegen.compile.compiler import check
     from caegen.compile.passes.variational import is_variational
 
@@ -47,43 +62,89 @@ def sample(
     report = check(run.spec)
     assert report.graph is not None and report.latent_shape is not None
     shape = tuple(report.latent_shape)
-    variational = is_variational(report.graph)
-    if latent is None and not variational:
+    names = _outputs(run, shape, is_variational(report.graph), grid, latent, scatter, points)
+    if set(names) - {SCATTER} and not report.decoder_separable:
+        raise error(
+            "E056",
+            f"{run.spec.name} has no standalone decoder (skip connections)",
+            "decoding needs a decoder that reads only the latent code",
+        )
+    codes = _codes(latent, shape) if latent is not None else None
+    folder = out or run.path
+    _refuse_to_replace([folder / name for name in names], force)
+    result = SampleResult(latent_shape=shape)
+    decoder = run.load_model("decoder") if set(names) - {SCATTER} else None
+    for name in names:
+        path = folder / name
+        if name == DECODED:
+            _grid(decoder.predict(codes, verbose=0), path, run)  # type: ignore[union-attr]
+        elif name == SAMPLES:
+            draws = np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
+            _grid(decoder.predict(draws, verbose=0), path, run)  # type: ignore[union-attr]
+        elif name == MANIFOLD:
+            _manifold(decoder, grid, path, run)  # type: ignore[arg-type]
+        elif name == POINTS:
+            chosen = np.array(points, np.float32).reshape(len(points or []), *shape)
+            _grid(decoder.predict(chosen, verbose=0), path, run)  # type: ignore[union-attr]
+        else:
+            _scatter(run, path, points)
+        result.written.append(path)
+    return result
+
+
+def _outputs(
+    run: Run,
+    shape: tuple[int, ...],
+    variational: bool,
+    grid: int | None,
+    latent: Path | None,
+    scatter: bool,
+    points: list[tuple[float, float]] | None,
+) -> list[str]:
+    """The figures a request writes, in order; a request that cannot be met is refused
+    here, before anything is drawn or written."""
+    two_d = int(np.prod(shape)) == 2
+    if (scatter or points) and not two_d:
+        what = "--scatter" if scatter else "--point"
+        raise error(
+            "E065",
+            f"{what} plots a 2-D latent; {run.spec.name}'s latent is {shape}",
+            "use a spec whose latent code has 2 values (e.g. specs/digits_2d_latent.yaml)",
+        )
+    if latent is not None or scatter or points:
+        return (
+            ([DECODED] if latent is not None else [])
+            + ([POINTS] if points else [])
+            + ([SCATTER] if scatter else [])
+        )
+    if not variational:
         raise error(
             "E065",
             f"{run.spec.name} is not a variational autoencoder: its latent codes follow no "
             "known prior, so draws from N(0, I) would decode to arbitrary images",
             "decode codes you choose with --latent FILE.npy (an array of shape "
-            f"(N, {', '.join(map(str, shape))})), or train a spec with a sampling layer",
+            f"(N, {', '.join(map(str, shape))}))"
+            + (", or plot its codes with --scatter and --point X,Y" if two_d else "")
+            + ", or train a spec with a sampling layer",
         )
-    if grid is not None and latent is None and shape != (2,):  # refused before any drawing
+    if grid is not None and shape != (2,):
         raise error(
             "E065",
             f"--grid draws a 2-D manifold; {run.spec.name}'s latent is {shape}",
             "use a spec with a 2-unit latent (e.g. specs/digits_cvae.yaml)",
         )
-    if not report.decoder_separable:
+    return [SAMPLES] + ([MANIFOLD, SCATTER] if grid is not None else [])
+
+
+def _refuse_to_replace(paths: list[Path], force: bool) -> None:
+    existing = [p for p in paths if p.exists()]
+    if existing and not force:
         raise error(
-            "E056",
-            f"{run.spec.name} has no standalone decoder (skip connections)",
-            "sampling needs a decoder that reads only the latent code",
+            "E050",
+            f"{', '.join(map(str, existing))} already exist{'s' if len(existing) == 1 else ''}; "
+            "not overwriting",
+            "pass --force to replace them, or --out FOLDER to write elsewhere",
         )
-    codes = _codes(latent, shape) if latent is not None else None  # before any model is loaded
-    decoder = run.load_model("decoder")
-    folder = out or run.path
-    result = SampleResult(latent_shape=shape)
-    if codes is not None:
-        result.written.append(_grid(decoder.predict(codes, verbose=0), folder / "decoded.png", run))
-        return result
-    rng = np.random.default_rng(seed)
-    draws = rng.standard_normal((n, *shape)).astype(np.float32)
-    result.written.append(_grid(decoder.predict(draws, verbose=0), folder / "samples.png", run))
-    if grid is not None:
-        result.written.append(_manifold(decoder, grid, folder / "manifold.png", run))
-        scatter = _scatter(run, folder / "latent_scatter.png")
-        if scatter is not None:
-            result.written.append(scatter)
-    return result
 
 
 _CODES_HINT = "save an array of codes with np.save (a .npy file)"
@@ -181,26 +242,31 @@ def _manifold(decoder: object, k: int, path: Path, run: Run) -> Path:
     return path
 
 
-def _scatter(run: Run, path: Path) -> Path | None:
-    """Test images' mean codes, coloured by label where the data has labels."""
+def _scatter(run: Run, path: Path, points: list[tuple[float, float]] | None = None) -> Path:
+    """Test images' codes (a VAE's mean codes), coloured by label where the data has
+    labels; given points marked."""
     from caegen.training.data import load_data
     from caegen.training.pipeline import evaluation_arrays
     from caegen.training.plots import pyplot, save_figure
 
     test = load_data(run.spec).test
-    if test.labels is None:
-        return None
     count = min(len(test), 2000)
     x, _ = evaluation_arrays(
         test, run.spec, seed=run.spec.train.seed + 1, indices=list(range(count))
     )
-    codes = run.load_model("encoder").predict(x, verbose=0)
+    codes = run.load_model("encoder").predict(x, verbose=0).reshape(count, 2)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    points = ax.scatter(codes[:, 0], codes[:, 1], c=test.labels[:count], cmap="tab10", s=6)
-    fig.colorbar(points, ax=ax, label="label")
-    ax.set_xlabel("z[0] (mean)")
-    ax.set_ylabel("z[1] (mean)")
+    if test.labels is not None:
+        shown = ax.scatter(codes[:, 0], codes[:, 1], c=test.labels[:count], cmap="tab10", s=6)
+        fig.colorbar(shown, ax=ax, label="label")
+    else:
+        ax.scatter(codes[:, 0], codes[:, 1], s=6)
+    for x_point, y_point in points or []:
+        ax.scatter(x_point, y_point, marker="x", color="black", s=80)
+        ax.annotate(f"({x_point:g}, {y_point:g})", (x_point, y_point), fontsize=8)
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
     ax.set_title(f"{run.spec.name}: {count} test images in the latent space")
     save_figure(fig, path)
     return path

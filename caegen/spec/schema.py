@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -260,7 +261,49 @@ def _layer_order(layer: dict[str, Any]) -> dict[str, Any]:
 
 
 def json_schema() -> dict[str, Any]:
-    schema = Spec.model_json_schema()
+    """The spec language as JSON Schema (2020-12), for editors and standard validators."""
+    schema = _tags_as_if_then(Spec.model_json_schema())
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "caegen spec"
     return schema
+
+
+def _tags_as_if_then(node: Any) -> Any:
+    """Replace pydantic's `oneOf` + `discriminator` (an OpenAPI keyword that JSON Schema
+    validators ignore) by the tag's enum and one `if`/`then` per tag.
+
+    A validator then checks a layer against its own type's schema only, so its errors name
+    that layer's fields (`pool_size` of a max_pool2d), and an editor offers that type's
+    fields, where a bare `oneOf` blamed whichever variant failed least.
+    """
+    if isinstance(node, list):
+        return [_tags_as_if_then(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _tags_as_if_then(value) for key, value in node.items()}
+    if "discriminator" not in node or "oneOf" not in node:
+        return node
+    tag_key = node["discriminator"]["propertyName"]
+    tag_of = {ref: tag for tag, ref in node["discriminator"]["mapping"].items()}
+    refs = [member["$ref"] for member in node["oneOf"]]
+    rest = {k: v for k, v in node.items() if k not in ("discriminator", "oneOf")}
+    return {
+        **rest,
+        "type": "object",
+        "required": [tag_key],
+        "properties": {tag_key: {"enum": [tag_of[ref] for ref in refs]}},
+        "allOf": [
+            {
+                "if": {"properties": {tag_key: _exactly(tag_of[ref])}, "required": [tag_key]},
+                "then": {"$ref": ref},
+            }
+            for ref in refs
+        ],
+    }
+
+
+def _exactly(tag: str) -> dict[str, Any]:
+    """A tag's condition. The pattern repeats the `const` for yaml-language-server, whose
+    completion takes a `const` as met by any prefix (`conv2d` would also select
+    conv2d_transpose's fields); a pattern it matches as written."""
+    return {"const": tag, "type": "string", "pattern": f"^{re.escape(tag)}$"}

@@ -7,6 +7,7 @@ line and column. Duplicate keys, which YAML silently collapses, are reported.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,43 @@ class DuplicateKey:
 
 
 # libyaml's parser (shipped in PyYAML's wheels) composes ~10x faster and keeps node marks.
-SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# YAML 1.2's core schema reads `1e-9`, `1E+3` and `-2e-4` as floats; PyYAML's YAML 1.1
+# resolver wants a dot and a signed exponent, so it read them as strings. This adds the 1.2
+# forms that 1.1 lacks (a number with a dot or an exponent, never a bare integer); every
+# other YAML 1.1 resolution stays as it was, and quoted scalars stay strings.
+_FLOAT_12 = re.compile(
+    r"^[-+]?(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+)$"
+)
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+def _yaml12_floats(cls: Any) -> Any:
+    """Register the YAML 1.2 float resolver on a loader or dumper class (after 1.1's)."""
+    cls.add_implicit_resolver(_FLOAT_TAG, _FLOAT_12, list("-+.0123456789"))
+    return cls
+
+
+@_yaml12_floats
+class SafeLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """The safe loader, with YAML 1.2's floats."""
+
+
+@_yaml12_floats
+class SafeDumper(yaml.SafeDumper):
+    """The safe dumper; a string that reads as a 1.2 float (a name `1e5`) is quoted."""
+
+
+def safe_load(text: str) -> Any:
+    """`yaml.safe_load` with YAML 1.2's floats, as every spec, space and value is read."""
+    return yaml.load(text, Loader=SafeLoader)
+
+
+def safe_dump(data: Any, **options: Any) -> str:
+    """`yaml.safe_dump` whose output `safe_load` reads back as the same values."""
+    return yaml.dump(data, Dumper=SafeDumper, **options)
+
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
 

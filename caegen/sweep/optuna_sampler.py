@@ -29,15 +29,26 @@ def _label(value: Any) -> Any:
     return json.dumps(value, sort_keys=True)
 
 
+def missing_optuna(sampler: str) -> Any:
+    """E066 for a sampler that needs Optuna where it is not installed (None if it is)."""
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is not None:
+        return None
+    return error(
+        "E066",
+        f"--sampler {sampler} needs Optuna, which is not installed",
+        "pip install 'caegen[sweep]' (Optuna >= 5), or use --sampler grid|random",
+    )
+
+
 class OptunaSampler:
     def __init__(self, sweep: Any) -> None:
         try:
             import optuna
         except ImportError:
-            raise error(
-                "E064",
-                f"--sampler {sweep.config.sampler} needs Optuna",
-                "pip install 'caegen[sweep]' (Optuna >= 5), or use --sampler grid|random",
+            raise missing_optuna(sweep.config.sampler) or error(
+                "E066", "Optuna cannot be imported", "reinstall it: pip install 'caegen[sweep]'"
             ) from None
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
@@ -53,8 +64,9 @@ class OptunaSampler:
             sampler = make()
         except ImportError as exc:  # CMA-ES needs the `cmaes` package
             raise error(
-                "E064",
-                f"--sampler {sweep.config.sampler} needs {exc.name or 'a missing package'}",
+                "E066",
+                f"--sampler {sweep.config.sampler} needs {exc.name or 'a package'}, which is "
+                "not installed",
                 "pip install 'caegen[sweep]'",
             ) from None
         self.study = optuna.create_study(

@@ -34,11 +34,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.fsutil import atomic_write_text, unwritable
 from caegen.core.inputs import read_input_text
+from caegen.spec.yamlpos import safe_dump, safe_load
 from caegen.sweep.db import Database, display_url, open_database
 from caegen.sweep.objectives import OBJECTIVES
 from caegen.sweep.owner import DEAD, Owner, owner_state
@@ -232,6 +231,11 @@ def open_sweep(config: SweepConfig) -> Sweep:
         raise error(
             "E064", f"unknown objective `{config.objective}`", f"choose {', '.join(OBJECTIVES)}"
         )
+    if config.sampler not in BUILT_IN:
+        from caegen.sweep.optuna_sampler import missing_optuna
+
+        if (missing := missing_optuna(config.sampler)) is not None:
+            raise missing  # before anything exists
     if config.repeats > 1 and OBJECTIVES[config.objective][0] == "static":
         raise error(
             "E064",
@@ -243,7 +247,7 @@ def open_sweep(config: SweepConfig) -> Sweep:
     # read once (a FIFO reads once), and the base itself must be a valid spec
     base_text = read_input_text(config.spec_path, "spec file", "pass the base spec")
     base_spec = loads(base_text, file=str(config.spec_path))
-    base = yaml.safe_load(base_text)
+    base = safe_load(base_text)
     space = load_space(config, base)
     _repeats_fit(config, space)
     if config.sampler == "grid":
@@ -373,7 +377,7 @@ def open_existing(folder: Path, storage: str | None = None) -> Sweep:
         repeats=c.get("repeats", 1),
     )
     name = loads(base_text, file=str(folder / "spec.yaml")).name
-    return Sweep(folder, config, load_space(config, yaml.safe_load(base_text)), name, resumed=True)
+    return Sweep(folder, config, load_space(config, safe_load(base_text)), name, resumed=True)
 
 
 # --- the sweep -----------------------------------------------------------------------------
@@ -449,7 +453,7 @@ class Sweep:
         static: dict[str, Any] = {}
         spec = None
         try:
-            spec = loads(yaml.safe_dump(data, sort_keys=False))
+            spec = loads(safe_dump(data, sort_keys=False))
             report = check(spec)
             problems = report.errors
             if report.ok:
@@ -811,7 +815,7 @@ class Sweep:
                     f"{best.number}, {json.dumps(best.point, sort_keys=True)}\n"
                 )
                 atomic_write_text(
-                    self.folder / "best.yaml", header + yaml.safe_dump(data, sort_keys=False)
+                    self.folder / "best.yaml", header + safe_dump(data, sort_keys=False)
                 )
         except OSError as exc:
             raise unwritable(

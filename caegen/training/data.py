@@ -24,6 +24,8 @@ from caegen.spec.schema import Spec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 PATCH = 32
+LUMINANCE = (0.2125, 0.7154, 0.0721)
+"""RGB -> gray weights of the in-memory sources (ITU-R 709, as scikit-image's rgb2gray)."""
 
 
 @dataclass
@@ -53,6 +55,8 @@ class DataSplits:
     description: str
     test_split_images: int | None = None
     """The whole test split's size (`test` holds its first `data.eval_limit` when set)."""
+    scale: float = 255.0
+    """What the source's values were divided by to lie in [0, 1] (digits: 16)."""
 
 
 def unavailable(message: str, hint: str) -> CaegenError:
@@ -69,7 +73,7 @@ def convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
         return images
     color = images[..., :3] if c >= 3 else np.repeat(images[..., :1], 3, axis=-1)
     if channels == 1:
-        weights = np.array([0.2125, 0.7154, 0.0721], np.float32)
+        weights = np.array(LUMINANCE, np.float32)
         return (color @ weights)[..., None]
     if channels == 3:
         return color
@@ -126,7 +130,9 @@ def _digits(spec: Spec) -> DataSplits:
 
     digits = load_digits()
     train, test = _split((digits.images / 16.0).astype(np.float32), digits.target, 0.2)
-    return DataSplits(train, test, "scikit-learn digits (8x8 handwritten, 1,797 images)")
+    return DataSplits(
+        train, test, "scikit-learn digits (8x8 handwritten, 1,797 images)", scale=16.0
+    )
 
 
 RGB_TRAIN = ("astronaut", "chelsea", "hubble_deep_field", "immunohistochemistry", "retina")
@@ -142,7 +148,7 @@ def _photo(name: str, channels: int) -> np.ndarray:
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1) if channels == 3 else image[..., None]
     elif channels == 1:
-        image = (image[..., :3] @ np.array([0.2125, 0.7154, 0.0721], np.float32))[..., None]
+        image = (image[..., :3] @ np.array(LUMINANCE, np.float32))[..., None]
     return image
 
 
@@ -346,6 +352,7 @@ def _npz(spec: Spec) -> DataSplits:
         Images(arrays["x_train"].astype(np.float32) / scale),
         Images(arrays["x_test"].astype(np.float32) / scale),
         f"arrays from {path}" + (" (0..255, scaled to [0, 1])" if scale != 1.0 else ""),
+        scale=scale,
     )
 
 

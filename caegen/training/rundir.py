@@ -22,8 +22,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from caegen.core.diagnostics import CaegenError, error
 from caegen.core.fsutil import (
     atomic_write_text,
@@ -34,6 +32,7 @@ from caegen.core.fsutil import (
     unwritable,
 )
 from caegen.spec.schema import Spec
+from caegen.spec.yamlpos import safe_dump
 
 try:
     import fcntl
@@ -272,7 +271,7 @@ class Run:
             "# resolved by caegen train; every default filled in\n"
             f"# spec-hash: {spec.spec_hash()}\n"
         )
-        text = header + yaml.safe_dump(spec.resolved(), sort_keys=False)
+        text = header + safe_dump(spec.resolved(), sort_keys=False)
         atomic_write_text(self.path / SPEC, text)
         self._spec = spec
 

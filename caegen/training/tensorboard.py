@@ -3,11 +3,14 @@ and the run's hyperparameters with its test metrics (the HParams dashboard).
 
 Keras's callback writes `epoch_loss` (with the regularization penalty) and
 `epoch_reconstruction_error` (without it) for train and validation, the learning rate and
-the model graph. `tensorboard --logdir runs/` then shows every run in one HParams table.
+the model graph. Each run also writes the HParams experiment config (the hyperparameters'
+domains and the metric columns), so `tensorboard --logdir runs/` shows every run in one
+HParams table with the test metrics and validation losses as columns.
 """
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -90,14 +93,99 @@ def hyperparameters(spec: Spec, report: Any) -> dict[str, Any]:
 
 TEST_METRICS = ("mse", "psnr", "ssim")
 
+COUNT_MAX = 2**53
+"""No bound in the spec language: the largest integer an interval end (a float64) holds."""
+
+
+def hparam_domains() -> dict[str, tuple[str, tuple[Any, ...] | None]]:
+    """Each hyperparameter's spec path and domain: the values the spec language allows.
+
+    `("int", (low, high))`, `("float", (low, high))`, `("str", values)`, or `("str", None)`
+    for free text. The same for every run, so TensorBoard may read any run's config.
+    """
+    from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
+    from caegen.spec.layers.base import FLOAT_MAX
+    from caegen.spec.optimizers import OptimizerName
+
+    positive = ("float", (0.0, FLOAT_MAX))
+    return {
+        "spec": ("str", None),
+        "spec_hash": ("str", None),
+        "params": ("int", (0, COUNT_MAX)),
+        "latent_size": ("int", (0, COUNT_MAX)),
+        "loss": ("str", ("bce", "mae", "mse")),
+        "optimizer": ("str", typing.get_args(OptimizerName)),
+        "learning_rate": positive,
+        "batch_size": ("int", (1, MAX_BATCH)),
+        "weight_decay_l2": positive,
+        "weight_decay_scope": ("str", ("all", "encoder")),
+        "noise_stddev": positive,
+        "epochs": ("int", (1, MAX_EPOCHS)),
+        "seed": ("int", (0, MAX_SEED)),
+    }
+
+
+HPARAM_PATHS = {
+    "spec": "name",
+    "spec_hash": "the resolved spec's hash",
+    "params": "parameters of the autoencoder",
+    "latent_size": "values in the latent code",
+    "loss": "train.loss",
+    "optimizer": "train.optimizer.name",
+    "learning_rate": "train.optimizer.learning_rate",
+    "batch_size": "train.batch_size (global)",
+    "weight_decay_l2": "train.weight_decay.l2",
+    "weight_decay_scope": "train.weight_decay.scope",
+    "noise_stddev": "data.noise.stddev (0: no noise)",
+    "epochs": "train.epochs",
+    "seed": "train.seed",
+}
+
+METRICS = (
+    *((f"test/{name}", "", f"test {name.upper()} over the test split") for name in TEST_METRICS),
+    ("epoch_loss", "validation", "validation loss, with the regularization penalty"),
+    ("epoch_reconstruction_error", "validation", "validation loss without the penalty"),
+)
+"""(tag, run group, description) of the HParams table's metric columns; the group is the
+folder under the run's `tensorboard/` that holds the scalar ("" for the run's own)."""
+
+
+def experiment_config() -> tuple[list[Any], list[Any]]:
+    """The HParams experiment: every hyperparameter with its domain, and the metrics.
+
+    Without it TensorBoard invents the metrics from every scalar tag it finds and leaves
+    most of them out of the table.
+    """
+    from tensorboard.plugins.hparams import api as hp
+
+    hparams = []
+    for name, (dtype, domain) in hparam_domains().items():
+        if domain is None:
+            shape = None
+        elif dtype == "int":
+            shape = hp.IntInterval(*domain)
+        elif dtype == "float":
+            shape = hp.RealInterval(*domain)
+        else:
+            shape = hp.Discrete(list(domain))
+        hparams.append(hp.HParam(name, shape, description=HPARAM_PATHS[name]))
+    metrics = [
+        hp.Metric(tag, group=group or None, display_name=f"{group} {tag}".strip(), description=text)
+        for tag, group, text in METRICS
+    ]
+    return hparams, metrics
+
 
 def write_hparams(run_dir: Path, spec: Spec, report: Any, metrics: dict[str, Any]) -> None:
-    """One HParams session for the run: its hyperparameters and its final test metrics."""
+    """The run's HParams session (its hyperparameters and final test metrics) and the
+    experiment config that makes them the columns of TensorBoard's HParams table."""
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
+    hparams, columns = experiment_config()
     writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
     with writer.as_default():
+        hp.hparams_config(hparams=hparams, metrics=columns)
         hp.hparams(hyperparameters(spec, report), trial_id=f"{spec.name}/{run_dir.name}")
         for name in TEST_METRICS:
             value = metrics.get(name)
