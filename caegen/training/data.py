@@ -3,7 +3,9 @@
 `digits` and `patches` ship with scikit-learn / scikit-image (offline). `mnist`,
 `fashion_mnist`, `cifar10` and `cifar100` read the files Keras caches in
 ~/.keras/datasets (KERAS_HOME), downloading through keras.datasets when absent.
-`folder` streams images from disk; `npz` reads a user's arrays.
+`folder` streams images from disk (MVTec AD's layout with its labels and masks);
+`npz` reads a user's arrays; `textures` cuts scikit-image's textures into patches with
+synthetic defects. `data.classes` and `data.normal` are applied to every labelled source.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import numpy as np
 from caegen.compile.memory import available_memory
 from caegen.core.diagnostics import CaegenError, Location, error
 from caegen.spec.schema import Spec
+from caegen.training.textures import load_textures
+from caegen.training.truth import Truth, apply_label_protocol
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 PATCH = 32
@@ -33,16 +37,24 @@ class Images:
     array: np.ndarray | None = None
     files: list[str] | None = None
     labels: np.ndarray | None = None
+    truth: Truth | None = None
+    """Anomaly detection: each image's normal/anomalous label, kind and mask."""
 
     def __len__(self) -> int:
         return len(self.array) if self.array is not None else len(self.files or [])
 
     def head(self, n: int) -> Images:
         """The first n images."""
+        return self.take(np.arange(min(n, len(self))))
+
+    def take(self, indices: np.ndarray) -> Images:
+        """These images, with their labels and truth."""
+        index = np.asarray(indices, dtype=np.int64)
         return Images(
-            None if self.array is None else self.array[:n],
-            None if self.files is None else self.files[:n],
-            None if self.labels is None else self.labels[:n],
+            None if self.array is None else self.array[index],
+            None if self.files is None else [self.files[i] for i in index],
+            None if self.labels is None else self.labels[index],
+            None if self.truth is None else self.truth.take(index),
         )
 
 
@@ -51,6 +63,8 @@ class DataSplits:
     train: Images
     test: Images
     description: str
+    calibration: Images | None = None
+    """Normal images held out of training, for the anomaly threshold (anomaly data only)."""
 
 
 def unavailable(message: str, hint: str) -> CaegenError:
@@ -93,6 +107,18 @@ def fit_images(images: np.ndarray, shape: tuple[int, int, int], how: str) -> np.
 
             images = np.stack([resize(im, (h, w, c), order=1, anti_aliasing=True) for im in images])
     return np.clip(images, 0.0, 1.0).astype(np.float32)
+
+
+def fit_masks(masks: np.ndarray, size: tuple[int, int], how: str) -> np.ndarray:
+    """(N, h, w) pixel masks fitted as their images are (nearest neighbour): bool."""
+    h, w = size
+    if masks.shape[1:3] == (h, w):
+        return masks.astype(bool)
+    if how == "pad":
+        return _pad_or_crop(masks[..., None].astype(np.float32), h, w)[..., 0] > 0.5
+    from skimage.transform import resize
+
+    return np.stack([resize(m.astype(np.float32), (h, w), order=0) > 0.5 for m in masks])
 
 
 def _pad_or_crop(images: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -277,6 +303,10 @@ def _folder(spec: Spec, output_root: Path | None = None) -> DataSplits:
             f"data.path `{root}` is not a directory",
             "point data.path at a folder of images (searched recursively)",
         )
+    from caegen.training.mvtec import is_mvtec, load_mvtec
+
+    if is_mvtec(root):
+        return load_mvtec(spec, root)
     skip = output_root.resolve() if output_root is not None else None
     files = sorted(str(p) for p in _walk(root, skip) if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(files) < 2:
@@ -443,6 +473,7 @@ SOURCES = {
     "cifar100": _keras_dataset,
     "folder": _folder,
     "npz": _npz,
+    "textures": load_textures,
 }
 
 
@@ -456,6 +487,7 @@ def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = N
     source = SOURCES[spec.data.source]
     try:
         splits = source(spec, output_root) if source is _folder else source(spec)
+        splits = apply_label_protocol(splits, spec)
     except OSError as exc:  # a path the user named: unreadable, too long, a loop
         from caegen.core.fsutil import os_error_reason
 
@@ -467,10 +499,15 @@ def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = N
     if limit:
         splits.train = splits.train.head(limit)
         splits.test = splits.test.head(max(1, limit // 4))
-    _check_memory(spec, sum(len(i) for i in (splits.train, splits.test) if i.array is not None))
-    for images in (splits.train, splits.test):
+        if splits.calibration is not None:
+            splits.calibration = splits.calibration.head(max(1, limit // 4))
+    held = [i for i in (splits.train, splits.test, splits.calibration) if i is not None]
+    _check_memory(spec, sum(len(i) for i in held if i.array is not None))
+    for images in held:
         if images.array is not None:
             images.array = fit_images(images.array, spec.input, spec.data.fit)
+        if images.truth is not None and images.truth.masks is not None:
+            images.truth.masks = fit_masks(images.truth.masks, spec.input[:2], spec.data.fit)
     return splits
 
 
