@@ -539,6 +539,7 @@ class Run:
         import keras
 
         import caegen.spec.layers.keras_layers  # noqa: F401  (registers caegen's layers, e.g. Sampling)
+        from caegen.training import losses as _losses  # noqa: F401  (registers SSIMLoss)
 
         try:
             return keras.saving.load_model(path, safe_mode=True)
