@@ -44,6 +44,8 @@ SPEC = "spec.yaml"
 STATUS = "status.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
+SCORER = "scorer.json"
+"""How `caegen score` last scored the run: the map, the threshold and how it was chosen."""
 LOCK = ".lock"
 JOB = "job.json"
 CHECKPOINTS = Path("checkpoints")
@@ -563,6 +565,26 @@ class Run:
             raise error("E052", f"{self.path} has no {METRICS}", hint) from None
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise _damaged(path, str(exc), "train the run again to recompute it") from None
+
+    def write_scorer(self, record: dict[str, Any]) -> None:
+        atomic_write_text(self.path / SCORER, json.dumps(record, indent=2) + "\n")
+
+    def scorer(self) -> dict[str, Any]:
+        """The scorer `caegen score` recorded (E052 when the run was never scored)."""
+        path = self.path / SCORER
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("threshold"), dict):
+                raise ValueError("no threshold recorded")
+            return data
+        except FileNotFoundError:
+            raise error(
+                "E052",
+                f"{self.path} has not been scored: it holds no {SCORER}",
+                f"run `caegen score {self.path}` first: it chooses the threshold",
+            ) from None
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise _damaged(path, str(exc), f"run `caegen score {self.path}` again") from None
 
 
 def _history_row(row: dict[str, Any]) -> dict[str, Any]:
