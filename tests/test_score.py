@@ -70,6 +70,27 @@ def test_score_writes_scores_maps_and_the_threshold(run_dir, scored):
     assert {r["kind"] for r in scored.per_kind} == {"good", "scratch", "blob", "cutpaste"}
 
 
+def test_figures_are_real_images(run_dir, scored):
+    out = run_dir / "score-mse"
+    assert [p.name for p in scored.written] == [
+        "scores.csv",
+        "anomaly_maps.npy",
+        "overlays.png",
+        "roc.png",
+        "histogram.png",
+        "score.json",
+    ]
+    sizes = {}
+    for name in ("overlays.png", "roc.png", "histogram.png"):
+        Image.open(out / name).verify()
+        sizes[name] = Image.open(out / name).size
+    assert sizes["overlays.png"][0] > 900 and sizes["overlays.png"][1] > 500  # 8 x 4 panels
+    assert min(sizes["roc.png"]) > 300 and min(sizes["histogram.png"]) > 300
+    # the grid shows anomalies, normal images, and the masks
+    overlay = np.asarray(Image.open(out / "overlays.png").convert("RGB"), dtype=np.float32)
+    assert overlay.std() > 20
+
+
 def test_auroc_reaches_tensorboard(run_dir, scored):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -87,6 +108,7 @@ def test_the_threshold_never_reads_the_images_scored(run_dir, scored, tmp_path):
     again = score(run_dir, [tmp_path / "extreme.npy"], out=tmp_path / "extreme")
     assert again.threshold == scored.threshold  # unchanged by 40 extreme anomalies
     assert again.flagged.all() and not again.metrics  # no labels: no metrics
+    assert [p.name for p in again.written][2:4] == ["overlays.png", "histogram.png"]
 
 
 def test_cli_json_and_ssim_scores(run_dir, tmp_path):
@@ -101,11 +123,13 @@ def test_cli_json_and_ssim_scores(run_dir, tmp_path):
     assert maps.min() >= -1e-6 and maps.max() <= 2.0  # 1 - SSIM
 
 
-def test_cli_text_report(run_dir, tmp_path):
-    result = runner.invoke(app, ["score", str(run_dir), "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert "the 0.99 quantile of the scores of 93 held-out normal" in result.output
-    assert "image      AUROC" in result.output and "AUPRO (FPR <= 0.3)" in result.output
+def test_text_report(scored):
+    from caegen.cli.score import report_lines
+
+    text = "\n".join(report_lines(scored))
+    assert "the 0.99 quantile of the scores of 93 held-out normal" in text
+    assert "image      AUROC" in text and "AUPRO (FPR <= 0.3)" in text
+    assert "scratch" in text and "AUROC vs normal" in text
 
 
 def _code(args):

@@ -208,11 +208,12 @@ def score(
         scored.scores > threshold.value,
     )
     truth = inputs.images.truth
+    masks = None
     if truth is not None and truth.anomalous.any() and not truth.anomalous.all():
         masks = _masks(inputs.images, spec)
         result.metrics = _evaluate(truth.anomalous, scored, masks)
         result.per_kind = _per_kind(truth.kinds, truth.anomalous, scored.scores, result.flagged)
-    result.written = _write(result, inputs, scored, scorer, options.figures)
+    result.written = _write(result, inputs, scored, scorer, options.figures, masks)
     result.seconds = time.perf_counter() - started
     _record(run, result, own_data=not images)
     return result
@@ -276,8 +277,14 @@ def _per_kind(
 
 
 def _write(
-    result: ScoreResult, inputs: Inputs, scored: Scored, scorer: Scorer, figures: bool
+    result: ScoreResult,
+    inputs: Inputs,
+    scored: Scored,
+    scorer: Scorer,
+    figures: bool,
+    masks: np.ndarray | None,
 ) -> list[Path]:
+    """scores.csv, anomaly_maps.npy, the figures and score.json."""
     out = result.out
     written = [out / "scores.csv", out / "anomaly_maps.npy", out / "score.json"]
     try:
@@ -285,8 +292,12 @@ def _write(
         buffer = io.BytesIO()
         np.save(buffer, scored.maps.astype(np.float32))
         atomic_write_bytes(written[1], buffer.getvalue())
+        if figures and result.scores.size:
+            from caegen.score.figures import write_figures
+
+            written[2:2] = write_figures(result, inputs.images, scored, scorer, masks)
         result.written = written
-        atomic_write_text(written[2], json.dumps(result.to_dict(), indent=2) + "\n")
+        atomic_write_text(written[-1], json.dumps(result.to_dict(), indent=2) + "\n")
     except OSError as exc:
         raise unwritable(f"write the scores to {out}", exc, "pass another --out") from None
     return written
