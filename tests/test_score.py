@@ -187,3 +187,43 @@ def test_existing_scores_are_not_replaced_silently(run_dir, scored):
         score(run_dir)
     assert info.value.diagnostics[0].code == "E050"
     assert score(run_dir, force=True).threshold == scored.threshold  # deterministic
+
+
+@pytest.mark.parametrize("kind, smooth", [("mse", None), ("ssim", 1.0)])
+def test_scorer_onnx_matches_and_carries_the_threshold(run_dir, tmp_path, kind, smooth):
+    import onnx
+    import onnxruntime as ort
+
+    from caegen.export.onnx_export import export_onnx
+    from caegen.training.data import load_data
+
+    done = score(run_dir, options=ScoreOptions(kind=kind, smooth=smooth), out=tmp_path / "s")
+    result = export_onnx(run_dir, tmp_path / "scorer.onnx", part="scorer", tolerance=1e-5)
+    assert result.max_abs_diff <= 1e-5 and result.samples == 217
+    model = onnx.load(tmp_path / "scorer.onnx")
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert float(meta["threshold"]) == done.threshold.value and meta["score"] == kind
+    assert json.loads(meta["score_normalization"])["center"] == done.center
+    session = ort.InferenceSession(str(tmp_path / "scorer.onnx"))
+    test = load_data(caegen.loads(SPEC)).test.array
+    outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"input": test})))
+    assert outputs["anomaly_map"].shape == (217, 32, 32) and outputs["score"].shape == (217,)
+    # flagged by the exported file exactly as by `caegen score`
+    flagged = outputs["score"] > float(meta["threshold"])
+    assert (flagged == done.flagged).mean() >= 0.99
+    np.testing.assert_allclose(outputs["score"], done.scores, atol=1e-4)
+
+
+def test_scorer_export_needs_a_scored_run(run_dir, tmp_path):
+    from caegen.export.onnx_export import export_onnx
+
+    copy = tmp_path / "tex" / "20990101-000000"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns(".lock", "scorer.json"))
+    with pytest.raises(CaegenError) as info:
+        export_onnx(copy, tmp_path / "s.onnx", part="scorer")
+    assert info.value.diagnostics[0].code == "E052" and "not been scored" in str(info.value)
+    spec = tmp_path / "tex.yaml"
+    spec.write_text(SPEC)
+    with pytest.raises(CaegenError) as info:
+        export_onnx(spec, tmp_path / "s.onnx", part="scorer")
+    assert info.value.diagnostics[0].code == "E056"

@@ -426,6 +426,7 @@ class Part(str, Enum):
     autoencoder = "autoencoder"
     encoder = "encoder"
     decoder = "decoder"
+    scorer = "scorer"
 
 
 @app.command()

@@ -21,7 +21,7 @@ from caegen.core.diagnostics import CaegenError, error
 from caegen.core.fsutil import atomic_write_bytes, ensure_parent, unwritable
 from caegen.spec.schema import Spec
 
-PARTS = ("autoencoder", "encoder", "decoder")
+PARTS = ("autoencoder", "encoder", "decoder", "scorer")
 OUTPUT_NAME = {"autoencoder": "reconstruction", "encoder": "latent", "decoder": "reconstruction"}
 DEFAULT_OPSET = 15
 MAX_OPSET = 18  # tf2onnx 1.17 refuses 19 and above
@@ -163,6 +163,12 @@ def export_onnx(
             "E052",
             f"no such run directory or spec: {source}",
             "pass runs/<name>[/<timestamp>] or a spec file",
+        )
+    if part == "scorer":  # reconstruction, anomaly map and score: caegen.export.scorer_onnx
+        from caegen.export.scorer_onnx import export_scorer
+
+        return export_scorer(
+            source, path, opset=opset, tolerance=tolerance, force=force, batch_size=batch_size
         )
     spec, models, run_dir = _load_source(source, part)
     target = (
