@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from caegen.core.diagnostics import error
+from caegen.score.objective import anomaly_columns
 from caegen.training.rundir import Run
 
 COLUMNS = (
@@ -30,6 +31,8 @@ COLUMNS = (
     "images_per_s",
     "train_seconds",
 )
+ANOMALY_COLUMNS = ("auroc", "aupro")
+"""Shown when a run was scored for anomalies (`caegen score`)."""
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Entry:
             "mse": m.get("mse"),
             "images_per_s": m.get("images_per_s"),
             "train_seconds": m.get("train_seconds"),
+            **{name: m[name] for name in ANOMALY_COLUMNS if name in m},
         }
 
 
@@ -83,7 +87,7 @@ def collect(paths: list[Path]) -> list[Entry]:
             Entry(
                 label=f"{run.spec.name}/{run.path.name}",
                 run=run,
-                metrics=run.metrics(),
+                metrics={**run.metrics(), **anomaly_columns(run)},
                 params=report.params.total,
                 macs=report.macs,
                 latent_size=report.latent_size,
@@ -128,17 +132,18 @@ def _fmt(value: Any) -> str:
 def render(entries: list[Entry], fmt: str = "text") -> str:
     rows = [e.row() for e in entries]
     front = {e.label for e in pareto(entries)}
+    columns = [*COLUMNS, *(c for c in ANOMALY_COLUMNS if any(c in r for r in rows))]
     if fmt == "json":
         return json.dumps([{**r, "pareto": r["run"] in front} for r in rows], indent=2) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=[*COLUMNS, "pareto"])
+        writer = csv.DictWriter(buf, fieldnames=[*columns, "pareto"])
         writer.writeheader()
         for r in rows:
             writer.writerow({**r, "pareto": r["run"] in front})
         return buf.getvalue()
-    header = [*COLUMNS, "pareto"]
-    cells = [[_fmt(r[c]) for c in COLUMNS] + ["*" if r["run"] in front else ""] for r in rows]
+    header = [*columns, "pareto"]
+    cells = [[_fmt(r.get(c)) for c in columns] + ["*" if r["run"] in front else ""] for r in rows]
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in cells]

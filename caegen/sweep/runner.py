@@ -164,6 +164,10 @@ def open_sweep(config: SweepConfig) -> Sweep:
         )
     shared = _shared_database(config.storage)  # reached (or refused) before anything exists
     base_spec = load(config.spec_path)  # the base itself must be a valid spec
+    if OBJECTIVES[config.objective][0] == "score":
+        from caegen.score.objective import check_objective
+
+        check_objective(base_spec, config.objective)  # E097: labels or masks it lacks
     base_text = config.spec_path.read_text()
     base = yaml.safe_load(base_text)
     space = load_space(config, base)
@@ -385,6 +389,11 @@ class Sweep:
                     progress=_RunRecorder(self.store, trial.number),
                 )
                 result_metrics, run_dir = result.metrics, str(result.run_dir.resolve())
+            if source == "score":  # the trained run, scored for anomalies
+                from caegen.score.objective import objective_metrics
+
+                scored = objective_metrics(Path(run_dir), self.config.objective)
+                result_metrics = {**result_metrics, **scored}
         except KeyboardInterrupt as exc:
             run_dir = str(getattr(exc, "run_dir", "") or trial.run_dir or "") or None
             self.store.update(trial.number, state=INTERRUPTED, run_dir=run_dir)
