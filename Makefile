@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/onnx_inference.py
 	$(BIN)/python bench/sweep_invalid.py
 	$(BIN)/python bench/lsp_latency.py
+	$(BIN)/python bench/score_throughput.py
 	$(BIN)/python bench/report.py
 
 lint: $(STAMP)

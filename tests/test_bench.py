@@ -37,6 +37,7 @@ def run_bench(script: str, *args: str, results: Path, timeout: float) -> None:
         ("onnx_inference.py", {"median_ratio", "max_abs_diff"}, set()),
         ("backend_throughput.py", {"min_ratio", "best_speedup_vs_float32"}, set()),
         ("lsp_latency.py", {"median_ms", "p90_ms", "check_in_process_ms"}, set()),
+        ("score_throughput.py", {"max_scorer_ratio", "command_over_forward_command"}, set()),
     ],
 )
 def test_bench_script_quick(script, keys, sections, tmp_path):

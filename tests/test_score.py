@@ -63,7 +63,7 @@ def test_score_writes_scores_maps_and_the_threshold(run_dir, scored):
         assert 0.0 <= metrics[name] <= 1.0
     assert metrics["image_auroc"] > 0.5  # a blob or a pasted patch reconstructs worse
     threshold = report["threshold"]
-    assert threshold["images"] == 93 and threshold["quantile"] == 0.99
+    assert threshold["samples"] == 93 and threshold["quantile"] == 0.99
     assert report["calibration"].startswith("93 held-out normal")
     recorded = Run(run_dir).scorer()
     assert recorded["threshold"] == threshold and recorded["score"] == "mse"

@@ -27,7 +27,7 @@ def test_threshold_is_an_observed_quantile_and_states_its_false_positive_rate():
     scores = np.arange(1.0, 101.0)  # 1 .. 100
     t = m.threshold_from_normal(scores, 0.9)
     # position 0.9 * 99 = 89.1 -> the next observed score up, index 90: 91
-    assert t.value == 91.0 and t.images == 100 and t.above == 9
+    assert t.value == 91.0 and t.samples == 100 and t.above == 9
     assert t.false_positive_rate == pytest.approx(0.09)
     assert "9 of them (9.0%) score above it" in t.describe("100 normal images")
     largest = m.threshold_from_normal(np.arange(1.0, 51.0), 0.99)

@@ -75,6 +75,8 @@ def report_lines(result) -> list[str]:  # type: ignore[no-untyped-def]
         f"images     {result.images}",
         f"score      {result.kind.describe()}",
         f"threshold  {result.threshold.describe(result.calibration)}",
+        f"pixels     map threshold {result.pixel_threshold.value:.6g}, the same quantile of "
+        f"their {result.pixel_threshold.samples:,} pixels' values (the overlays' contour)",
         f"flagged    {flagged:,} of {len(result.scores):,} images score above it",
     ]
     if m:

@@ -53,7 +53,7 @@ def metadata(run: Run, record: dict[str, Any], base: dict[str, str]) -> dict[str
         "threshold": repr(float(threshold["value"])),
         "threshold_quantile": str(threshold["quantile"]),
         "threshold_false_positive_rate": repr(float(threshold["false_positive_rate"])),
-        "threshold_images": str(threshold["images"]),
+        "threshold_images": str(threshold["samples"]),
         "threshold_chosen_on": record["calibration"],
         "pixel_threshold": repr(float(record["pixel_threshold"]["value"])),
         "score_normalization": json.dumps(

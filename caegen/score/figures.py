@@ -69,7 +69,11 @@ def overlay_grid(
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"{result.kind.describe()}; cyan: map > {level:.4g} (pixel threshold)", fontsize=8)
+    fig.suptitle(
+        f"{result.kind.describe()}\ncyan: map > {level:.4g}, the "
+        f"{result.pixel_threshold.quantile:g} quantile of the normal calibration pixels",
+        fontsize=8,
+    )
     save_figure(fig, path)
 
 

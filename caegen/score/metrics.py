@@ -16,17 +16,18 @@ FPR_LIMIT = 0.3
 
 @dataclass(frozen=True)
 class Threshold:
-    """A threshold chosen on normal images only: the `quantile` of their scores."""
+    """A threshold chosen on normal data only: the `quantile` of its values (the scores of
+    normal images, or the map values of their pixels)."""
 
     value: float
     quantile: float
-    images: int
+    samples: int
     above: int
-    """How many of those normal images score above it."""
+    """How many of those normal values lie above it."""
 
     @property
     def false_positive_rate(self) -> float:
-        return self.above / self.images if self.images else 0.0
+        return self.above / self.samples if self.samples else 0.0
 
     def describe(self, what: str) -> str:
         """`what`: the images it was chosen on, e.g. "93 held-out normal images"."""
@@ -35,8 +36,8 @@ class Threshold:
             f"{self.above} of them ({self.false_positive_rate:.1%}) score above it, the "
             "false-positive rate it implies"
         )
-        if self.above == 0 and self.images:
-            text += f" (of {self.images:,} scores, this quantile is the largest)"
+        if self.above == 0 and self.samples:
+            text += f" (of {self.samples:,} scores, this quantile is the largest)"
         return text
 
     def to_dict(self) -> dict[str, float | int]:
@@ -44,8 +45,8 @@ class Threshold:
 
 
 def threshold_from_normal(scores: np.ndarray, quantile: float) -> Threshold:
-    """The `quantile` of normal images' scores, taken as one of the scores themselves."""
-    scores = np.asarray(scores, dtype=np.float64)
+    """The `quantile` of normal values, taken as one of the values themselves."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
     value = float(np.quantile(scores, quantile, method="higher"))
     return Threshold(value, quantile, len(scores), int((scores > value).sum()))
 

@@ -192,7 +192,8 @@ def score(
     calibration, calibration_what = calibration_images(data)
     normal = scorer.run(calibration)  # the threshold reads these images and nothing else
     threshold = m.threshold_from_normal(normal.scores, options.quantile)
-    pixel_threshold = m.threshold_from_normal(normal.maps.max(axis=(1, 2)), options.quantile)
+    # the same quantile of every pixel of those images: the share of normal pixels flagged
+    pixel_threshold = m.threshold_from_normal(normal.maps, options.quantile)
     inputs = _inputs(images, data, spec, options)
     scored = scorer.run(inputs.images)
     result = ScoreResult(
