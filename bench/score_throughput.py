@@ -35,6 +35,52 @@ def patches(n: int):  # type: ignore[no-untyped-def]
     return np.stack(out[:: max(1, len(out) // n)][:n])
 
 
+def sides(spec, run_dir: Path, x, images_npy: Path) -> dict:  # type: ignore[no-untyped-def]
+    """The timed sides, each a function returning its seconds."""
+    from caegen.score.maps import KINDS, ScoreKind
+    from caegen.score.runner import ScoreOptions, Scorer, score
+    from caegen.training.data import Images
+    from caegen.training.rundir import Run
+    from caegen.training.trainer import inference_function
+
+    model = Run(run_dir).load_model("autoencoder")
+    infer = inference_function(model, spec)
+    images = Images(x)
+
+    def forward() -> float:
+        start = time.perf_counter()
+        for i in range(0, len(x), 256):
+            infer(x[i : i + 256]).numpy()
+        return time.perf_counter() - start
+
+    def forward_command() -> float:
+        start = time.perf_counter()
+        loaded = inference_function(Run(run_dir).load_model("autoencoder"), spec)
+        for i in range(0, len(x), 256):
+            loaded(x[i : i + 256]).numpy()
+        return time.perf_counter() - start
+
+    out = {"forward": forward, "forward command": forward_command}
+    for kind in KINDS:
+        scorer = Scorer(model, spec, ScoreKind.make(kind, None, spec.data.range), 256)
+
+        def scoring(scorer: Scorer = scorer) -> float:
+            start = time.perf_counter()
+            scorer.run(images)
+            return time.perf_counter() - start
+
+        out[kind] = scoring
+    for figures in (False, True):
+
+        def command(figures: bool = figures) -> float:
+            start = time.perf_counter()
+            score(run_dir, [images_npy], options=ScoreOptions(figures=figures), force=True)
+            return time.perf_counter() - start
+
+        out["command" + (" + figures" if figures else "")] = command
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run under a minute")
@@ -43,11 +89,7 @@ def main() -> None:
     import numpy as np
 
     import caegen
-    from caegen.score.maps import KINDS, ScoreKind
-    from caegen.score.runner import ScoreOptions, Scorer, score
-    from caegen.training.data import Images
-    from caegen.training.rundir import Run
-    from caegen.training.trainer import inference_function
+    from caegen.score.maps import KINDS
 
     n = 200 if args.quick else 1000
     repeats = 2 if args.quick else 7
@@ -55,46 +97,11 @@ def main() -> None:
     x = patches(n)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = caegen.train(spec, epochs=1, limit=64, out=Path(tmp)).run_dir
-        model = Run(run_dir).load_model("autoencoder")
-        infer = inference_function(model, spec)
-        images = Images(x)
         np.save(Path(tmp) / "images.npy", x)
-
-        def forward() -> float:
-            start = time.perf_counter()
-            for i in range(0, len(x), 256):
-                infer(x[i : i + 256]).numpy()
-            return time.perf_counter() - start
-
-        def forward_command() -> float:
-            start = time.perf_counter()
-            loaded = inference_function(Run(run_dir).load_model("autoencoder"), spec)
-            for i in range(0, len(x), 256):
-                loaded(x[i : i + 256]).numpy()
-            return time.perf_counter() - start
-
-        sides = {"forward": forward, "forward command": forward_command}
-        for kind in KINDS:
-            scorer = Scorer(model, spec, ScoreKind.make(kind, None, spec.data.range), 256)
-
-            def scoring(scorer: Scorer = scorer) -> float:
-                start = time.perf_counter()
-                scorer.run(images)
-                return time.perf_counter() - start
-
-            sides[kind] = scoring
-        for figures in (False, True):
-
-            def command(figures: bool = figures) -> float:
-                start = time.perf_counter()
-                options = ScoreOptions(figures=figures)
-                score(run_dir, [Path(tmp) / "images.npy"], options=options, force=True)
-                return time.perf_counter() - start
-
-            sides["command" + (" + figures" if figures else "")] = command
-        for side in sides.values():  # warm-up: tracing
+        timed = sides(spec, run_dir, x, Path(tmp) / "images.npy")
+        for side in timed.values():  # warm-up: tracing
             side()
-        runs = alternate(sides, repeats)
+        runs = alternate(timed, repeats)
     base = median(runs["forward"])
     rows = [["side", "seconds (median)", "images/s", "ratio to forward"]]
     summary = {}

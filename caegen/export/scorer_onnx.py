@@ -72,8 +72,8 @@ def export_scorer(
     force: bool,
     batch_size: int = 64,
 ) -> ExportResult:
+    """The scorer of a finished, scored run as a verified ONNX file at `target`."""
     import onnx
-    import onnxruntime as ort
     import tf2onnx
 
     from caegen.core.version import __version__
@@ -105,32 +105,52 @@ def export_scorer(
     except OSError as exc:
         raise unwritable(f"write {target}", exc, "pass another PATH") from None
     try:
-        onnx.checker.check_model(str(staging))
-        session = ort.InferenceSession(str(staging), providers=["CPUExecutionProvider"])
-        inputs, what, warnings = _comparison_inputs(spec, {"autoencoder": model}, "autoencoder")
-        diff, maps_apart, scores_apart = _differences(function, kind, session, inputs, batch_size)
-        if max(maps_apart, scores_apart) > max(diff, tolerance):
-            warnings.append(
-                f"end to end, the {kind.kind} maps of ONNX and TensorFlow differ by up to "
-                f"{maps_apart:.3g} and the scores by up to {scores_apart:.3g}: their "
-                "reconstructions differ by float round-off, which SSIM amplifies in near-flat "
-                f"windows; from the same reconstruction they agree within {diff:.3g}"
-            )
-        if not diff <= tolerance:
-            raise error(
-                "E054",
-                f"ONNX Runtime and TensorFlow's scorer differ by up to {diff:.3g} on {what} "
-                f"(tolerance {tolerance:g}); {target} was not written",
-                "report the spec: an op converts differently; --tolerance raises the bound",
-            )
-        batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)][:4]
-        tf_ms = _median_ms(lambda b: function(b), batches)
-        onnx_ms = _median_ms(lambda b: session.run(None, {"input": b}), batches)
+        result = _verify(staging, target, function, kind, model, spec, tolerance, batch_size)
         os.replace(staging, target)
     except OSError as exc:
         raise unwritable(f"write {target}", exc, "pass another PATH") from None
     finally:
         staging.unlink(missing_ok=True)
+    result.metadata = info
+    return result
+
+
+def _verify(
+    staging: Path,
+    target: Path,
+    function: Any,
+    kind: ScoreKind,
+    model: Any,
+    spec: Any,
+    tolerance: float,
+    batch_size: int,
+) -> ExportResult:
+    """Check the staged file and compare it with TensorFlow on the run's test images
+    (E054 beyond the tolerance)."""
+    import onnx
+    import onnxruntime as ort
+
+    onnx.checker.check_model(str(staging))
+    session = ort.InferenceSession(str(staging), providers=["CPUExecutionProvider"])
+    inputs, what, warnings = _comparison_inputs(spec, {"autoencoder": model}, "autoencoder")
+    diff, maps_apart, scores_apart = _differences(function, kind, session, inputs, batch_size)
+    if max(maps_apart, scores_apart) > max(diff, tolerance):
+        warnings.append(
+            f"end to end, the {kind.kind} maps of ONNX and TensorFlow differ by up to "
+            f"{maps_apart:.3g} and the scores by up to {scores_apart:.3g}: their "
+            "reconstructions differ by float round-off, which SSIM amplifies in near-flat "
+            f"windows; from the same reconstruction they agree within {diff:.3g}"
+        )
+    if not diff <= tolerance:
+        raise error(
+            "E054",
+            f"ONNX Runtime and TensorFlow's scorer differ by up to {diff:.3g} on {what} "
+            f"(tolerance {tolerance:g}); {target} was not written",
+            "report the spec: an op converts differently; --tolerance raises the bound",
+        )
+    batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)][:4]
+    tf_ms = _median_ms(lambda b: function(b), batches)
+    onnx_ms = _median_ms(lambda b: session.run(None, {"input": b}), batches)
     return ExportResult(
         target,
         "scorer",
@@ -142,7 +162,7 @@ def export_scorer(
         batch_size,
         tf_ms,
         onnx_ms,
-        info,
+        {},
         warnings,
     )
 
