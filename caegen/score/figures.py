@@ -106,22 +106,30 @@ def roc_plot(path: Path, result: ScoreResult, anomalous: np.ndarray) -> None:
 
 
 def histogram(path: Path, result: ScoreResult, anomalous: np.ndarray | None) -> None:
-    """Score histograms of normal and anomalous images (or of all of them), and the threshold."""
+    """Score histograms of normal and anomalous images (or of all of them), and the threshold;
+    as densities, so a few normal images and many anomalies compare by shape."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.8))
     scores = result.scores
     bins = np.histogram_bin_edges(np.append(scores, result.threshold.value), bins=40)
     if anomalous is None:
-        ax.hist(scores, bins=bins, alpha=0.7, label=f"images ({len(scores)})")
+        ax.hist(scores, bins=bins, alpha=0.7, density=True, label=f"images ({len(scores)})")
     else:
         for name, pick, color in (
             ("normal", ~anomalous, "tab:blue"),
             ("anomalous", anomalous, "tab:red"),
         ):
-            ax.hist(scores[pick], bins=bins, alpha=0.6, color=color, label=f"{name} ({pick.sum()})")
+            ax.hist(
+                scores[pick],
+                bins=bins,
+                alpha=0.6,
+                color=color,
+                density=True,
+                label=f"{name} ({pick.sum()})",
+            )
     ax.axvline(result.threshold.value, color="black", linestyle="--", label="threshold")
     ax.set_xlabel(f"score ({result.kind.kind})")
-    ax.set_ylabel("images")
+    ax.set_ylabel("density")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     save_figure(fig, path)
