@@ -7,7 +7,7 @@ STAMP := $(VENV)/.caegen-installed
 # Test processes: each test file runs whole in one of them (its fixtures are built once).
 TEST_WORKERS ?= 2
 
-.PHONY: demo test bench lint docs clean
+.PHONY: demo test db-servers bench lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ demo: $(STAMP)
 	$(BIN)/caegen train specs/quickstart.yaml
 	$(BIN)/caegen export runs/quickstart --onnx --force
 
-test: $(STAMP)
+test: $(STAMP) db-servers
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The database tests start throwaway PostgreSQL and MariaDB servers from Debian's packages,
+# installed here when they are missing (as root; elsewhere those tests say why they skip).
+db-servers:
+	@bash tests/db_servers.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/check_latency.py
@@ -30,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/onnx_inference.py
 	$(BIN)/python bench/sweep_invalid.py
 	$(BIN)/python bench/lsp_latency.py
+	$(BIN)/python bench/bn_recalibration.py
 	$(BIN)/python bench/score_throughput.py
 	$(BIN)/python bench/report.py
 

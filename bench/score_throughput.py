@@ -40,8 +40,8 @@ def sides(spec, run_dir: Path, x, images_npy: Path) -> dict:  # type: ignore[no-
     from caegen.score.maps import KINDS, ScoreKind
     from caegen.score.runner import ScoreOptions, Scorer, score
     from caegen.training.data import Images
+    from caegen.training.evaluate import inference_function
     from caegen.training.rundir import Run
-    from caegen.training.trainer import inference_function
 
     model = Run(run_dir).load_model("autoencoder")
     infer = inference_function(model, spec)

@@ -49,7 +49,13 @@ def shares(sampler: str, variant: str, seed: int, folder: Path) -> tuple[int, in
     sweep.work()
     checks = [t.check_ms for t in sweep.store.trials() if t.state == "invalid" and t.check_ms]
     if sweep.sampler is not None:
-        proposals = [t.constraints.get("invalid", 0) > 0 for t in sweep.sampler.study.trials]
+        status = {t.number: t.state for t in sweep.store.trials()}
+        proposals = [  # a point proposed again is as invalid as the point it repeats
+            status[t.user_attrs["duplicate_of"]] == "invalid"
+            if "duplicate_of" in t.user_attrs
+            else t.constraints.get("invalid", 0) > 0
+            for t in sweep.sampler.study.trials
+        ]
     else:
         proposals = [t.state == "invalid" for t in sweep.store.trials()]
     return sum(proposals[:30]), sum(proposals[30:60]), checks

@@ -21,6 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if TYPE_CHECKING:
     from caegen.emit.keras_model import Built, build
     from caegen.export.onnx_export import export_onnx
+    from caegen.training.options import TrainOptions
+    from caegen.training.rundir import Run
     from caegen.training.trainer import train
 
 _LAZY = {
@@ -28,6 +30,8 @@ _LAZY = {
     "Built": "caegen.emit.keras_model",
     "train": "caegen.training.trainer",
     "export_onnx": "caegen.export.onnx_export",
+    "Run": "caegen.training.rundir",
+    "TrainOptions": "caegen.training.options",
 }
 
 
@@ -44,8 +48,10 @@ __all__ = [
     "CaegenError",
     "Diagnostic",
     "Report",
+    "Run",
     "Severity",
     "Spec",
+    "TrainOptions",
     "__version__",
     "build",
     "check",

@@ -17,6 +17,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 LONGEST_FIRST = [
     "test_distribute.py",
     "test_sweep.py",
+    "test_sweep_safety.py",
     "test_export.py",
     "test_training.py",
     "test_reliability.py",

@@ -1,10 +1,10 @@
 """`caegen sweep --objective auroc|aupro`: each trained point is scored for anomalies, the
-leaderboard and the best point follow the scores, and `compare` shows them."""
+leaderboard and the best point follow the scores, and `compare` shows them with the repeat
+statistics (n, mean, sd, interval) of each point."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +12,8 @@ pytestmark = [pytest.mark.keras, pytest.mark.slow]
 pytest.importorskip("keras")
 
 from caegen.core.diagnostics import CaegenError  # noqa: E402
-from caegen.sweep.compare import collect, render  # noqa: E402
+from caegen.sweep.compare import compare  # noqa: E402
+from caegen.sweep.compare.tables import render  # noqa: E402
 from caegen.sweep.runner import SweepConfig, open_sweep  # noqa: E402
 
 SPEC = """name: tex-sweep
@@ -28,26 +29,36 @@ train: {batch_size: 32, epochs: 1}
 """
 
 
-def test_aupro_objective_scores_every_point_and_picks_the_best(tmp_path):
+def test_aupro_objective_scores_every_point_and_compare_summarizes_the_repeats(tmp_path):
     spec = tmp_path / "tex.yaml"
     spec.write_text(SPEC)
     config = SweepConfig(
-        spec, sets=["encoder[1].filters=2,8"], objective="aupro", limit=128, out=tmp_path
+        spec,
+        sets=["encoder[1].filters=2,8"],
+        objective="aupro",
+        limit=64,
+        repeats=2,
+        out=tmp_path,
     )
     sweep = open_sweep(config)
     sweep.work()
     trials = sweep.store.trials()
-    assert [t.state for t in trials] == ["finished", "finished"]
+    assert [t.state for t in trials] == ["finished"] * 4
     for trial in trials:  # the objective is the run's own `caegen score` result
-        report = json.loads((Path(trial.run_dir) / "score-mse" / "score.json").read_text())
+        run_dir = sweep.folder / trial.run_dir
+        report = json.loads((run_dir / "score-mse" / "score.json").read_text())
         assert sweep.objective_value(trial) == report["metrics"]["aupro"]
         assert trial.metrics["auroc"] == report["metrics"]["image_auroc"]
-    best = sweep.best()
-    assert sweep.objective_value(best) == max(sweep.objective_value(t) for t in trials)
-    table = render(collect([sweep.folder]), "json")
-    rows = json.loads(table)
-    assert all(0.0 <= row["auroc"] <= 1.0 and 0.0 <= row["aupro"] <= 1.0 for row in rows)
-    assert "auroc" in render(collect([sweep.folder])).splitlines()[0]
+    assert sweep.best() is not None
+    doc = json.loads(render(compare([sweep.folder]), "json"))
+    assert all(0.0 <= row["auroc"] <= 1.0 and 0.0 <= row["aupro"] <= 1.0 for row in doc["runs"])
+    aupro = [g for g in doc["groups"] if g["metric"] == "aupro"]
+    assert len(aupro) == 2 and all(g["n"] == 2 for g in aupro)
+    for group in aupro:  # each point's two repeats: their mean and spread
+        values = [r["aupro"] for r in doc["runs"] if r["group"] == group["group"]]
+        assert group["mean"] == pytest.approx(sum(values) / 2)
+        assert group["ci_low"] <= group["mean"] <= group["ci_high"]
+    assert "auroc" in render(compare([sweep.folder]))
 
 
 def test_objectives_the_data_cannot_give_are_refused_before_training(tmp_path):

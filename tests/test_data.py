@@ -182,13 +182,14 @@ def test_data_that_cannot_fit_in_memory_is_refused_before_loading(monkeypatch):
     import caegen.training.data
 
     assert (caegen.training.data.available_memory() or 1) > 0
-    monkeypatch.setattr(caegen.training.data, "available_memory", lambda: 1024**2)
+    monkeypatch.setattr(caegen.training.data, "available_memory", lambda: 2 * 1024**2)
     spec = caegen.load(SPECS / "quickstart.yaml")  # 1,797 digits at 16x16x1: ~5.5 MB
     with pytest.raises(CaegenError) as info:
         load_data(spec)
     (d,) = info.value.diagnostics
     assert d.code == "E053" and "1,797 images of 16x16x1" in d.message and "--limit" in d.hint
-    splits = load_data(spec, limit=64)  # the limit applies before the images are fitted
+    # the limit applies before the images are fitted: 64 train + 359 test images, ~1.3 MB
+    splits = load_data(spec, limit=64)
     assert len(splits.train) == 64 and splits.train.array.shape[1:] == (16, 16, 1)
 
 

@@ -128,9 +128,23 @@ def test_two_workers_by_hand_match_one_process_and_end_with_identical_weights(
 
 
 def test_workers_with_batch_norm_end_with_identical_weights(tmp_path):
-    """Their moving statistics too: each worker's are averaged over all replicas."""
-    chief, other = run_two_workers(with_batch_norm(tmp_path), 2, tmp_path)
+    """Their moving statistics too: each worker's are averaged over all replicas. The
+    chief then recomputes them over the whole training split, as one process would."""
+    import keras
+
+    import caegen
+    from caegen.training.data import load_data
+    from tests.batchnorm_reference import assert_settled
+
+    spec = with_batch_norm(tmp_path)
+    chief, other = run_two_workers(spec, 2, tmp_path)
     assert chief["weights"] == other["weights"]
+    run_dir = Path(chief["run_dir"])
+    record = json.loads((run_dir / "metrics.json").read_text())["batch_norm_recalibration"]
+    train = load_data(caegen.load(spec)).train.array
+    assert record["applied"] and record["train_images"] == len(train) == 1438
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
+    assert assert_settled(model, train) == 1
 
 
 def launcher(args: list[str], cwd: Path) -> subprocess.Popen[str]:

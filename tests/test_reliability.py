@@ -531,7 +531,7 @@ def test_folder_images_of_any_channel_count_are_converted(tmp_path):
 
 
 def test_disk_full_while_checkpointing(tmp_path, monkeypatch):
-    from caegen import rundir
+    from caegen.training import rundir
 
     calls = {"n": 0}
     real = rundir.fsync_file

@@ -31,6 +31,7 @@ RUN_FILES = {
     "decoder.keras",
     "history.csv",
     "metrics.json",
+    "per_image.csv",
     "loss.png",
     "reconstructions.png",
     "checkpoints",
@@ -124,6 +125,11 @@ def test_resume_continues_to_the_requested_epochs(quick_run, tmp_path):
     assert (run / "metrics.json").read_bytes() == metrics_before
     result = caegen.train(resume=run, epochs=4)
     assert result.run_dir == run and result.metrics["train_images"] == 1024
+    # train_seconds: the 3 epochs before the resume and the one after
+    before = json.loads(metrics_before)["train_seconds"]
+    assert result.metrics["train_seconds"] == pytest.approx(
+        before + result.history[3]["seconds"], abs=0.011
+    )
     assert [r["epoch"] for r in result.history] == [1, 2, 3, 4]
     assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 4
     assert Run(run).status().state == "finished" and Run(run).status().epoch == 4
@@ -316,7 +322,7 @@ def test_every_shipped_spec_trains_a_few_batches(path, keras_home, tmp_path):
 
 
 def test_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    from caegen import fsutil
+    from caegen.core import fsutil
 
     target = tmp_path / "metrics.json"
     target.write_text("old")

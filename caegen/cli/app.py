@@ -8,13 +8,17 @@ import signal
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from caegen.core.diagnostics import CaegenError, Diagnostic, Location
+from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
+
+if TYPE_CHECKING:
+    from caegen.spec.schema import Spec
+    from caegen.training.options import RunResult, TrainOptions
 
 app = typer.Typer(
     name="caegen",
@@ -301,47 +305,98 @@ def train(
             help="Start N worker processes on this machine (a multi-worker job).",
         ),
     ] = None,
+    tensorboard_filters: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard-filters",
+            help="At the end, draw each convolution's filters and feature maps into the run's "
+            "TensorBoard folder (as `caegen inspect RUN --tensorboard`).",
+        ),
+    ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="PATH=VALUE",
+            help="Change the spec for this run, with the sweep's paths "
+            "(train.optimizer.learning_rate=1.0e-3, data.source=patches, encoder[3]=off); "
+            "repeatable; recorded in the run's spec.yaml.",
+        ),
+    ] = None,
 ) -> None:
     """Train a spec on its data; writes runs/<name>/<timestamp>/."""
     from caegen.cli.progress import RichProgress
-    from caegen.spec.loader import load
+    from caegen.training.options import TrainOptions
 
     hide_native_logs()
     if local_workers is not None:
         _launch_local_workers(local_workers, resume, dry_run)
     try:
-        spec = load(spec_path) if spec_path is not None else None
+        spec = _spec_to_train(spec_path, set_ or [])
         if spec is None and resume is None:
             raise typer.BadParameter("pass a SPEC, or --resume RUN_DIR")
-        from caegen.training.trainer import train as run_training
-
+        options = TrainOptions(
+            epochs=epochs,
+            batch_size=batch_size,
+            out=out,
+            resume=resume,
+            seed=seed,
+            limit=limit,
+            eval_limit=eval_limit,
+            progress=RichProgress(console),
+            strategy=strategy,
+        )
         if dry_run:
-            _print_dry_run(spec, resume, epochs, batch_size, out, seed, limit, eval_limit, strategy)
+            _print_dry_run(spec, options)
             return
-        progress = RichProgress(console)
-        try:
-            result = run_training(
-                spec,
-                epochs=epochs,
-                batch_size=batch_size,
-                out=out,
-                resume=resume,
-                seed=seed,
-                limit=limit,
-                eval_limit=eval_limit,
-                progress=progress,
-                strategy=strategy,
-            )
-        finally:
-            progress.stop()
+        result = _train_with_progress(spec, options)
+        if result.metrics and tensorboard_filters:
+            _draw_layers_to_tensorboard(result.run_dir)
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except KeyboardInterrupt as exc:
         err_console.print(f"[yellow]interrupted[/]: {_interrupted_message(exc)}", soft_wrap=True)
         raise typer.Exit(code=130) from None
-    m = result.metrics
-    if not m:  # a worker other than the chief: the chief reports
-        return
+    if result.metrics:  # a worker other than the chief: the chief reports
+        console.print(_metrics_line(result.metrics))
+        console.print(f"[bold green]wrote[/] {result.run_dir}")
+
+
+def _spec_to_train(spec_path: Path | None, sets: list[str]) -> Spec | None:
+    """The spec file, changed by `--set PATH=VALUE` arguments (None: no spec given)."""
+    from caegen.spec.loader import load
+
+    if not sets:
+        return load(spec_path) if spec_path is not None else None
+    if spec_path is None:
+        raise error(
+            "E061",
+            "--set changes a spec, and a resumed run keeps the one it was trained with",
+            "pass a SPEC with --set to start a new run, or resume with only --epochs",
+        )
+    from caegen.sweep.overrides import with_sets
+
+    return with_sets(spec_path, sets)
+
+
+def _train_with_progress(spec: Spec | None, options: TrainOptions) -> RunResult:
+    from caegen.training.trainer import train as run_training
+
+    try:
+        return run_training(spec, options)
+    finally:
+        options.progress.stop()
+
+
+def _draw_layers_to_tensorboard(run_dir: Path) -> None:
+    from caegen.inspect.inspector import inspect as draw_layers
+
+    drawn = draw_layers(run_dir, tensorboard=True)
+    console.print(f"[bold green]wrote[/] filters and feature maps to {drawn.tensorboard}")
+
+
+def _metrics_line(m: dict[str, Any]) -> str:
+    """The one line `caegen train` ends with: the test metrics and what they were scored on."""
     line = (
         f"test PSNR {m['psnr']:.2f} dB (mean-image baseline {m['baseline_mean_image_psnr']:.2f} dB)"
     )
@@ -349,12 +404,14 @@ def train(
         line += f", SSIM {m['ssim']:.3f}"
     if "noisy_input_psnr" in m:
         line += f"; noisy input {m['noisy_input_psnr']:.2f} dB (+{m['psnr_gain_db']:.2f} dB)"
+    settled = m.get("batch_norm_recalibration") or {}
+    if settled.get("applied"):
+        line += f"; batch norm settled (moving averages: {settled['before']['psnr']:.2f} dB)"
     split = m.get("test_split_images")
     line += f"; on {m['test_images']:,} test images"
     if split and split != m["test_images"]:
         line += f" of {split:,} (--eval-limit)"
-    console.print(line)
-    console.print(f"[bold green]wrote[/] {result.run_dir}")
+    return line
 
 
 def _launch_local_workers(workers: int, resume: Path | None, dry_run: bool) -> None:
@@ -381,25 +438,12 @@ def _launch_local_workers(workers: int, resume: Path | None, dry_run: bool) -> N
     raise typer.Exit(code=launch(kept, workers))
 
 
-def _print_dry_run(
-    spec, resume, epochs, batch_size, out, seed, limit, eval_limit, strategy
-) -> None:
-    from caegen.cli.progress import RichProgress
+def _print_dry_run(spec: Spec | None, options: TrainOptions) -> None:
     from caegen.training.trainer import dry_run
 
-    if spec is None or resume is not None:
+    if spec is None or options.resume is not None:
         raise typer.BadParameter("--dry-run takes a SPEC (not --resume)")
-    plan = dry_run(
-        spec,
-        epochs=epochs,
-        batch_size=batch_size,
-        out=out,
-        seed=seed,
-        limit=limit,
-        eval_limit=eval_limit,
-        progress=RichProgress(console),
-        strategy=strategy,
-    )
+    plan = dry_run(spec, options)
     width = max(map(len, plan))
     for key, value in plan.items():
         shown = ", ".join(value) if isinstance(value, tuple) else value

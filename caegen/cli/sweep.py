@@ -8,16 +8,21 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.live import Live
+from rich.markup import escape
 from rich.text import Text
 
 from caegen.cli.app import app, console, err_console, fail, hide_native_logs
 from caegen.core.diagnostics import CaegenError
+
+MAX_REPEATS = 1000
 
 
 class _Display:
@@ -61,6 +66,11 @@ class _Display:
         if not seconds or not remaining:
             return None
         return statistics.median(seconds) * remaining / self.jobs
+
+    def queueing(self, done: int, total: int) -> None:
+        self.live.update(
+            Text(f"checking the grid: {done:,} of {total:,} points ({done / total:.0%})")
+        )
 
     def trial_started(self, trial: Any) -> None:
         self.live.update(self.status())
@@ -119,6 +129,15 @@ def sweep(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the random samplers.")] = 0,
     out: Annotated[Path, typer.Option(help="Root folder of sweep directories.")] = Path("sweeps"),
     jobs: Annotated[int, typer.Option(min=1, help="Training processes at once.")] = 1,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_REPEATS,
+            help="Train each valid point K times, each with its own seed derived from the "
+            "point and the repeat (recorded); `caegen compare` groups them.",
+        ),
+    ] = 1,
     storage: Annotated[
         str | None,
         typer.Option(
@@ -136,7 +155,11 @@ def sweep(
     hide_native_logs()
     try:
         if worker is not None:
-            _work_as_worker(open_existing(worker, storage), max_trials, deadline)
+            as_worker = open_existing(worker, storage)
+            try:
+                _work_as_worker(as_worker, max_trials, deadline)
+            finally:
+                as_worker.close()
             return
         if spec_path is None:
             raise typer.BadParameter("pass the base SPEC")
@@ -154,6 +177,7 @@ def sweep(
             seed=seed,
             out=out,
             storage=storage,
+            repeats=repeats,
         )
         the_sweep = open_sweep(config)
     except CaegenError as exc:
@@ -162,12 +186,13 @@ def sweep(
     console.print(f"[bold]sweep[/] {the_sweep.folder} ({verb}; {sampler}, {objective})")
     until = time.time() + budget_minutes * 60 if budget_minutes is not None else None
     display = _Display(the_sweep, jobs)
+    failed_workers: list[str] = []
     try:
-        with display.live:
+        with display.live, _closing(the_sweep):
             if jobs == 1:
                 the_sweep.work(display, until)
             else:
-                _run_workers(the_sweep, jobs, max_trials, until, display)
+                failed_workers = _run_workers(the_sweep, jobs, max_trials, until, display)
     except KeyboardInterrupt:
         the_sweep.write_reports()
         err_console.print(
@@ -176,7 +201,21 @@ def sweep(
         raise typer.Exit(code=130) from None
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
-    _summary(the_sweep)
+    verdict = _summary(
+        the_sweep,
+        budget_spent=until is not None and time.time() >= until,
+        failed_workers=failed_workers,
+    )
+    if verdict is not None:
+        raise fail([verdict])
+
+
+@contextmanager
+def _closing(the_sweep: Any) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        the_sweep.close()
 
 
 def _work_as_worker(the_sweep: Any, max_trials: int | None, deadline: float | None) -> None:
@@ -189,9 +228,11 @@ def _work_as_worker(the_sweep: Any, max_trials: int | None, deadline: float | No
 
 def _run_workers(
     the_sweep: Any, jobs: int, max_trials: int | None, until: float | None, display: _Display
-) -> None:
+) -> list[str]:
+    """Run `jobs` worker processes on the sweep until all have ended; what each failed
+    one did (an exit status or a signal, and its last line)."""
     if the_sweep.config.sampler == "grid":
-        the_sweep.enqueue_grid()  # once, before the workers start claiming
+        the_sweep.enqueue_grid(display)  # once, before the workers start claiming
     cmd = [sys.executable, "-m", "caegen", "sweep", "--worker", str(the_sweep.folder)]
     if max_trials is not None:
         cmd += ["--max-trials", str(max_trials)]
@@ -200,10 +241,12 @@ def _run_workers(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if the_sweep.config.storage is not None:  # the URL with its password, not on argv
         env["CAEGEN_SWEEP_STORAGE"] = the_sweep.config.storage
-    procs = [
-        subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(jobs)
-    ]
+    logs = the_sweep.folder / "logs"
+    logs.mkdir(exist_ok=True)
+    procs = []
+    for i in range(jobs):  # stderr to a file: a pipe nobody reads would stall a worker
+        with (logs / f"worker-{i + 1}.log").open("wb") as log:
+            procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log))
     try:
         while any(p.poll() is None for p in procs):
             display.poll()
@@ -215,27 +258,58 @@ def _run_workers(
         for p in procs:
             p.wait()
         raise
-    failed = [p for p in procs if p.returncode not in (0, None)]
-    if failed:
-        detail = failed[0].stderr.read().decode(errors="replace").strip().splitlines()
-        err_console.print(
-            f"[yellow]warning[/]: {len(failed)} worker(s) ended with an error: "
-            f"{detail[-1] if detail else 'no message'}"
-        )
     the_sweep.write_reports()
+    return [
+        _worker_failure(i + 1, p.returncode, logs / f"worker-{i + 1}.log")
+        for i, p in enumerate(procs)
+        if p.returncode != 0
+    ]
 
 
-def _summary(the_sweep: Any) -> None:
-    counts = the_sweep.store.counts()
-    invalid = counts.get("invalid", 0)
+def _worker_failure(number: int, returncode: int, log: Path) -> str:
+    if returncode < 0:
+        try:
+            how = f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"was killed by signal {-returncode}"
+    else:
+        how = f"ended with exit status {returncode}"
+    try:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        lines = []
+    return f"worker {number} {how}" + (f" ({lines[-1].strip()})" if lines else f" (see {log})")
+
+
+def _summary(the_sweep: Any, *, budget_spent: bool, failed_workers: list[str]) -> Any:
+    """Print how the sweep stands; the diagnostic that makes its exit non-zero, if any."""
+    if the_sweep.config.sampler != "grid" and (the_sweep.stopped or the_sweep.search_over()):
+        console.print(f"search ended: {the_sweep.stopped}", soft_wrap=True)
+    tally = the_sweep.tally()
     checks = [t.check_ms for t in the_sweep.store.trials() if t.check_ms is not None]
     console.print(
-        f"{counts.get('finished', 0)} finished, {invalid} invalid (rejected statically, "
+        f"{tally['finished']} finished, {tally['invalid']} invalid (rejected statically, "
         f"median {statistics.median(checks) if checks else 0:.0f} ms each), "
-        f"{counts.get('failed', 0)} failed"
+        f"{tally['failed']} failed, {tally['queued']} queued, "
+        f"{tally['running'] + tally['interrupted']} running, {tally['orphaned']} orphaned"
+        + (
+            " (the budget ran out: run the same command again to go on)"
+            if budget_spent and tally["queued"]
+            else ""
+        )
     )
     best = the_sweep.best()
-    if best is not None:
+    if best is not None and the_sweep.config.repeats > 1:
+        from caegen.sweep.runner import split_repeat
+
+        mean, n = the_sweep.point_mean(best)
+        console.print(
+            f"best by mean: {_point(split_repeat(best.point)[0])} ({the_sweep.config.objective} "
+            f"{mean:.4g} over {n} repeat(s)); `caegen compare {the_sweep.folder}` tests whether "
+            "its lead is distinguishable",
+            soft_wrap=True,
+        )
+    elif best is not None:
         console.print(
             f"best: trial {best.number} ({the_sweep.config.objective} "
             f"{the_sweep.objective_value(best):.4g}) {_point(best.point)}",
@@ -243,6 +317,7 @@ def _summary(the_sweep: Any) -> None:
         )
         console.print(f"[bold green]wrote[/] {the_sweep.folder / 'best.yaml'}")
     console.print(f"[bold green]wrote[/] {the_sweep.folder / 'leaderboard.csv'}")
+    return the_sweep.verdict(tally, budget_spent=budget_spent, failed_workers=failed_workers)
 
 
 class CompareFormat(str, Enum):
@@ -250,6 +325,18 @@ class CompareFormat(str, Enum):
     json = "json"
     csv = "csv"
     markdown = "markdown"
+
+
+class CompareMetric(str, Enum):
+    psnr = "psnr"
+    ssim = "ssim"
+    mse = "mse"
+
+
+class CompareTable(str, Enum):
+    runs = "runs"
+    groups = "groups"
+    pairs = "pairs"
 
 
 @app.command()
@@ -262,27 +349,83 @@ def compare(
         CompareFormat, typer.Option("--format", "-f", help="Table format.")
     ] = CompareFormat.text,
     out: Annotated[
-        Path | None, typer.Option(help="Write the table and figures to this folder.")
+        Path | None,
+        typer.Option(help="Write the tables and figures to this folder (never inside a run)."),
     ] = None,
+    metric: Annotated[
+        CompareMetric,
+        typer.Option(help="What pairs are tested and groups ranked on (denoisers: its gain)."),
+    ] = CompareMetric.psnr,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="Test each group against this one: a run directory, G<n> or a label."),
+    ] = None,
+    table: Annotated[
+        CompareTable, typer.Option(help="Which table --format csv prints.")
+    ] = CompareTable.runs,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap resampling.")] = 0,
+    inspect_layer: Annotated[
+        str | None,
+        typer.Option(
+            "--inspect",
+            metavar="LAYER",
+            help="With --out: this layer's filters and feature maps in every run, on one image.",
+        ),
+    ] = None,
+    inspect_image: Annotated[
+        int, typer.Option(min=0, help="The test image --inspect feeds (of the first run's data).")
+    ] = 0,
 ) -> None:
-    """One table of runs' metrics and sizes; with --out, figures too (Pareto front)."""
-    from caegen.sweep.compare import collect, render, write_figures
+    """Runs side by side: repeats grouped (n, mean, sd, 95% CI), groups tested pairwise on the
+    same test images; with --out, figures too (Pareto front)."""
+    from caegen.sweep.compare import compare as run_comparison
+    from caegen.sweep.compare import refuse_out_in_run, render
 
+    if inspect_layer is not None and out is None:
+        raise typer.BadParameter("--inspect draws a figure: pass --out DIR")
     hide_native_logs()
     try:
-        entries = collect(sources)
-        table = render(entries, format.value)
-        sys.stdout.write(table)
         if out is not None:
-            from caegen.core.fsutil import atomic_write_text
+            refuse_out_in_run(out)
+        result = run_comparison(sources, metric.value, baseline, seed)
+        if out is not None:
+            refuse_out_in_run(out, result.entries)
+        report = render(result, format.value, table.value)
+        sys.stdout.write(report)
+        if format is CompareFormat.csv:
+            for s in result.skipped:
+                err_console.print(f"[yellow]skipped[/] {escape(str(s.path))}: {escape(s.reason)}")
+        if out is not None:
+            _write_comparison(result, format.value, report, out)
+            if inspect_layer is not None:
+                from caegen.inspect.compare import layer_across_runs
 
-            suffix = {"text": "txt", "markdown": "md"}.get(format.value, format.value)
-            atomic_write_text(out / f"compare.{suffix}", table)
-            for path in write_figures(entries, out):
-                err_console.print(f"[bold green]wrote[/] {path}")
+                runs = [e.run for e in result.entries]
+                target = out / f"inspect_{inspect_layer}.png"
+                path = layer_across_runs(runs, inspect_layer, target, inspect_image)
+                err_console.print(f"[bold green]wrote[/] {escape(str(path))}")
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except OSError as exc:
         from caegen.core.fsutil import unwritable
 
         raise fail(unwritable(f"write to {out}", exc, "pass another --out").diagnostics) from None
+
+
+def _write_comparison(result: Any, fmt: str, report: str, out: Path) -> None:
+    from caegen.core.fsutil import atomic_write_text
+    from caegen.sweep.compare import render, write_figures
+
+    suffix = {"text": "txt", "markdown": "md"}.get(fmt, fmt)
+    if fmt == "csv":
+        for name in ("runs", "groups", "pairs"):
+            atomic_write_text(out / f"{name}.csv", render(result, "csv", name))
+    else:
+        atomic_write_text(out / f"compare.{suffix}", report)
+    if fmt != "json":
+        atomic_write_text(out / "compare.json", render(result, "json"))
+    paths, problems = write_figures(result, out)
+    for problem in problems:
+        err_console.print(f"[yellow]warning[/]: {escape(problem)}")
+    for path in paths:
+        err_console.print(f"[bold green]wrote[/] {escape(str(path))}")

@@ -143,7 +143,8 @@ CODES: dict[str, CodeInfo] = _codes(
         "E064",
         "sweep-space",
         E,
-        "A sweep's space names a path the spec does not have, or values it cannot take.",
+        "A sweep's space or `train --set` names a path the spec does not have, or values it "
+        "cannot take.",
     ),
     CodeInfo(
         "E065",
@@ -170,6 +171,74 @@ CODES: dict[str, CodeInfo] = _codes(
         E,
         "The distribution strategy asked for cannot be set up (e.g. multi-worker without "
         "TF_CONFIG, or a TF_CONFIG that is not a cluster).",
+    ),
+    CodeInfo(
+        "E080",
+        "output-in-run",
+        E,
+        "`caegen compare --out` names a run directory or a folder inside one; compare never "
+        "writes into a run.",
+    ),
+    CodeInfo(
+        "E081",
+        "compare-option",
+        E,
+        "`caegen compare` was given a `--baseline` that is neither a compared run nor a "
+        "group, or an unknown metric.",
+    ),
+    # commands: inspect
+    CodeInfo(
+        "E090",
+        "inspect-layer-unknown",
+        E,
+        "`caegen inspect --layers` (or `compare --inspect`) names a layer the run's model does "
+        "not have.",
+    ),
+    CodeInfo(
+        "E091",
+        "weights-not-drawable",
+        E,
+        "A dense layer asked for by `caegen inspect` whose weights have no image shape (it "
+        "reads no flattened feature map and feeds no reshape).",
+    ),
+    CodeInfo(
+        "E092",
+        "inspect-image",
+        E,
+        "The image to inspect cannot be used: past the test split, not a decodable image "
+        "file, or not the input the compared runs take.",
+    ),
+    CodeInfo(
+        "E070",
+        "sweep-run-outside",
+        E,
+        "A sweep's database names a run directory outside the sweep folder (or another "
+        "point's run): refused, never read, trained or removed.",
+    ),
+    CodeInfo(
+        "E071",
+        "sweep-too-large",
+        E,
+        "A sweep's grid or block count is over its cap, or its search has no end; checked "
+        "before any work.",
+    ),
+    CodeInfo(
+        "E072",
+        "sweep-storage-not-persistent",
+        E,
+        "A sweep's storage would not outlive the process (an in-memory SQLite URL).",
+    ),
+    CodeInfo(
+        "E073",
+        "sweep-nothing-finished",
+        E,
+        "A sweep ended without a finished point: every point was invalid or failed.",
+    ),
+    CodeInfo(
+        "E074",
+        "sweep-points-lost",
+        E,
+        "A sweep ended with points lost (orphaned, or left queued) or a worker process failed.",
     ),
     # anomaly detection
     CodeInfo(

@@ -4,3 +4,7 @@ MAX_SEED = 2**32 - 1
 """Seeds are 32-bit, as NumPy's and TensorFlow's generators take them."""
 MAX_BATCH = 2**20
 MAX_EPOCHS = 1_000_000
+MAX_SWEEP_POINTS = 1_000_000
+"""Points a sweep's grid may hold (counted before any is built or checked)."""
+MAX_SWEEP_BLOCKS = 100
+"""Copies a sweep may make of a repeated slice (`encoder[0:2]*=N`)."""

@@ -225,8 +225,8 @@ def _inputs(
 ) -> Inputs:
     if images:
         return collect(list(images), spec, fit=options.fit, masks=options.masks)
-    test = data.test.head(spec.data.eval_limit) if spec.data.eval_limit else data.test
-    return Inputs(test, f"{len(test):,} test images ({data.description})")
+    # load_data keeps the first data.eval_limit test images when the run recorded one
+    return Inputs(data.test, f"{len(data.test):,} test images ({data.description})")
 
 
 def _masks(images: Images, spec: Spec) -> np.ndarray | None:

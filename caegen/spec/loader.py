@@ -7,6 +7,7 @@ import re
 import reprlib
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,24 @@ def _did_you_mean(word: str, options: list[str]) -> str:
     return f"did you mean `{close[0]}`? " if close else ""
 
 
+@dataclass
+class _Finding:
+    """One pydantic error, placed in the spec: its path, location and the data around it."""
+
+    err: dict[str, Any]
+    path: tuple[Any, ...]
+    resolved: bool
+    loc: Location
+    data: Any
+    positions: Positions
+    file: str | None
+    text: str | None
+
+    @property
+    def where(self) -> str:
+        return _dotted(self.path) or "the spec"
+
+
 def _diagnostics_from(
     exc: ValidationError, data: Any, positions: Positions, file: str | None, text: str | None = None
 ) -> list[Diagnostic]:
@@ -239,95 +258,109 @@ def _diagnostics_from(
                 seen[("input",)] = len(out) - 1
             continue
         path, resolved = _walk(tuple(err["loc"]), data)
-        kind = err["type"]
-        where = _dotted(path) or "the spec"
-        pos = positions.lookup(path, prefer_key=kind == "extra_forbidden")
+        pos = positions.lookup(path, prefer_key=err["type"] == "extra_forbidden")
         loc = Location(file, *(pos or (None, None)), _dotted(path) or None)
-        value = err.get("input")
-
-        if kind == "extra_forbidden":
-            model = _model_at(path[:-1], data)
-            known = sorted(k for k in (model.model_fields if model else {}) if k != "type")
-            key = str(path[-1])
-            owner = data_at(data, path[:-1]) if resolved or len(path) > 1 else None
-            advice = _ACTIVATION_ARGUMENTS.get(key) if _is_activation_layer(owner) else None
-            diag = Diagnostic(
-                "E011",
-                f"unknown field `{key}` in {_dotted(path[:-1]) or 'the spec'}",
-                loc,
-                advice or f"{_did_you_mean(key, known)}known fields: {', '.join(known)}",
-                fixes=_rename_fix(key, known, owner, positions.key_at.get(path), text),
-            )
-        elif kind == "union_tag_invalid":
-            ctx = err.get("ctx", {})
-            tag = str(ctx.get("tag"))
-            expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-            key = (
-                "type"
-                if isinstance(data_at(data, path), dict) and "type" in data_at(data, path)
-                else "name"
-            )
-            tag_pos = positions.lookup((*path, key))
-            loc = Location(file, *(tag_pos or (None, None)), f"{where}.{key}")
-            what = "layer type" if key == "type" else f"{path[-1]} name"
-            keras_name = _KERAS_CLASSES.get(tag) if key == "type" else None
-            hint = (
-                f"`{tag}` is Keras's class name: write `type: {keras_name}`. "
-                if keras_name
-                else _did_you_mean(tag, expected)
-            )
-            diag = Diagnostic(
-                "E010",
-                f"unknown {what} `{tag}` at {where}",
-                loc,
-                f"{hint}known: {', '.join(expected)}",
-            )
-        elif kind == "union_tag_not_found":
-            key = str(err.get("ctx", {}).get("discriminator", "type")).strip("'")
-            diag = Diagnostic(
-                "E013",
-                f"{where} has no `{key}`",
-                loc,
-                f"add `{key}:`, e.g. {{type: conv2d, filters: 32, kernel_size: 3}}"
-                if key == "type"
-                else f"add `{key}:`",
-            )
-        elif kind == "cross_field":
-            ctx = err.get("ctx", {})
-            field_path = (*path, ctx["field"])
-            pos = positions.lookup(field_path) or positions.lookup(path)
-            diag = Diagnostic(
-                "E012",
-                f"invalid value for {where}: {err['msg']}",
-                Location(file, *(pos or (None, None)), _dotted(field_path)),
-                ctx["hint"],
-            )
-        elif kind == "missing":
-            field = str(path[-1]) if not resolved else str(err["loc"][-1])
-            parent = _dotted(path[:-1]) if not resolved else where
-            diag = Diagnostic(
-                "E013",
-                f"missing required field `{field}` in {parent or 'the spec'}",
-                loc,
-                f"add `{field}:` to {parent or 'the spec'}",
-            )
-        else:
-            msg = err["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            diag = Diagnostic(
-                "E012",
-                f"invalid value for {where}: {msg[0].lower() + msg[1:]}"
-                f" (received {_short_repr(value)})",
-                loc,
-                _value_hint(path, kind),
-            )
+        finding = _Finding(err, path, resolved, loc, data, positions, file, text)
+        diag = _BY_KIND.get(err["type"], _invalid_value)(finding)
         if path in seen and diag.code == "E012":
             # a union field fails once per member; keep one diagnostic per key
             continue
         seen[path] = len(out)
         out.append(diag)
     return out
+
+
+def _unknown_field(f: _Finding) -> Diagnostic:
+    path, data = f.path, f.data
+    model = _model_at(path[:-1], data)
+    known = sorted(k for k in (model.model_fields if model else {}) if k != "type")
+    key = str(path[-1])
+    owner = data_at(data, path[:-1]) if f.resolved or len(path) > 1 else None
+    advice = _ACTIVATION_ARGUMENTS.get(key) if _is_activation_layer(owner) else None
+    return Diagnostic(
+        "E011",
+        f"unknown field `{key}` in {_dotted(path[:-1]) or 'the spec'}",
+        f.loc,
+        advice or f"{_did_you_mean(key, known)}known fields: {', '.join(known)}",
+        fixes=_rename_fix(key, known, owner, f.positions.key_at.get(path), f.text),
+    )
+
+
+def _unknown_tag(f: _Finding) -> Diagnostic:
+    ctx = f.err.get("ctx", {})
+    tag = str(ctx.get("tag"))
+    expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+    here = data_at(f.data, f.path)
+    key = "type" if isinstance(here, dict) and "type" in here else "name"
+    tag_pos = f.positions.lookup((*f.path, key))
+    loc = Location(f.file, *(tag_pos or (None, None)), f"{f.where}.{key}")
+    what = "layer type" if key == "type" else f"{f.path[-1]} name"
+    keras_name = _KERAS_CLASSES.get(tag) if key == "type" else None
+    hint = (
+        f"`{tag}` is Keras's class name: write `type: {keras_name}`. "
+        if keras_name
+        else _did_you_mean(tag, expected)
+    )
+    return Diagnostic(
+        "E010", f"unknown {what} `{tag}` at {f.where}", loc, f"{hint}known: {', '.join(expected)}"
+    )
+
+
+def _missing_tag(f: _Finding) -> Diagnostic:
+    key = str(f.err.get("ctx", {}).get("discriminator", "type")).strip("'")
+    return Diagnostic(
+        "E013",
+        f"{f.where} has no `{key}`",
+        f.loc,
+        f"add `{key}:`, e.g. {{type: conv2d, filters: 32, kernel_size: 3}}"
+        if key == "type"
+        else f"add `{key}:`",
+    )
+
+
+def _cross_field(f: _Finding) -> Diagnostic:
+    ctx = f.err.get("ctx", {})
+    field_path = (*f.path, ctx["field"])
+    pos = f.positions.lookup(field_path) or f.positions.lookup(f.path)
+    return Diagnostic(
+        "E012",
+        f"invalid value for {f.where}: {f.err['msg']}",
+        Location(f.file, *(pos or (None, None)), _dotted(field_path)),
+        ctx["hint"],
+    )
+
+
+def _missing(f: _Finding) -> Diagnostic:
+    field = str(f.path[-1]) if not f.resolved else str(f.err["loc"][-1])
+    parent = _dotted(f.path[:-1]) if not f.resolved else f.where
+    return Diagnostic(
+        "E013",
+        f"missing required field `{field}` in {parent or 'the spec'}",
+        f.loc,
+        f"add `{field}:` to {parent or 'the spec'}",
+    )
+
+
+def _invalid_value(f: _Finding) -> Diagnostic:
+    msg = f.err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return Diagnostic(
+        "E012",
+        f"invalid value for {f.where}: {msg[0].lower() + msg[1:]}"
+        f" (received {_short_repr(f.err.get('input'))})",
+        f.loc,
+        _value_hint(f.path, f.err["type"]),
+    )
+
+
+_BY_KIND = {
+    "extra_forbidden": _unknown_field,
+    "union_tag_invalid": _unknown_tag,
+    "union_tag_not_found": _missing_tag,
+    "cross_field": _cross_field,
+    "missing": _missing,
+}
 
 
 def _input_shape_diagnostic(data: Any, positions: Positions, file: str | None) -> Diagnostic:

@@ -209,6 +209,14 @@ class Train(_Strict):
     )
     mixed_precision: Toggle = Field(default="auto", description="auto: on when a GPU is present")
     jit_compile: Toggle = Field(default="auto", description="auto: on when a GPU is present")
+    batch_norm_recalibration: Annotated[
+        Literal["auto", "off"], BeforeValidator(_yaml_boolean_to_toggle)
+    ] = Field(
+        default="auto",
+        description="auto: before the final evaluation, set each batch_norm layer's moving "
+        "mean and variance to those of its inputs over the training images; off: keep the "
+        "moving averages of training",
+    )
     seed: Annotated[int, Strict(), Field(ge=0, le=MAX_SEED)] = 0
 
 

@@ -10,6 +10,7 @@ transaction, which is rolled back, and the caller retries.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -196,7 +197,14 @@ def _lost_race(exc: Any) -> bool:
     return code in ("40001", "40P01", 1213, 1205)
 
 
+_SECRET_PARAMETER = re.compile(
+    r"([?&][^=&#]*(?:pass|pwd|secret|token)[^=&#]*=)[^&#]*", re.IGNORECASE
+)
+
+
 def _hide_password(url: str) -> str:
+    """The password of the user part and of query parameters (`?password=`) hidden."""
+    url = _SECRET_PARAMETER.sub(r"\1***", url)
     head, at, tail = url.rpartition("@")
     if not at or "://" not in head:
         return url
@@ -205,14 +213,40 @@ def _hide_password(url: str) -> str:
     return f"{scheme}://{user}{':***' if ':' in credentials else ''}@{tail}"
 
 
+def _in_memory(url: str) -> bool:
+    """An SQLite URL without a file: `sqlite://`, `sqlite:///:memory:`, `mode=memory`."""
+    scheme, _, rest = url.partition("://")
+    if not scheme.lower().startswith("sqlite"):
+        return False
+    path, _, query = (rest[1:] if rest.startswith("/") else rest).partition("?")
+    return (
+        path in ("", ":memory:")
+        or path.startswith("file::memory:")
+        or "mode=memory" in (query + path).lower()
+    )
+
+
 def storage_error(message: str, hint: str | None = None) -> CaegenError:
     return CaegenError([Diagnostic("E067", message, hint=hint)])
 
 
 def open_database(url: str | None, default: Path) -> Database:
-    """The default SQLite file, a `sqlite:///PATH` file, or a database SQLAlchemy reaches."""
+    """The default SQLite file, a `sqlite:///PATH` file, or a database SQLAlchemy reaches.
+    A storage that would not outlive the process (in-memory SQLite) is E072."""
     if url is None:
         return SqliteDatabase(default)
+    if _in_memory(url):
+        raise CaegenError(
+            [
+                Diagnostic(
+                    "E072",
+                    f"--storage {display_url(url)} keeps the sweep in memory: every process "
+                    "would get its own empty database, and nothing would be kept for a resume",
+                    hint="give a file (sqlite:///PATH) or a database server's URL, or leave "
+                    "--storage out to keep the trials in the sweep directory's study.db",
+                )
+            ]
+        )
     if url.startswith("sqlite:///"):
         return SqliteDatabase(Path(url[len("sqlite:///") :]))
     return SqlAlchemyDatabase(url)

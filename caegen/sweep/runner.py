@@ -14,6 +14,10 @@ under the sweep directory:
 
 Running the same command again continues the latest matching sweep: finished points are
 never trained twice, and a point whose process died resumes from its run's checkpoint.
+
+With `repeats` K > 1 every valid point is K trials, `{...point, "repeat": r}` for r in
+0..K-1, each trained with its own seed derived from the base spec's seed, the point and r
+(`repeat_seed`), recorded in the trial's static sizes and in the run's `train.seed`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import time
@@ -35,6 +40,8 @@ from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.fsutil import atomic_write_text, unwritable
 from caegen.sweep.db import Database, display_url, open_database
 from caegen.sweep.objectives import OBJECTIVES
+from caegen.sweep.owner import DEAD, Owner, owner_state
+from caegen.sweep.paths import contained_run, mark_run, remove_stub, stored_path
 from caegen.sweep.space import Dimension, Space, check_overlaps, dimension, point_key
 from caegen.sweep.store import (
     FAILED,
@@ -50,6 +57,14 @@ from caegen.training.trainer import SilentProgress
 
 SAMPLERS = ("grid", "random", "tpe", "qmc", "cmaes")
 BUILT_IN = ("grid", "random")
+SPACE_COPY = "space.yaml"
+"""The space file's text, kept in the sweep folder for the workers."""
+ORPHANED = "orphaned"
+"""A running or interrupted point whose process died (counted, never stored)."""
+PROPOSALS = "proposals"
+"""The meta counter of a sampler's proposals, repeated points included (--max-trials)."""
+REPEATS_IN_A_ROW = 100
+"""A sampler that proposes this many known points in a row has run out of new ones."""
 
 
 @dataclass
@@ -57,6 +72,8 @@ class SweepConfig:
     spec_path: Path
     sets: list[str] = field(default_factory=list)
     space_file: Path | None = None
+    space_text: str | None = None
+    """The space file's text, read once (a pipe such as `<(...)` can be read only once)."""
     sampler: str = "grid"
     objective: str = "psnr"
     max_trials: int | None = None
@@ -67,28 +84,62 @@ class SweepConfig:
     seed: int = 0
     out: Path = Path("sweeps")
     storage: str | None = None
+    repeats: int = 1
+
+    def space_source(self) -> str | None:
+        """The space file's text (read on first use, then kept)."""
+        if self.space_file is not None and self.space_text is None:
+            try:
+                self.space_text = self.space_file.read_text()
+            except OSError as exc:
+                raise error(
+                    "E001", f"cannot read {self.space_file}: {exc.strerror}", "pass a YAML file"
+                ) from None
+        return self.space_text
 
     def identity(self, base_text: str) -> dict[str, Any]:
         """What makes two invocations the same sweep (budgets and jobs may differ)."""
         return {
             "spec": hashlib.sha256(base_text.encode()).hexdigest()[:16],
             "sets": self.sets,
-            "space_file": self.space_file.read_text() if self.space_file else None,
+            "space_file": self.space_source(),
             "sampler": self.sampler,
             "objective": self.objective,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "limit": self.limit,
             "seed": self.seed,
+            # absent for one repeat, so that sweeps from before repeats keep their identity
+            **({"repeats": self.repeats} if self.repeats != 1 else {}),
         }
 
 
+REPEAT = "repeat"
+"""The key of a trial's repeat index in its recorded point (not a spec path)."""
+
+
+def split_repeat(point: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """(the point's values, its repeat index or None)."""
+    values = {k: v for k, v in point.items() if k != REPEAT}
+    return values, point.get(REPEAT)
+
+
+def repeat_seed(base_seed: int, values: dict[str, Any], repeat: int) -> int:
+    """The `train.seed` of one repeat of a point: the same on every machine and resume."""
+    text = f"{base_seed}:{point_key(values)}:{repeat}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
 class SweepProgress(Protocol):
+    def queueing(self, done: int, total: int) -> None: ...
     def trial_started(self, trial: Trial) -> None: ...
     def trial_ended(self, trial: Trial, sweep: Sweep) -> None: ...
 
 
 class _Quiet:
+    def queueing(self, done: int, total: int) -> None:
+        pass
+
     def trial_started(self, trial: Trial) -> None:
         pass
 
@@ -102,7 +153,7 @@ def load_space(config: SweepConfig, base: dict[str, Any]) -> Space:
     for text in config.sets:
         dims.append(dimension(text, base, where="--set"))
     if config.space_file is not None:
-        dims += _space_file(config.space_file, base)
+        dims += _space_file(config.space_file, config.space_source() or "", base)
     if not dims:
         raise error(
             "E064",
@@ -116,14 +167,12 @@ def load_space(config: SweepConfig, base: dict[str, Any]) -> Space:
     return Space(base, dims)
 
 
-def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
+def _space_file(path: Path, text: str, base: dict[str, Any]) -> list[Dimension]:
     from caegen.spec.yamlpos import YamlSyntaxError, load_with_positions
-    from caegen.sweep.space import parse_target, values_from_yaml
+    from caegen.sweep.space import check_blocks, parse_target, values_from_yaml
 
     try:
-        data, positions, _ = load_with_positions(path.read_text())
-    except OSError as exc:
-        raise error("E001", f"cannot read {path}: {exc.strerror}", "pass a YAML file") from None
+        data, positions, duplicates = load_with_positions(text)
     except YamlSyntaxError as exc:
         raise CaegenError(
             [
@@ -136,6 +185,19 @@ def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
                 )
             ]
         ) from None
+    if duplicates:
+        first = duplicates[0]
+        raise CaegenError(
+            [
+                _diag(
+                    "E064",
+                    f"`{first.path[-1]}` is given twice in {path} (YAML would keep only the last)",
+                    str(path),
+                    first.line,
+                    "give each path once, with all its values",
+                )
+            ]
+        )
     if not isinstance(data, dict) or not data:
         raise error("E064", f"{path} holds no dimensions", "map each PATH to its values")
     dims = []
@@ -143,9 +205,20 @@ def _space_file(path: Path, base: dict[str, Any]) -> list[Dimension]:
         line = (positions.lookup((key,), prefer_key=True) or (None, None))[0]
         targets = [parse_target(t, base, str(path), line) for t in str(key).split("+")]
         dim = Dimension(str(key).strip(), targets)
-        values_from_yaml(value, dim)
+        try:
+            values_from_yaml(value, dim)
+            check_blocks(dim)
+        except CaegenError as exc:
+            raise CaegenError([_located(d, str(path), line) for d in exc.diagnostics]) from None
         dims.append(dim)
     return dims
+
+
+def _located(d: Diagnostic, file: str, line: int | None) -> Diagnostic:
+    """A space file's finding at the line of its dimension (when it has no place yet)."""
+    if d.location.file is not None:
+        return d
+    return Diagnostic(d.code, d.message, Location(file, line, None, d.location.path), d.hint)
 
 
 def _diag(code: str, message: str, file: str, line: int | None, hint: str) -> Diagnostic:
@@ -162,6 +235,13 @@ def open_sweep(config: SweepConfig) -> Sweep:
         raise error(
             "E064", f"unknown objective `{config.objective}`", f"choose {', '.join(OBJECTIVES)}"
         )
+    if config.repeats > 1 and OBJECTIVES[config.objective][0] == "static":
+        raise error(
+            "E064",
+            f"--repeats {config.repeats} with the static objective `{config.objective}`: "
+            "nothing is trained, so every repeat would be the same",
+            "drop --repeats, or choose a trained objective (psnr, ssim, mse)",
+        )
     shared = _shared_database(config.storage)  # reached (or refused) before anything exists
     base_spec = load(config.spec_path)  # the base itself must be a valid spec
     if OBJECTIVES[config.objective][0] == "score":
@@ -171,8 +251,15 @@ def open_sweep(config: SweepConfig) -> Sweep:
     base_text = config.spec_path.read_text()
     base = yaml.safe_load(base_text)
     space = load_space(config, base)
+    _repeats_fit(config, space)
     if config.sampler == "grid":
-        space.grid()  # a continuous range without :N is refused here, before anything runs
+        space.grid_size()  # counted: too large, or a range without :N, is refused here
+    elif space.size() is None and config.max_trials is None and config.budget_minutes is None:
+        raise error(
+            "E071",
+            f"--sampler {config.sampler} over a continuous range has no end",
+            "give --max-trials N or --budget-minutes M (or :N points per range and --sampler grid)",
+        )
     identity = config.identity(base_text)
     root = config.out / base_spec.name
     for candidate in sorted(root.glob("*/sweep.json"), reverse=True):
@@ -182,6 +269,8 @@ def open_sweep(config: SweepConfig) -> Sweep:
             continue
         if recorded.get("identity") == identity:
             _same_storage(recorded, config.storage, candidate.parent)
+            if config.space_text is not None and not (candidate.parent / SPACE_COPY).exists():
+                atomic_write_text(candidate.parent / SPACE_COPY, config.space_text)  # older
             return Sweep(candidate.parent, config, space, base_spec.name, resumed=True, db=shared)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = root / stamp
@@ -206,22 +295,38 @@ def open_sweep(config: SweepConfig) -> Sweep:
             "limit": config.limit,
             "seed": config.seed,
             "storage": display_url(config.storage),
+            "repeats": config.repeats,
         },
     }
     atomic_write_text(folder / "sweep.json", json.dumps(record, indent=2) + "\n")
     atomic_write_text(folder / "spec.yaml", base_text)
+    if config.space_text is not None:  # the workers read this copy, not the user's file
+        atomic_write_text(folder / SPACE_COPY, config.space_text)
     return Sweep(folder, config, space, base_spec.name, resumed=False, db=shared)
 
 
 def open_existing(folder: Path, storage: str | None = None) -> Sweep:
     """A sweep directory, as a worker process (`--jobs`) opens it; `storage` is the URL
-    with its password (sweep.json records it hidden)."""
-    record = json.loads((folder / "sweep.json").read_text())
-    c = record["config"]
+    with its password (sweep.json records it hidden). It reads only the folder's files."""
+    from caegen.spec.loader import load
+
+    try:
+        record = json.loads((folder / "sweep.json").read_text())
+        c = record["config"]
+        base_text = (folder / "spec.yaml").read_text()
+        space_copy = folder / SPACE_COPY
+        space_text = space_copy.read_text() if c["space_file"] else None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise error(
+            "E052",
+            f"{folder} is not a whole sweep directory ({exc.__class__.__name__}: {exc})",
+            "pass a folder written by `caegen sweep` (sweeps/<name>/<timestamp>)",
+        ) from None
     config = SweepConfig(
         spec_path=folder / "spec.yaml",
         sets=c["sets"],
-        space_file=Path(c["space_file"]) if c["space_file"] else None,
+        space_file=space_copy if space_text is not None else None,
+        space_text=space_text,
         sampler=c["sampler"],
         objective=c["objective"],
         epochs=c["epochs"],
@@ -229,12 +334,10 @@ def open_existing(folder: Path, storage: str | None = None) -> Sweep:
         limit=c["limit"],
         seed=c["seed"],
         storage=storage if storage is not None else c["storage"],
+        repeats=c.get("repeats", 1),
     )
-    base = yaml.safe_load((folder / "spec.yaml").read_text())
-    from caegen.spec.loader import load
-
     name = load(folder / "spec.yaml").name
-    return Sweep(folder, config, load_space(config, base), name, resumed=True)
+    return Sweep(folder, config, load_space(config, yaml.safe_load(base_text)), name, resumed=True)
 
 
 # --- the sweep -----------------------------------------------------------------------------
@@ -257,13 +360,32 @@ class Sweep:
         if db is None:
             db = open_database(config.storage, folder / "study.db")
         # the default file holds one sweep; a database given by --storage may hold many
-        self.study_name = "caegen" if config.storage is None else f"caegen_{_folder_id(folder)}"
-        self.store = Store(db, prefix=self.study_name)
+        self.sweep_id = _folder_id(folder)
+        self.study_name = "caegen" if config.storage is None else f"caegen_{self.sweep_id}"
+        self.owner = Owner(folder)
+        self.store = Store(db, prefix=self.study_name, owner=self.owner.id)
         self.sampler = _optuna_sampler(self) if config.sampler not in BUILT_IN else None
+        self.stopped: str | None = None
+        """Why the search ended (a sampler's budget or its space ran out), once it has."""
+        self.repeats_in_a_row = 0
 
     @property
     def runs(self) -> Path:
         return self.folder / "runs"
+
+    def close(self) -> None:
+        """This process is done with the sweep: its lock goes (its points are settled)."""
+        self.owner.release()
+
+    def stored(self, run_dir: str | Path) -> str:
+        """A run directory as the trial table keeps it: relative to the sweep folder."""
+        return stored_path(self.folder, run_dir)
+
+    def _run_path(self, trial: Trial) -> Path | None:
+        """The trial's recorded run directory, inside this folder (E070 if it leaves it)."""
+        if not trial.run_dir:
+            return None
+        return contained_run(self.folder, trial.run_dir, self.sweep_id, trial.number)
 
     # --- points ----------------------------------------------------------------------------
     def check_point(
@@ -275,7 +397,16 @@ class Sweep:
         from caegen.spec.loader import loads
 
         started = time.perf_counter()
-        data = self.space.apply(point)
+        values, repeat = split_repeat(point)
+        data = self.space.apply(values)
+        seed = None
+        if isinstance(data, dict) and repeat is not None:
+            train = data.setdefault("train", {})
+            if isinstance(train, dict):  # anything else is reported by the loader below
+                base = train.get("seed", 0)
+                base = base if isinstance(base, int) and not isinstance(base, bool) else 0
+                seed = repeat_seed(base, values, repeat)
+                train["seed"] = seed
         if isinstance(data, dict) and number is not None:
             data["name"] = f"{self.name}-{number:04d}"
         diagnostics: list[dict[str, Any]] = []
@@ -290,6 +421,7 @@ class Sweep:
                     "params": report.params.total,
                     "macs": report.macs,
                     "latent_size": report.latent_size,
+                    **({"seed": seed} if seed is not None else {}),
                 }
         except CaegenError as exc:
             problems = exc.diagnostics
@@ -297,16 +429,50 @@ class Sweep:
         ms = (time.perf_counter() - started) * 1000.0
         return (spec if not diagnostics else None), diagnostics, static, ms
 
-    def enqueue_grid(self) -> None:
-        points = self.space.grid()
+    def enqueue_grid(self, progress: SweepProgress | None = None) -> None:
+        """Queue the grid's points (each checked statically), counted first: a grid over
+        MAX_SWEEP_POINTS is E071 before any point is built; `progress` hears how far."""
+        total = self.space.grid_size()
         if self.config.max_trials is not None:
-            points = points[: self.config.max_trials]
-        known = {point_key(t.point) for t in self.store.trials()}
-        for point in points:
-            key = point_key(point)
-            if key in known:
-                continue
-            self._record(point, key)
+            total = min(total, self.config.max_trials)
+        known = {point_key(t.point): t.state for t in self.store.trials()}
+        shown = time.monotonic()
+        for done, point in enumerate(itertools.islice(self.space.iter_grid(), total), 1):
+            for trial_point in self.trial_points(point):
+                key = point_key(trial_point)
+                state = known.get(key)
+                if state is None:
+                    added = self._record(trial_point, key)
+                    state = added.state if added is not None else None
+                if state == INVALID:
+                    break  # an invalid point is recorded once, not once per repeat
+            if progress is not None and time.monotonic() - shown > 0.25:
+                progress.queueing(done, total)
+                shown = time.monotonic()
+
+    def trial_points(self, point: dict[str, Any]) -> list[dict[str, Any]]:
+        """The trials of one point: the point itself, or one per repeat."""
+        if self.config.repeats == 1:
+            return [point]
+        return [{**point, REPEAT: r} for r in range(self.config.repeats)]
+
+    def record_point(self, point: dict[str, Any], external: int | None = None) -> Trial | None:
+        """Record a sampled point's trials; its first trial (the one `external`, an Optuna
+        trial, is told about), or None when the point is known already."""
+        first: Trial | None = None
+        for r, trial_point in enumerate(self.trial_points(point)):
+            added = self._record(trial_point, point_key(trial_point), external if r == 0 else None)
+            if r == 0:
+                first = added
+                if added is None or added.state == INVALID:
+                    break
+        return first
+
+    def proposed_points(self) -> int:
+        """Points proposed so far (a point's repeats count once)."""
+        if self.config.repeats == 1:
+            return sum(self.store.counts().values())
+        return sum(1 for t in self.store.trials() if t.point.get(REPEAT, 0) == 0)
 
     def _record(self, point: dict[str, Any], key: str, external: int | None = None) -> Trial | None:
         _, diagnostics, static, ms = self.check_point(point)
@@ -321,28 +487,59 @@ class Sweep:
         return self.store.trial(added) if added is not None else None
 
     def propose(self) -> bool:
-        """Add the next sampled point (random or Optuna); False when the budget is spent."""
-        proposed = sum(self.store.counts().values())
-        if self.config.max_trials is not None and proposed >= self.config.max_trials:
+        """Propose the next sampled point (random or Optuna); False when the search is
+        over, and `stopped` says why. A point proposed again counts as a proposal."""
+        if self.search_over():
             return False
+        number = self.store.bump(PROPOSALS, start=self._points())
+        if self.config.max_trials is not None and number > self.config.max_trials:
+            return not self.search_over()  # another process took the last proposal
         if self.sampler is not None:
-            return self.sampler.propose(self)
-        for attempt in range(100):  # a repeated draw is skipped, not trained again
-            point = self.space.sample(self.config.seed, proposed + attempt * 1_000_003)
-            if self._record(point, point_key(point)) is not None:
-                return True
-        return False
+            new = self.sampler.propose(self)
+        else:
+            point = self.space.sample(self.config.seed, number - 1)
+            new = self.record_point(point) is not None
+        self.repeats_in_a_row = 0 if new else self.repeats_in_a_row + 1
+        return True
+
+    def search_over(self) -> bool:
+        """Whether a sampler has proposed all it may; sets `stopped` to the reason."""
+        proposals = self.store.get_meta(PROPOSALS) or 0
+        points = self._points()
+        size = self.space.size()
+        repeated = max(0, proposals - points)
+        if self.config.max_trials is not None and max(proposals, points) >= self.config.max_trials:
+            self.stopped = (
+                f"--max-trials {self.config.max_trials} reached: {points} points proposed"
+                + (f" and {repeated} proposals of points tried already" if repeated else "")
+            )
+        elif size is not None and points >= size:
+            self.stopped = f"the space is exhausted: all {size:,} of its points were proposed"
+        elif self.repeats_in_a_row >= REPEATS_IN_A_ROW:
+            self.stopped = (
+                f"the sampler proposed {self.repeats_in_a_row} points in a row that were tried "
+                f"already ({points:,} of {f'{size:,}' if size else 'its'} points proposed)"
+            )
+        else:
+            return False
+        return True
+
+    def _points(self) -> int:
+        """How many points the sweep holds (a point's repeats count once)."""
+        return self.proposed_points()
 
     # --- the work loop ---------------------------------------------------------------------
     def work(self, progress: SweepProgress | None = None, deadline: float | None = None) -> None:
         """Claim and train points until none is left or the budget is spent."""
         progress = progress or _Quiet()
-        self.store.requeue_orphans()
+        self.store.requeue_orphans(self.orphaned)
         if self.config.sampler == "grid":
-            self.enqueue_grid()
+            self.enqueue_grid(progress)
         while deadline is None or time.time() < deadline:
             trial = self.store.claim()
             if trial is None:
+                if self.store.requeue_orphans(self.orphaned):
+                    continue  # a process working this sweep died: its points are ours now
                 if self.config.sampler == "grid" or not self.propose():
                     break
                 continue
@@ -354,8 +551,6 @@ class Sweep:
         self.write_reports()
 
     def run_trial(self, trial: Trial) -> Trial:
-        from caegen.training.trainer import train
-
         _quiet_tensorflow()
 
         source, _direction = OBJECTIVES[self.config.objective]
@@ -368,34 +563,20 @@ class Sweep:
             self.store.update(trial.number, state=INVALID, diagnostics=diagnostics)
             return self.store.trial(trial.number)
         try:
-            if trial.run_dir and _resumable(Path(trial.run_dir)):
-                from caegen.training.rundir import Run
-
-                run = Run(Path(trial.run_dir))
-                if run.status().state == "finished":
-                    result_metrics = run.metrics()
-                else:
-                    result_metrics = train(resume=trial.run_dir).metrics
-                run_dir = trial.run_dir
-            else:
-                if trial.run_dir:  # stopped before its first epoch: nothing to keep
-                    _remove_stub(Path(trial.run_dir))
-                result = train(
-                    spec,
-                    epochs=self.config.epochs,
-                    batch_size=self.config.batch_size,
-                    limit=self.config.limit,
-                    out=self.runs,
-                    progress=_RunRecorder(self.store, trial.number),
-                )
-                result_metrics, run_dir = result.metrics, str(result.run_dir.resolve())
-            if source == "score":  # the trained run, scored for anomalies
-                from caegen.score.objective import objective_metrics
-
-                scored = objective_metrics(Path(run_dir), self.config.objective)
-                result_metrics = {**result_metrics, **scored}
+            previous = self._run_path(trial)
+        except CaegenError as exc:  # a run path that leaves the folder: never followed
+            reason = [_recorded(exc.diagnostics[0])]
+            self.store.update(trial.number, state=FAILED, diagnostics=reason)
+            self.write_reports()
+            raise
+        try:
+            result_metrics, run_dir = self._train_point(trial, spec, previous)
         except KeyboardInterrupt as exc:
-            run_dir = str(getattr(exc, "run_dir", "") or trial.run_dir or "") or None
+            stopped = getattr(exc, "run_dir", None)  # the run this very call trained
+            run_dir = trial.run_dir
+            if stopped:
+                run_dir = self.stored(stopped)
+                mark_run(Path(stopped), self.sweep_id, trial.number)  # stopped before start()
             self.store.update(trial.number, state=INTERRUPTED, run_dir=run_dir)
             self.write_reports()
             return self.store.trial(trial.number)
@@ -409,6 +590,39 @@ class Sweep:
         self._tell(trial.number)
         self.write_reports()
         return self.store.trial(trial.number)
+
+    def _train_point(
+        self, trial: Trial, spec: Any, previous: Path | None
+    ) -> tuple[dict[str, Any], str]:
+        """Train a point, or continue its run: (test metrics, run directory as stored)."""
+        from caegen.training.rundir import Run
+        from caegen.training.trainer import train
+
+        if previous is not None and _resumable(previous):
+            if Run(previous).status().state == "finished":
+                metrics = Run(previous).metrics()
+            else:
+                metrics = train(resume=previous, out=self.runs).metrics
+            return self._scored(metrics, previous), self.stored(previous)
+        if previous is not None:  # stopped before its first epoch: nothing to keep
+            remove_stub(previous, self.sweep_id, trial.number)
+        result = train(
+            spec,
+            epochs=self.config.epochs,
+            batch_size=self.config.batch_size,
+            limit=self.config.limit,
+            out=self.runs,
+            progress=_RunRecorder(self, trial.number),
+        )
+        return self._scored(result.metrics, result.run_dir), self.stored(result.run_dir)
+
+    def _scored(self, metrics: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+        """A trained point's metrics, with its anomaly scores when the objective is one."""
+        if OBJECTIVES[self.config.objective][0] != "score":
+            return metrics
+        from caegen.score.objective import objective_metrics
+
+        return {**metrics, **objective_metrics(Path(run_dir), self.config.objective)}
 
     def _tell(self, number: int, failed: bool = False) -> None:
         if self.sampler is not None:
@@ -431,19 +645,91 @@ class Sweep:
         if not scored:
             return None
         pick = max if direction == "maximize" else min
+        if self.config.repeats > 1:  # a point's repeats together: its mean, not a lucky seed
+            by_point: dict[str, list[tuple[float, Trial]]] = {}
+            for v, t in scored:
+                by_point.setdefault(point_key(split_repeat(t.point)[0]), []).append((v, t))
+            scored = [(sum(v for v, _ in vts) / len(vts), vts[0][1]) for vts in by_point.values()]
         return pick(scored, key=lambda vt: vt[0])[1]
+
+    def point_mean(self, trial: Trial) -> tuple[float, int] | None:
+        """The objective's mean over the finished repeats of `trial`'s point, and their count."""
+        values = split_repeat(trial.point)[0]
+        scores = [
+            v
+            for t in self.store.trials()
+            if t.state == FINISHED
+            and split_repeat(t.point)[0] == values
+            and (v := self.objective_value(t)) is not None
+        ]
+        return (sum(scores) / len(scores), len(scores)) if scores else None
+
+    def orphaned(self, owner: str | None) -> bool:
+        """Whether the process that owns a point has died (nobody holds its lock)."""
+        return owner_state(self.folder, owner) == DEAD
+
+    def tally(self) -> dict[str, int]:
+        """Points by how they stand now; `running` ones have a live owner (here or on
+        another machine), `orphaned` ones an owner that died."""
+        counts = dict.fromkeys(
+            (FINISHED, INVALID, FAILED, QUEUED, RUNNING, ORPHANED, INTERRUPTED), 0
+        )
+        for t in self.store.trials():
+            state = t.state
+            if state in (RUNNING, INTERRUPTED) and self.orphaned(t.owner):
+                state = ORPHANED
+            counts[state] = counts.get(state, 0) + 1
+        return counts
+
+    def verdict(
+        self, tally: dict[str, int], *, budget_spent: bool, failed_workers: list[str]
+    ) -> Diagnostic | None:
+        """What is wrong with how the sweep ended: points lost or a worker failed (E074),
+        or no point finished (E073); None when it ended well."""
+        queued_lost = 0 if budget_spent else tally[QUEUED]
+        lost = tally[ORPHANED] + queued_lost
+        if lost or failed_workers:
+            parts = []
+            if tally[ORPHANED]:
+                parts.append(f"{tally[ORPHANED]} orphaned (their process died mid-point)")
+            if queued_lost:
+                parts.append(f"{queued_lost} left queued")
+            if failed_workers:
+                parts.append(f"{len(failed_workers)} worker(s) failed: {'; '.join(failed_workers)}")
+            again = "run the same command again: " + (
+                "orphaned points resume from their checkpoints and queued ones are trained"
+                if lost
+                else "its points are all settled; the worker's log says what went wrong"
+            )
+            return Diagnostic(
+                "E074",
+                f"the sweep {self.folder} did not end well: " + ", ".join(parts),
+                hint=again,
+            )
+        pending = tally[QUEUED] + tally[RUNNING] + tally[INTERRUPTED]
+        if tally[FINISHED] == 0 and not pending and sum(tally.values()):
+            return Diagnostic(
+                "E073",
+                f"no point of the sweep finished: {tally[INVALID]} invalid, {tally[FAILED]} failed",
+                hint=f"see why in {self.folder / 'invalid.txt'} and the leaderboard's reason "
+                "column; change the space (or the base spec) so that some points are valid",
+            )
+        return None
 
     def leaderboard(self) -> list[dict[str, Any]]:
         _, direction = OBJECTIVES[self.config.objective]
         rows = []
         for t in self.store.trials():
             m = t.metrics
+            values, repeat = split_repeat(t.point)
             rows.append(
                 {
                     "trial": t.number,
                     "status": {QUEUED: "queued", RUNNING: "running"}.get(t.state, t.state),
                     "objective": self.objective_value(t),
-                    "point": t.point,
+                    "point": values,
+                    "repeat": repeat,
+                    "seed": t.static.get("seed"),
                     "params": t.static.get("params"),
                     "macs": t.static.get("macs"),
                     "latent_size": t.static.get("latent_size"),
@@ -482,7 +768,7 @@ class Sweep:
             atomic_write_text(self.folder / "leaderboard.csv", buf.getvalue())
             invalid = [t for t in self.store.trials() if t.state == INVALID]
             lines = [
-                f"trial {t.number}: {json.dumps(t.point, sort_keys=True)}\n"
+                f"trial {t.number}: {json.dumps(split_repeat(t.point)[0], sort_keys=True)}\n"
                 + "".join(
                     f"  {d['code']} at {d.get('where') or 'the spec'}: {d['message']}\n"
                     for d in t.diagnostics
@@ -492,7 +778,7 @@ class Sweep:
             atomic_write_text(self.folder / "invalid.txt", "".join(lines))
             best = self.best()
             if best is not None:
-                data = self.space.apply(best.point)
+                data = self.space.apply(split_repeat(best.point)[0])
                 data["name"] = f"{self.name}-best"
                 header = (
                     f"# best of sweep {self.folder} by {self.config.objective}: trial "
@@ -508,13 +794,16 @@ class Sweep:
 
 
 class _RunRecorder(SilentProgress):
-    """Training progress of one point: records its run directory as soon as it exists."""
+    """Training progress of one point: signs its run directory as the sweep's own and
+    records it (relative to the sweep folder) as soon as it exists."""
 
-    def __init__(self, store: Store, number: int) -> None:
-        self.store, self.number = store, number
+    def __init__(self, sweep: Sweep, number: int) -> None:
+        self.sweep, self.number = sweep, number
 
     def start(self, info: dict[str, Any]) -> None:
-        self.store.update(self.number, run_dir=str(Path(info["run_dir"]).resolve()))
+        run_dir = Path(info["run_dir"])
+        mark_run(run_dir, self.sweep.sweep_id, self.number)
+        self.sweep.store.update(self.number, run_dir=self.sweep.stored(run_dir))
 
 
 def _resumable(run_dir: Path) -> bool:
@@ -531,20 +820,6 @@ def _resumable(run_dir: Path) -> bool:
     return (run_dir / LAST).exists() or (run_dir / PREVIOUS).exists()
 
 
-def _remove_stub(run_dir: Path) -> None:
-    """A point's run directory that no epoch ever reached (the sweep's own bookkeeping)."""
-    import shutil
-
-    from caegen.training.rundir import Run
-
-    try:
-        live = Run(run_dir).is_live()
-    except CaegenError:
-        live = False
-    if run_dir.exists() and not live:
-        shutil.rmtree(run_dir, ignore_errors=True)
-
-
 def _quiet_tensorflow() -> None:
     """Many models in one process make TensorFlow warn about retracing: expected here."""
     import logging
@@ -555,6 +830,20 @@ def _quiet_tensorflow() -> None:
 def _recorded(d: Diagnostic) -> dict[str, Any]:
     """A diagnostic as the trial table keeps it (and invalid.txt shows it)."""
     return {"code": d.code, "message": d.message, "where": d.location.path}
+
+
+def _repeats_fit(config: SweepConfig, space: Space) -> None:
+    """Repeats derive train.seed: a space that sets it too would be overruled silently."""
+    if config.repeats == 1:
+        return
+    for dim in space.dimensions:
+        if any(t.parts[:2] == ("train", "seed") for t in dim.targets if not t.is_layer):
+            raise error(
+                "E064",
+                f"`{dim.name}` sets train.seed, which --repeats {config.repeats} derives for "
+                "every repeat",
+                "drop that dimension (each repeat gets its own recorded seed), or drop --repeats",
+            )
 
 
 def _shared_database(storage: str | None) -> Database | None:

@@ -24,12 +24,14 @@ import json
 import math
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location
+from caegen.core.limits import MAX_SWEEP_BLOCKS, MAX_SWEEP_POINTS
 
 SECTIONS = ("encoder", "decoder")
 _SEGMENT = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)(?::(-?\d+))?\]")
@@ -72,17 +74,43 @@ class Dimension:
     steps: int | None = None
     """Grid points of a range (`:N`)."""
 
+    @property
+    def repeats(self) -> bool:
+        """Whether the values are block counts (a repeated slice is among the targets)."""
+        return any(t.repeat for t in self.targets)
+
+    def size(self) -> int | None:
+        """How many distinct values a sampler can draw (None: a continuous range)."""
+        if self.choices is not None:
+            return len(self.choices)
+        if self.integer:
+            return int(self.high) - int(self.low) + 1  # type: ignore[arg-type]
+        return None
+
+    def grid_size(self) -> int:
+        """How many grid values, counted without building them."""
+        if self.choices is not None:
+            return len(self.choices)
+        if self.steps is not None:
+            return self.steps
+        if self.integer and not self.log:
+            return int(self.high) - int(self.low) + 1  # type: ignore[arg-type]
+        raise self._needs_steps()
+
+    def _needs_steps(self) -> CaegenError:
+        return _space_error(
+            f"`{self.name}` is a continuous range: a grid needs its number of points",
+            f"write `{self.low}..{self.high}{':log' if self.log else ''}:5`, or use "
+            "--sampler random",
+        )
+
     def grid(self) -> list[Any]:
         if self.choices is not None:
             return list(self.choices)
         if self.steps is None:
             if self.integer and not self.log:
                 return list(range(int(self.low), int(self.high) + 1))  # type: ignore[arg-type]
-            raise _space_error(
-                f"`{self.name}` is a continuous range: a grid needs its number of points",
-                f"write `{self.low}..{self.high}{':log' if self.log else ''}:5`, or use "
-                "--sampler random",
-            )
+            raise self._needs_steps()
         lo, hi, n = float(self.low), float(self.high), self.steps  # type: ignore[arg-type]
         if n == 1:
             values = [lo]
@@ -93,7 +121,7 @@ class Dimension:
             ]
         else:
             values = [lo + i * (hi - lo) / (n - 1) for i in range(n)]
-        return [round(v) if self.integer else float(f"{v:.6g}") for v in values]
+        return _distinct([round(v) if self.integer else float(f"{v:.6g}") for v in values])
 
     def sample(self, rng: random.Random) -> Any:
         if self.choices is not None:
@@ -116,12 +144,42 @@ class Space:
     """The spec as the user wrote it (parsed YAML)."""
     dimensions: list[Dimension] = field(default_factory=list)
 
-    def grid(self) -> list[dict[str, Any]]:
-        names = [d.name for d in self.dimensions]
-        return [
-            dict(zip(names, values))
-            for values in itertools.product(*(d.grid() for d in self.dimensions))
+    def grid_size(self) -> int:
+        """The number of grid points, counted (not built); E071 over MAX_SWEEP_POINTS."""
+        bounds = [d.grid_size() for d in self.dimensions]  # an upper bound, counted
+        sizes = [
+            len(d.grid()) if n <= MAX_SWEEP_POINTS else n for d, n in zip(self.dimensions, bounds)
         ]
+        total = math.prod(sizes)
+        if total > MAX_SWEEP_POINTS:
+            shown = " x ".join(f"{n:,}" for n in sizes)
+            raise CaegenError(
+                [
+                    Diagnostic(
+                        "E071",
+                        f"the grid has {total:,} points ({shown}), more than the "
+                        f"{MAX_SWEEP_POINTS:,} a sweep takes",
+                        hint="give fewer values or steps, or sample it: --sampler random "
+                        "(or tpe) with --max-trials N",
+                    )
+                ]
+            )
+        return total
+
+    def iter_grid(self) -> Iterator[dict[str, Any]]:
+        """The grid's points in order, one at a time (after counting them)."""
+        self.grid_size()
+        names = [d.name for d in self.dimensions]
+        for values in itertools.product(*(d.grid() for d in self.dimensions)):
+            yield dict(zip(names, values))
+
+    def grid(self) -> list[dict[str, Any]]:
+        return list(self.iter_grid())
+
+    def size(self) -> int | None:
+        """How many distinct points a sampler can propose (None: unbounded)."""
+        sizes = [d.size() for d in self.dimensions]
+        return None if any(n is None for n in sizes) else math.prod(sizes)  # type: ignore[misc]
 
     def sample(self, seed: int, number: int) -> dict[str, Any]:
         """The `number`-th random point, keyed by (seed, number) alone."""
@@ -167,6 +225,36 @@ class Space:
                     slots[index] = [copy.deepcopy(value)]
             spec[section] = [layer for slot in slots for layer in slot]
         return spec
+
+
+def _count(value: float) -> str:
+    """A count as a person reads it, however large."""
+    if value < 10**15:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if isinstance(value, float) else f"a {len(str(value))}-digit number of"
+
+
+def _canonical(value: Any) -> Any:
+    """A value as the spec reads it: `0` and `0.0` alike, `True` still not `1`."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def _distinct(values: list[Any]) -> list[Any]:
+    """The values without repeats that differ only in spelling (`0`, `0.0`); first kept."""
+    seen: set[str] = set()
+    out = []
+    for value in values:
+        key = json.dumps(_canonical(value), sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(value)
+    return out
 
 
 def point_key(point: dict[str, Any]) -> str:
@@ -310,6 +398,8 @@ def _model_of(annotation: Any, value: Any) -> Any:
 def parse_values(text: str, dimension: Dimension) -> None:
     """Fill a dimension from the text after `=`: a range, a YAML list, or comma-separated."""
     text = text.strip()
+    if not text:
+        raise _space_error(f"`{dimension.name}` has no values", "give values after `=`: a,b,c")
     m = _RANGE.match(text)
     if m:
         low, high = _number(m.group(1)), _number(m.group(2))
@@ -323,6 +413,10 @@ def parse_values(text: str, dimension: Dimension) -> None:
                 f"`{dimension.name}={text}` is not a range low..high[:log][:N]",
                 "e.g. 1e-4..1e-2:log, or 8..64:4 for 4 grid points",
             )
+        if dimension.steps == 0:
+            raise _space_error(
+                f"`{dimension.name}={text}`: a range of 0 points", "give :N with N >= 1"
+            )
         if dimension.log and low <= 0:
             raise _space_error(f"`{dimension.name}`: a log range needs low > 0", "raise low")
         dimension.low, dimension.high = low, high
@@ -330,24 +424,84 @@ def parse_values(text: str, dimension: Dimension) -> None:
         return
     flow = text.startswith("[")  # a YAML list, for mappings such as layer alternatives
     values = yaml.safe_load(text) if flow else [_scalar(v) for v in text.split(",")]
+    _set_choices(dimension, values)
+
+
+def _set_choices(dimension: Dimension, values: Any) -> None:
     if not isinstance(values, list) or not values:
         raise _space_error(f"`{dimension.name}` has no values", "give values after `=`: a,b,c")
-    dimension.choices = values
+    dimension.choices = _distinct(values)
+
+
+_RANGE_KEYS = ("low", "high", "log", "steps")
 
 
 def values_from_yaml(value: Any, dimension: Dimension) -> None:
     """A space file's value: a list of choices, {low, high, log, steps}, or CLI-style text."""
     if isinstance(value, list):
-        dimension.choices = value
-    elif isinstance(value, dict) and {"low", "high"} <= set(value):
+        _set_choices(dimension, value)
+    elif isinstance(value, dict):
+        unknown = [str(k) for k in value if k not in _RANGE_KEYS]
+        if unknown or not {"low", "high"} <= set(value):
+            close = difflib.get_close_matches(unknown[0], _RANGE_KEYS, n=1) if unknown else []
+            raise _space_error(
+                f"`{dimension.name}`: a range maps low, high and optionally log, steps"
+                + (f"; `{unknown[0]}` is none of them" if unknown else ""),
+                (f"did you mean `{close[0]}`? " if close else "")
+                + "e.g. {low: 1.0e-4, high: 1.0e-2, log: true, steps: 3}",
+            )
+        steps = value.get("steps")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
+            raise _space_error(
+                f"`{dimension.name}`: steps is {steps!r}, not a whole number", "give steps: N"
+            )
         parse_values(
             f"{value['low']}..{value['high']}"
             + (":log" if value.get("log") else "")
-            + (f":{value['steps']}" if value.get("steps") else ""),
+            + (f":{steps}" if steps is not None else ""),
             dimension,
         )
     else:
         parse_values(str(value), dimension)
+
+
+def check_blocks(dimension: Dimension) -> None:
+    """Block counts (a repeated slice) are whole numbers from 0 to MAX_SWEEP_BLOCKS: a
+    fraction is refused, not floored; integral floats become ints (one spelling)."""
+    if not dimension.repeats:
+        return
+    if dimension.choices is None:
+        values: list[Any] = [dimension.low, dimension.high]
+        if not dimension.integer:
+            raise _space_error(
+                f"`{dimension.name}`: block counts are whole numbers; "
+                f"{dimension.low}..{dimension.high} is not an integer range",
+                "write e.g. 1..4",
+            )
+    else:
+        values = dimension.choices
+    for value in values:
+        whole = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and math.isfinite(value) and value.is_integer()
+        )
+        if not whole or value < 0:
+            raise _space_error(
+                f"`{dimension.name}`: {value!r} is not a block count (a whole number >= 0)",
+                "give the number of copies, e.g. 1,2,3",
+            )
+        if value > MAX_SWEEP_BLOCKS:
+            raise CaegenError(
+                [
+                    Diagnostic(
+                        "E071",
+                        f"`{dimension.name}`: {_count(value)} copies of a block, more than the "
+                        f"{MAX_SWEEP_BLOCKS} a sweep makes",
+                        hint=f"give block counts up to {MAX_SWEEP_BLOCKS}",
+                    )
+                ]
+            )
+    if dimension.choices is not None:
+        dimension.choices = _distinct([int(v) for v in dimension.choices])
 
 
 def _number(text: str) -> int | float | None:
@@ -402,6 +556,7 @@ def dimension(
     targets = [parse_target(t, base, where, line) for t in lhs.split("+")]
     dim = Dimension(lhs.strip(), targets)
     parse_values(rhs, dim)
+    check_blocks(dim)
     return dim
 
 
@@ -425,13 +580,35 @@ def _set(spec: dict[str, Any], parts: tuple[Any, ...], value: Any) -> None:
             nxt = {"name": nxt}  # `optimizer: adam` shorthand, opened to set an argument
             node[part] = nxt
         if nxt is None:
-            nxt = {}
+            nxt = _opened_default(parts[: depth + 1])
             node[part] = nxt
         node = nxt
     if value is None and isinstance(node, dict):
         node.pop(parts[-1], None)  # null: the key is left out (its default applies)
         return
     node[parts[-1]] = value
+
+
+def _opened_default(parts: tuple[Any, ...]) -> dict[str, Any]:
+    """A mapping the spec leaves to its default, opened to set one of its fields: it keeps
+    the default's tag (`optimizer: {name: adam}`), or the field would name no variant."""
+    from pydantic import BaseModel
+
+    from caegen.spec.schema import Spec
+
+    model: Any = Spec
+    for depth, part in enumerate(parts):
+        fields = getattr(model, "model_fields", {})
+        if not isinstance(part, str) or part not in fields:
+            return {}
+        if depth == len(parts) - 1:
+            default = fields[part].get_default(call_default_factory=True)
+            if not isinstance(default, BaseModel):
+                return {}
+            tags = ("name", "type")
+            return {t: getattr(default, t) for t in tags if t in type(default).model_fields}
+        model = _model_of(fields[part].annotation, None)
+    return {}
 
 
 def _restructure_slice(

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +87,10 @@ class Store:
     keeps several sweeps apart in one shared database.
     """
 
-    def __init__(self, db: Database, prefix: str = "caegen") -> None:
+    def __init__(self, db: Database, prefix: str = "caegen", owner: str | None = None) -> None:
         self.db = db
+        self.owner = owner or owner_id()
+        """Recorded on the points this process claims."""
         self.trials_table = f"{prefix}_trials"
         self.meta_table = f"{prefix}_meta"
         self.db.create(self.trials_table, self.meta_table)
@@ -122,6 +125,33 @@ class Store:
             except Conflict:
                 continue  # another process inserted it first: update it
         raise RuntimeError(f"could not record {key} in the sweep database")
+
+    def bump(self, key: str, start: int = 0) -> int:
+        """Add one to a counter (`start` when it is new); the counter's new value. Every
+        process sharing the database sees each increment once (compare-and-set)."""
+        k = self.db.quote("key")
+        for _ in range(RETRIES * 20):
+            current = self.get_meta(key)
+            try:
+                with self.db.transaction() as tx:
+                    if current is None:
+                        tx.change(
+                            f"INSERT INTO {self.meta_table} ({k}, value) VALUES (:k, :v)",
+                            k=key,
+                            v=json.dumps(start + 1),
+                        )
+                        return start + 1
+                    if tx.change(
+                        f"UPDATE {self.meta_table} SET value = :new "
+                        f"WHERE {k} = :k AND value = :old",
+                        k=key,
+                        new=json.dumps(int(current) + 1),
+                        old=json.dumps(current),
+                    ):
+                        return int(current) + 1
+            except Conflict:
+                pass  # another process counted first: count again
+        raise RuntimeError(f"could not count {key} in the sweep database")
 
     # --- trials ----------------------------------------------------------------------------
     def add(
@@ -161,8 +191,10 @@ class Store:
                 continue  # another process took this number or this point first: look again
         raise RuntimeError("could not record a point in the sweep database")
 
-    def requeue_orphans(self) -> int:
-        """Points whose owner died while training them go back to the queue."""
+    def requeue_orphans(self, orphaned: Callable[[str | None], bool] | None = None) -> int:
+        """Points whose owner died while training them go back to the queue; `orphaned`
+        judges an owner (default: its pid, on this machine)."""
+        orphaned = orphaned or (lambda owner: not _owner_alive(owner))
         rows = self.db.read(
             f"SELECT number, owner FROM {self.trials_table} WHERE state IN (:a, :b)",
             a=RUNNING,
@@ -170,7 +202,7 @@ class Store:
         )
         requeued = 0
         for number, owner in rows:
-            if _owner_alive(owner):
+            if not orphaned(owner):
                 continue
             with self.db.transaction() as tx:
                 requeued += tx.change(
@@ -200,7 +232,7 @@ class Store:
                         f"UPDATE {self.trials_table} SET state = :running, owner = :owner, "
                         "started = :now, updated = :now WHERE number = :n AND state = :q",
                         running=RUNNING,
-                        owner=owner_id(),
+                        owner=self.owner,
                         now=now,
                         n=rows[0][0],
                         q=QUEUED,
@@ -232,6 +264,12 @@ class Store:
             f"SELECT {', '.join(COLUMNS)} FROM {self.trials_table} WHERE number = :n", n=number
         )
         return _trial(row)
+
+    def by_point(self, point_key: str) -> Trial | None:
+        rows = self.db.read(
+            f"SELECT {', '.join(COLUMNS)} FROM {self.trials_table} WHERE point = :p", p=point_key
+        )
+        return _trial(rows[0]) if rows else None
 
     def trials(self) -> list[Trial]:
         rows = self.db.read(f"SELECT {', '.join(COLUMNS)} FROM {self.trials_table} ORDER BY number")

@@ -63,6 +63,8 @@ class DataSplits:
     train: Images
     test: Images
     description: str
+    test_split_images: int | None = None
+    """The whole test split's size (`test` holds its first `data.eval_limit` when set)."""
     calibration: Images | None = None
     """Normal images held out of training, for the anomaly threshold (anomaly data only)."""
 
@@ -480,9 +482,11 @@ SOURCES = {
 def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = None) -> DataSplits:
     """The spec's data, fitted to its input shape, in [0, 1] (`range` is applied later).
 
-    Sources return images at their own size; the limit is applied before fitting, so that
-    only the images used are resized and held in memory. A folder source never reads
-    `output_root` (where runs are written).
+    `limit` (default `data.limit`) limits the train split only; the test split stays whole
+    unless `data.eval_limit` asks for its first N images. Sources return images at their
+    own size; the limits are applied before fitting, so that only the images used are
+    resized and held in memory. A folder source never reads `output_root` (where runs are
+    written).
     """
     source = SOURCES[spec.data.source]
     try:
@@ -496,11 +500,11 @@ def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = N
             "check the path and its permissions",
         ) from None
     limit = limit or spec.data.limit
+    splits.test_split_images = len(splits.test)
     if limit:
         splits.train = splits.train.head(limit)
-        splits.test = splits.test.head(max(1, limit // 4))
-        if splits.calibration is not None:
-            splits.calibration = splits.calibration.head(max(1, limit // 4))
+    if spec.data.eval_limit:
+        splits.test = splits.test.head(spec.data.eval_limit)
     held = [i for i in (splits.train, splits.test, splits.calibration) if i is not None]
     _check_memory(spec, sum(len(i) for i in held if i.array is not None))
     for images in held:

@@ -32,66 +32,86 @@ def ssim_per_image(
     )
 
 
-class _Mean:
-    """A running mean of per-image values (float64 sums)."""
+def mse_per_image(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    axes = tuple(range(1, reference.ndim))
+    return np.mean((reference.astype(np.float64) - estimate) ** 2, axis=axes)
+
+
+class _Column:
+    """One score per image, batch after batch (float64; NaN where it was not computed)."""
 
     def __init__(self) -> None:
-        self.total = 0.0
-        self.count = 0
+        self.parts: list[np.ndarray] = []
 
-    def add(self, values: np.ndarray | None) -> None:
-        if values is not None:
-            self.total += float(np.sum(values, dtype=np.float64))
-            self.count += len(values)
+    def add(self, values: np.ndarray | None, n: int) -> None:
+        self.parts.append(np.full(n, np.nan) if values is None else values.astype(np.float64))
 
-    def value(self) -> float | None:
-        return self.total / self.count if self.count else None
+    def values(self) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros(0)
+
+    def mean(self) -> float | None:
+        values = self.values()
+        return float(np.mean(values)) if len(values) and not np.isnan(values).any() else None
 
 
 class ReconstructionScore:
-    """Test metrics over batches: `update` with each batch, then `result`."""
+    """Test metrics over batches: `update` with each batch (in test-split order), then
+    `result` for the means and `per_image` for each image's scores (per_image.csv)."""
 
     def __init__(self, data_range: float, train_mean: np.ndarray, denoising: bool) -> None:
         self.data_range = data_range
         self.train_mean = train_mean.astype(np.float64)
         self.denoising = denoising
         self.images = 0
-        self.sq_error = 0.0
         self.abs_error = 0.0
         self.values = 0
-        self.psnr, self.ssim, self.baseline = _Mean(), _Mean(), _Mean()
-        self.noisy_psnr, self.noisy_ssim = _Mean(), _Mean()
+        self.columns = {
+            name: _Column()
+            for name in ("mse", "psnr", "ssim", "baseline", "noisy_mse", "noisy_psnr", "noisy_ssim")
+        }
 
     def update(self, clean: np.ndarray, recon: np.ndarray, noisy: np.ndarray | None) -> None:
-        clean64 = clean.astype(np.float64)
-        diff = clean64 - recon
-        self.images += len(clean)
-        self.values += diff.size
-        self.sq_error += float(np.sum(diff**2))
-        self.abs_error += float(np.sum(np.abs(diff)))
-        r = self.data_range
-        self.psnr.add(psnr_per_image(clean, recon, r))
-        self.ssim.add(ssim_per_image(clean, recon, r))
+        n, r, add = len(clean), self.data_range, self._add
+        self.images += n
+        self.values += clean.size
+        self.abs_error += float(np.sum(np.abs(clean.astype(np.float64) - recon)))
+        add("mse", mse_per_image(clean, recon), n)
+        add("psnr", psnr_per_image(clean, recon, r), n)
+        add("ssim", ssim_per_image(clean, recon, r), n)
         mean_image = np.broadcast_to(self.train_mean, clean.shape)
-        self.baseline.add(psnr_per_image(clean, mean_image, r))
+        add("baseline", psnr_per_image(clean, mean_image, r), n)
         if self.denoising and noisy is not None:
-            self.noisy_psnr.add(psnr_per_image(clean, noisy, r))
-            self.noisy_ssim.add(ssim_per_image(clean, noisy, r))
+            add("noisy_mse", mse_per_image(clean, noisy), n)
+            add("noisy_psnr", psnr_per_image(clean, noisy, r), n)
+            add("noisy_ssim", ssim_per_image(clean, noisy, r), n)
+
+    def _add(self, name: str, values: np.ndarray | None, n: int) -> None:
+        self.columns[name].add(values, n)
+
+    def per_image(self) -> dict[str, np.ndarray]:
+        """Each scored image's index in the test split and its scores (per_image.csv's
+        columns); the means of these columns are `result`'s mse, psnr and ssim."""
+        names = ["mse", "psnr", "ssim"]
+        if self.denoising:
+            names += ["noisy_mse", "noisy_psnr", "noisy_ssim"]
+        return {"image": np.arange(self.images), **{n: self.columns[n].values() for n in names}}
 
     def result(self) -> dict[str, float | int | None]:
+        mean = {name: column.mean() for name, column in self.columns.items()}
         out: dict[str, float | int | None] = {
             "test_images": self.images,
             # test errors compare reconstructions with targets: no regularization penalty
             "errors_include_penalty": False,
-            "mse": self.sq_error / max(self.values, 1),
+            "mse": mean["mse"],
             "mae": self.abs_error / max(self.values, 1),
-            "psnr": self.psnr.value(),
-            "ssim": self.ssim.value(),
+            "psnr": mean["psnr"],
+            "ssim": mean["ssim"],
             # the PSNR of always predicting the mean training image: the floor to beat
-            "baseline_mean_image_psnr": self.baseline.value(),
+            "baseline_mean_image_psnr": mean["baseline"],
         }
         if self.denoising:
-            out["noisy_input_psnr"] = self.noisy_psnr.value()
-            out["noisy_input_ssim"] = self.noisy_ssim.value()
+            out["noisy_input_mse"] = mean["noisy_mse"]
+            out["noisy_input_psnr"] = mean["noisy_psnr"]
+            out["noisy_input_ssim"] = mean["noisy_ssim"]
             out["psnr_gain_db"] = out["psnr"] - out["noisy_input_psnr"]  # type: ignore[operator]
         return out

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from caegen.core.fsutil import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from caegen.spec.schema import Spec
 
 
 def pyplot():  # type: ignore[no-untyped-def]
@@ -74,3 +78,20 @@ def reconstruction_grid(rows: list[tuple[str, np.ndarray]], path: Path, data_ran
             if c == 0:
                 ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
     save_figure(fig, path)
+
+
+def run_figures(
+    spec: Spec, model: Any, run_dir: Path, history: list[dict[str, Any]], test: Any
+) -> None:
+    """A finished run's loss.png and reconstructions.png."""
+    from caegen.training.pipeline import evaluation_arrays, spread
+
+    loss_plot(history, run_dir / "loss.png", f"{spec.name}: {spec.train.loss} loss")
+    x, clean = evaluation_arrays(test, spec, seed=spec.train.seed + 1, indices=spread(len(test), 8))
+    recon = model.predict(x, verbose=0)
+    rows = (
+        [("noisy", x), ("denoised", recon), ("clean", clean)]
+        if spec.data.noise is not None
+        else [("input", x), ("reconstruction", recon)]
+    )
+    reconstruction_grid(rows, run_dir / "reconstructions.png", spec.data.range)

@@ -46,6 +46,8 @@ HISTORY = "history.csv"
 METRICS = "metrics.json"
 SCORER = "scorer.json"
 """How `caegen score` last scored the run: the map, the threshold and how it was chosen."""
+PER_IMAGE = "per_image.csv"
+SWEEP_RECORD = "sweep.json"  # marks a sweep directory (it holds a spec.yaml too: not a run)
 LOCK = ".lock"
 JOB = "job.json"
 CHECKPOINTS = Path("checkpoints")
@@ -67,6 +69,12 @@ HISTORY_FIELDS = (
 """`loss` includes the regularization penalty (weight decay, layer regularizers) and, for
 a VAE, the weighted KL term; the reconstruction errors are the loss function alone (per
 pixel); `kl` is a VAE's KL divergence per image (empty for other autoencoders)."""
+PER_IMAGE_FIELDS = ("image", "mse", "psnr", "ssim")
+DENOISING_PER_IMAGE_FIELDS = ("noisy_mse", "noisy_psnr", "noisy_ssim")
+"""per_image.csv: one row per test image scored, in test-split order; `image` is its
+0-based index in the test split. A denoiser's file adds the noisy input's scores against
+the clean image. An empty cell is a score that was not computed (SSIM on images smaller
+than its 7x7 window)."""
 
 # How a run stands. A "running" run whose owner is gone is reported as "killed".
 RUNNING, FINISHED, INTERRUPTED, DIVERGED, FAILED, KILLED = (
@@ -183,17 +191,22 @@ class Run:
         """
         path = Path(path)
         try:
+            _refuse_sweep(path)
             if (path / SPEC).exists():
                 return cls(path)
-            runs = (
-                sorted(cls(p) for p in path.iterdir() if (p / SPEC).exists())
-                if path.is_dir()
-                else []
-            )
+            children = [p for p in path.iterdir() if (p / SPEC).exists()] if path.is_dir() else []
+            runs = sorted(cls(p) for p in children if not (p / SWEEP_RECORD).exists())
         except OSError as exc:
             raise error(
                 "E052", f"cannot read {path}: {os_error_reason(exc)}", "pass a run directory"
             ) from None
+        if children and not runs:
+            raise error(
+                "E052",
+                f"{path} holds sweep directories, not runs",
+                "pass one run of a sweep (<sweep>/runs/<name>/<timestamp>); "
+                "`caegen compare` takes whole sweeps",
+            )
         if not runs:
             raise error(
                 "E052",
@@ -586,6 +599,83 @@ class Run:
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise _damaged(path, str(exc), f"run `caegen score {self.path}` again") from None
 
+    def write_per_image(self, columns: dict[str, Any]) -> None:
+        """per_image.csv from equal-length columns: `image` and the scores (see
+        PER_IMAGE_FIELDS); None or NaN scores are written as empty cells."""
+        names = [n for n in (*PER_IMAGE_FIELDS, *DENOISING_PER_IMAGE_FIELDS) if n in columns]
+        lengths = {len(columns[n]) for n in names}
+        if "image" not in columns or len(lengths) != 1:
+            raise ValueError("per-image columns need `image` and equal lengths")
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(names)
+        for i in range(lengths.pop()):
+            writer.writerow([_cell(columns[n][i], whole=n == "image") for n in names])
+        atomic_write_text(self.path / PER_IMAGE, buf.getvalue())
+
+    def per_image(self) -> dict[str, Any] | None:
+        """The per-image test scores as numpy arrays by column (`image` as integers, empty
+        cells as NaN); None for a run written before per_image.csv existed (E059 when the
+        file cannot be read back)."""
+        path = self.path / PER_IMAGE
+        if not path.exists():
+            return None
+        try:
+            text = path.read_bytes().decode("utf-8")
+            if "\0" in text:
+                raise ValueError("it contains NUL bytes")
+            return _per_image_columns(list(csv.reader(io.StringIO(text))))
+        except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+            raise _damaged(path, str(exc), "train the run again to recompute it") from None
+
+
+def _cell(value: Any, whole: bool) -> str:
+    if value is None:
+        return ""
+    number = float(value)
+    if whole:
+        return str(int(number))
+    return repr(number) if math.isfinite(number) else ""
+
+
+def _per_image_columns(rows: list[list[str]]) -> dict[str, Any]:
+    if not rows:
+        raise ValueError("it is empty")
+    header, body = rows[0], rows[1:]
+    missing = [f for f in PER_IMAGE_FIELDS if f not in header]
+    if missing or len(set(header)) != len(header):
+        raise ValueError(f"its header {header[:8]} lacks {missing or 'unique names'}")
+    if not body:
+        raise ValueError("it has no rows")
+    if any(len(row) != len(header) for row in body):
+        raise ValueError(f"rows do not all have {len(header)} cells")
+    known = (*PER_IMAGE_FIELDS, *DENOISING_PER_IMAGE_FIELDS)
+    out = {
+        name: _per_image_column(name, [row[i] for row in body])
+        for i, name in enumerate(header)
+        if name in known
+    }
+    if len(set(out["image"].tolist())) != len(body):
+        raise ValueError("an image index appears twice")
+    return out
+
+
+def _per_image_column(name: str, cells: list[str]) -> Any:
+    import numpy as np
+
+    if name == "image":
+        bad = [c for c in cells if not (c.isascii() and c.isdigit())]
+        if bad:
+            raise ValueError(f"image index {bad[0]!r} is not a whole number")
+        return np.array([int(c) for c in cells], dtype=np.int64)
+    values = []
+    for cell in cells:
+        try:
+            values.append(float(cell) if cell.strip() else math.nan)
+        except ValueError:
+            raise ValueError(f"{name} {cell!r} is not a number") from None
+    return np.array(values, dtype=np.float64)
+
 
 def _history_row(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -603,6 +693,17 @@ def _history_row(row: dict[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"{key} {value!r} in epoch {out['epoch']}")
             out[key] = number
     return out
+
+
+def _refuse_sweep(path: Path) -> None:
+    """A sweep directory holds a spec.yaml (its base spec) but is not a run."""
+    if (path / SWEEP_RECORD).exists():
+        raise error(
+            "E052",
+            f"{path} is a sweep directory, not a run",
+            "pass one of its runs (<sweep>/runs/<name>/<timestamp>); "
+            "`caegen compare` takes whole sweeps",
+        )
 
 
 def _pid_alive(pid: int | None) -> bool:
