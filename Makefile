@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/onnx_inference.py
 	$(BIN)/python bench/sweep_invalid.py
 	$(BIN)/python bench/lsp_latency.py
+	$(BIN)/python bench/check_scaling.py
 	$(BIN)/python bench/bn_recalibration.py
 	$(BIN)/python bench/score_throughput.py
 	$(BIN)/python bench/report.py

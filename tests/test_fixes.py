@@ -206,3 +206,64 @@ def test_activation_order_fix_is_withheld_where_a_generated_name_would_shift():
         "  - {type: upsampling2d}", "  - {type: upsampling2d, inputs: encoder.5}"
     )
     assert "W103" in findings(wired) and fixes_of(wired, "W103") == []
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\r"], ids=["crlf", "cr"])
+@pytest.mark.parametrize("name", ["W103", "E031.crop"])
+def test_added_lines_end_as_the_files_lines_do(tmp_path, name, ending):
+    """A fix that adds a line writes it with the file's own line break (CR-only too)."""
+    before = (DIR / f"{name}.before.yaml").read_text().replace("\n", ending)
+    after = (DIR / f"{name}.after.yaml").read_text().replace("\n", ending)
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes(before.encode())
+    result = runner.invoke(app, ["check", "--fix", "--unsafe-fixes", "--no-table", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert spec.read_bytes() == after.encode()
+
+
+def test_fix_writes_through_a_symlink_and_keeps_the_files_mode(tmp_path):
+    import os
+    import stat
+
+    real = tmp_path / "specs" / "method1.yaml"
+    real.parent.mkdir()
+    real.write_text((SPECS / "cifar10_method1_bug.yaml").read_text())
+    real.chmod(0o640)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    result = runner.invoke(app, ["check", "--fix", "--no-table", str(link)])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == str(real)  # still a link, to the file
+    assert caegen.check(caegen.load(real)).params.total == 19_363  # the file got the fixes
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+
+
+def test_fix_refuses_a_file_that_is_not_utf8_and_says_where(tmp_path):
+    spec = tmp_path / "latin1.yaml"
+    raw = "name: caf\xe9\ninput: [8, 8, 1]\n".encode("latin-1")
+    spec.write_bytes(raw)
+    result = runner.invoke(app, ["check", "--fix", str(spec)])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "latin1.yaml:1:10: E001" in result.output and "0xe9" in result.output
+    assert spec.read_bytes() == raw
+
+
+def test_fixes_are_never_written_over_a_fifo(tmp_path):
+    """The fixed text of a spec read from a FIFO is refused, not written in its place."""
+    import os
+    import threading
+
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)
+    text = (SPECS / "cifar10_method1_bug.yaml").read_text()
+    writer = threading.Thread(target=fifo.write_text, args=(text,))
+    writer.start()
+    result = runner.invoke(app, ["check", "--fix", "--no-table", str(fifo)])
+    writer.join(timeout=10)
+    assert (
+        result.exit_code == 1
+        and "E057" in result.output
+        and "not a regular file" in (result.output)
+    )
+    assert fifo.is_fifo()

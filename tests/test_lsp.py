@@ -243,3 +243,40 @@ def test_a_version_whose_text_was_checked_before_is_published_too(server, tmp_pa
     server.change(uri, text, 3)
     _, message = server.diagnostics(uri, version=3, timeout=10)
     assert [d["code"] for d in message["params"]["diagnostics"]].count("E040") == 4
+
+
+def test_a_spec_whose_numbers_overflowed_before_replaces_the_old_findings(server, tmp_path):
+    """A deep stack of stride-2 layers (2^1200) and a stride of 1e400 once raised
+    OverflowError in the check, and the editor kept showing the previous findings."""
+    uri = (tmp_path / "deep.yaml").as_uri()
+    server.open(uri, METHOD1.read_text())
+    _, first = server.diagnostics(uri, version=1)
+    assert "E040" in {d["code"] for d in first["params"]["diagnostics"]}
+    deep = "".join(
+        "  - {type: conv2d, filters: 1, kernel_size: 3, strides: 2}\n" for _ in range(1200)
+    )
+    text = (
+        f"name: deep\ninput: [28, 28, 1]\nencoder:\n{deep}decoder:\n"
+        "  - {type: conv2d_transpose, filters: 1, kernel_size: 3, strides: 28}\n"
+    )
+    server.change(uri, text, 2)
+    _, second = server.diagnostics(uri, version=2)
+    assert {d["code"] for d in second["params"]["diagnostics"]} == {"I106"}
+    server.change(uri, text.replace("strides: 2}", "strides: 1e400}", 1), 3)
+    _, third = server.diagnostics(uri, version=3)
+    assert [d["code"] for d in third["params"]["diagnostics"]] == ["E012"]
+
+
+def test_an_analysis_that_fails_is_published_as_e079_in_place_of_stale_findings(monkeypatch):
+    """A bug in a pass must not leave an editor showing the previous version's findings."""
+    import caegen.compile.compiler as compiler
+    from caegen.editor.analysis import analyze
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug in a pass")
+
+    monkeypatch.setattr(compiler, "check", broken)
+    analysis = analyze(METHOD1.read_text(), "method1.yaml")
+    (d,) = analysis.diagnostics
+    assert d.code == "E079" and "ZeroDivisionError: a bug in a pass" in d.message
+    assert d.location.line == 1

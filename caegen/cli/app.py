@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
+from caegen.cli.boundary import (
+    CaegenGroup,
+    CaegenTyper,
+    Input,
+    OutputFile,
+    OutputFolder,
+    real_stream,
+)
+from caegen.cli.consoles import console, err_console
+from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 
@@ -20,17 +29,15 @@ if TYPE_CHECKING:
     from caegen.spec.schema import Spec
     from caegen.training.options import RunResult, TrainOptions
 
-app = typer.Typer(
+app = CaegenTyper(
     name="caegen",
     help="A declarative config-to-model compiler for convolutional autoencoders.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=CaegenGroup,  # every command runs inside the boundary (caegen.cli.boundary)
 )
-# When piped, rich assumes 80 columns; layer tables need more to stay unabridged.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
 
 
 class Format(str, Enum):
@@ -50,17 +57,22 @@ def hide_native_logs() -> None:
     import logging
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing across models
-    if sys.stderr is not sys.__stderr__:  # already redirected (tests, embedding): leave it
+    stream = real_stream(sys.stderr)
+    if stream is None or stream is not sys.__stderr__:  # redirected (tests, embedding): leave it
         return
     try:
-        sys.stderr.flush()
+        stream.flush()
         original = os.dup(2)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
-        sys.stderr = os.fdopen(original, "w", buffering=1)
+        replacement = os.fdopen(original, "w", buffering=1)
     except (OSError, ValueError):  # no real descriptor 2 (e.g. captured in tests)
         return
+    if stream is not sys.stderr:  # the boundary's guard: replace what it guards
+        sys.stderr.inner = replacement  # type: ignore[union-attr]
+    else:
+        sys.stderr = replacement
 
 
 def fail(diagnostics: list[Diagnostic]) -> typer.Exit:
@@ -104,7 +116,9 @@ def _root(
 @app.command()
 def check(
     specs: Annotated[
-        list[Path], typer.Argument(metavar="SPEC", help="Spec files to check.", show_default=False)
+        list[Path],
+        typer.Argument(metavar="SPEC", help="Spec files to check.", show_default=False),
+        Input,
     ],
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     strict: Annotated[bool, typer.Option(help="Fail on warnings too.")] = False,
@@ -188,7 +202,7 @@ def _codes(value: str | None) -> list[str] | None:
 
 @app.command()
 def summary(
-    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="The spec file.")],
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="The spec file."), Input],
     keras: Annotated[
         bool, typer.Option("--keras", help="Also build the Keras model and compare.")
     ] = False,
@@ -246,9 +260,9 @@ def summary(
         if agreements is not None:
             bad = [a.name for a in agreements if not a.agrees]
             console.print(
-                f"[red]Keras disagrees on {', '.join(bad)}[/]"
+                styled((f"Keras disagrees on {', '.join(bad)}", "red"))
                 if bad
-                else f"[green]Keras agrees on all {len(agreements)} layers[/]"
+                else styled((f"Keras agrees on all {len(agreements)} layers", "green"))
             )
         console.file.flush()
         source = report.spec.source.text if report.spec and report.spec.source else None
@@ -261,7 +275,9 @@ def summary(
 @app.command()
 def train(
     spec_path: Annotated[
-        Path | None, typer.Argument(metavar="SPEC", help="The spec file (optional with --resume).")
+        Path | None,
+        typer.Argument(metavar="SPEC", help="The spec file (optional with --resume)."),
+        Input,
     ] = None,
     epochs: Annotated[
         int | None, typer.Option(min=1, max=MAX_EPOCHS, help="Override train.epochs.")
@@ -270,9 +286,11 @@ def train(
         int | None,
         typer.Option("--batch-size", min=1, max=MAX_BATCH, help="Override train.batch_size."),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("runs"),
+    out: Annotated[Path, typer.Option(help="Root folder of run directories."), OutputFolder] = Path(
+        "runs"
+    ),
     resume: Annotated[
-        Path | None, typer.Option(help="Continue this run directory to --epochs.")
+        Path | None, typer.Option(help="Continue this run directory to --epochs."), Input
     ] = None,
     seed: Annotated[
         int | None, typer.Option(min=0, max=MAX_SEED, help="Override train.seed.")
@@ -332,6 +350,7 @@ def train(
     if local_workers is not None:
         _launch_local_workers(local_workers, resume, dry_run)
     try:
+        _check_cluster(strategy, dry_run)  # TF_CONFIG and this worker's port, before any work
         spec = _spec_to_train(spec_path, set_ or [])
         if spec is None and resume is None:
             raise typer.BadParameter("pass a SPEC, or --resume RUN_DIR")
@@ -355,11 +374,13 @@ def train(
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except KeyboardInterrupt as exc:
-        err_console.print(f"[yellow]interrupted[/]: {_interrupted_message(exc)}", soft_wrap=True)
+        err_console.print(
+            styled(("interrupted", "yellow"), f": {_interrupted_message(exc)}"), soft_wrap=True
+        )
         raise typer.Exit(code=130) from None
     if result.metrics:  # a worker other than the chief: the chief reports
         console.print(_metrics_line(result.metrics))
-        console.print(f"[bold green]wrote[/] {result.run_dir}")
+        console.print(styled(("wrote", "bold green"), f" {result.run_dir}"), soft_wrap=True)
 
 
 def _spec_to_train(spec_path: Path | None, sets: list[str]) -> Spec | None:
@@ -392,7 +413,10 @@ def _draw_layers_to_tensorboard(run_dir: Path) -> None:
     from caegen.inspect.inspector import inspect as draw_layers
 
     drawn = draw_layers(run_dir, tensorboard=True)
-    console.print(f"[bold green]wrote[/] filters and feature maps to {drawn.tensorboard}")
+    console.print(
+        styled(("wrote", "bold green"), f" filters and feature maps to {drawn.tensorboard}"),
+        soft_wrap=True,
+    )
 
 
 def _metrics_line(m: dict[str, Any]) -> str:
@@ -412,6 +436,15 @@ def _metrics_line(m: dict[str, Any]) -> str:
     if split and split != m["test_images"]:
         line += f" of {split:,} (--eval-limit)"
     return line
+
+
+def _check_cluster(strategy: str, dry_run: bool) -> None:
+    """A malformed TF_CONFIG (E068) or a port another process holds (E078) is said first."""
+    from caegen.training.distribute import worker_cluster
+
+    cluster = worker_cluster(strategy)
+    if cluster is not None and not dry_run:
+        cluster.check_port()
 
 
 def _launch_local_workers(workers: int, resume: Path | None, dry_run: bool) -> None:
@@ -476,10 +509,14 @@ class Part(str, Enum):
 @app.command()
 def export(
     source: Annotated[
-        Path, typer.Argument(metavar="RUN_OR_SPEC", help="A run directory, runs/<name>, or a spec.")
+        Path,
+        typer.Argument(metavar="RUN_OR_SPEC", help="A run directory, runs/<name>, or a spec."),
+        Input,
     ],
     path: Annotated[
-        Path | None, typer.Argument(metavar="[PATH]", help="Where to write the ONNX file.")
+        Path | None,
+        typer.Argument(metavar="[PATH]", help="Where to write the ONNX file."),
+        OutputFile,
     ] = None,
     onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (the format).")] = False,
     part: Annotated[Part, typer.Option(help="Which model to export.")] = Part.autoencoder,
@@ -502,10 +539,14 @@ def export(
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning[/]: {warning}")
+        err_console.print(styled(("warning", "yellow"), f": {warning}"), soft_wrap=True)
     console.print(
-        f"[bold green]wrote[/] {result.path} ({result.part}, opset {opset}, "
-        f"{'trained' if result.trained else 'untrained'})"
+        styled(
+            ("wrote", "bold green"),
+            f" {result.path} ({result.part}, opset {opset}, "
+            f"{'trained' if result.trained else 'untrained'})",
+        ),
+        soft_wrap=True,
     )
     console.print(f"checked  onnx.checker passed; compared on {result.inputs}")
     console.print(f"max |onnx - keras|  {result.max_abs_diff:.3g} (tolerance {tolerance:g})")
@@ -521,6 +562,7 @@ def schema(
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Write it to this file (e.g. caegen.schema.json)."),
+        OutputFile,
     ] = None,
 ) -> None:
     """Print the JSON Schema of the spec language (for editor completion)."""
@@ -548,7 +590,9 @@ def _modeline(path: Path) -> str:
 def init(
     template: Annotated[str, typer.Argument(help="A template name (see --list).")] = "quickstart",
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Where to write (default: NAME.yaml).")
+        Path | None,
+        typer.Option("--out", "-o", help="Where to write (default: NAME.yaml)."),
+        OutputFile,
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the templates.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,

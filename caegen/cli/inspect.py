@@ -8,18 +8,24 @@ from typing import Annotated
 import typer
 
 from caegen.cli.app import app, console, fail, hide_native_logs
+from caegen.cli.boundary import Input, OutputFolder
+from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError
 
 
 @app.command()
 def inspect(
-    source: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory or runs/<name>.")],
+    source: Annotated[
+        Path, typer.Argument(metavar="RUN", help="A run directory or runs/<name>."), Input
+    ],
     image: Annotated[
         int | None,
         typer.Option(min=0, help="Feed test image N, as the run's evaluation does (default: 0)."),
     ] = None,
     input_file: Annotated[
-        Path | None, typer.Option("--input", help="Feed this image file instead (png, jpg).")
+        Path | None,
+        typer.Option("--input", help="Feed this image file instead (png, jpg)."),
+        Input,
     ] = None,
     layers: Annotated[
         str | None,
@@ -28,6 +34,7 @@ def inspect(
     out: Annotated[
         Path | None,
         typer.Option(help="Folder for the figures (default: inspect/<name>/<run>)."),
+        OutputFolder,
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace existing figures.")] = False,
     tensorboard: Annotated[
@@ -62,8 +69,11 @@ def inspect(
         console.print(f"  {view.summary()}", soft_wrap=True)
     figures = [p for p in result.written if p.suffix == ".png" and ".filters" not in p.suffixes]
     for path in figures:
-        console.print(f"[bold green]wrote[/] {path}")
+        console.print(styled(("wrote", "bold green"), f" {path}"), soft_wrap=True)
     if figures:
         console.print("      and beside each its filter grid (.filters.png) and numbers (.npz)")
     if result.tensorboard is not None:
-        console.print(f"[bold green]wrote[/] TensorBoard images to {result.tensorboard}")
+        console.print(
+            styled(("wrote", "bold green"), f" TensorBoard images to {result.tensorboard}"),
+            soft_wrap=True,
+        )

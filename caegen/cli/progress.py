@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from caegen.cli.styled import styled
+
 
 def _eta(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
@@ -29,7 +31,7 @@ class RichProgress:
 
     def start(self, info: dict[str, Any]) -> None:
         c = self.console
-        c.print(f"[bold]run[/] {info['run_dir']}")
+        c.print(styled(("run", "bold"), f" {info['run_dir']}"), soft_wrap=True)
         c.print(
             f"data  {info['data']}: {info['train_images']:,} train / "
             f"{info['test_images']:,} test images"
@@ -58,7 +60,7 @@ class RichProgress:
             self.bar.reset(self.task)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"[yellow]warning[/]: {message}")
+        self.console.print(styled(("warning", "yellow"), f": {message}"), soft_wrap=True)
 
     def stop(self) -> None:
         if self.bar.live.is_started:

@@ -10,12 +10,15 @@ from typing import Annotated
 import typer
 
 from caegen.cli.app import Format, app, console, fail, hide_native_logs
+from caegen.cli.boundary import Input, OutputFolder
 from caegen.core.diagnostics import CaegenError
 
 
 @app.command()
 def score(
-    source: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory or runs/<name>.")],
+    source: Annotated[
+        Path, typer.Argument(metavar="RUN", help="A run directory or runs/<name>."), Input
+    ],
     images: Annotated[
         list[Path] | None,
         typer.Argument(
@@ -23,6 +26,7 @@ def score(
             help="Images, folders or .npy arrays to score (default: the run's test split).",
             show_default=False,
         ),
+        Input,
     ] = None,
     kind: Annotated[
         str, typer.Option("--score", help="mse | ssim | max-residual (the map and its score).")
@@ -43,9 +47,12 @@ def score(
     masks: Annotated[
         Path | None,
         typer.Option(help="Masks <defect>/<name>_mask.png for a folder of <defect>/ images."),
+        Input,
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Folder for scores and figures (default RUN/score-KIND).")
+        Path | None,
+        typer.Option(help="Folder for scores and figures (default RUN/score-KIND)."),
+        OutputFolder,
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace the scores in --out.")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,

@@ -16,10 +16,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.live import Live
-from rich.markup import escape
 from rich.text import Text
 
 from caegen.cli.app import app, console, err_console, fail, hide_native_logs
+from caegen.cli.boundary import Input, OutputFolder
+from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError
 
 MAX_REPEATS = 1000
@@ -93,7 +94,9 @@ def _point(point: dict[str, Any]) -> str:
 
 @app.command()
 def sweep(
-    spec_path: Annotated[Path | None, typer.Argument(metavar="SPEC", help="The base spec.")] = None,
+    spec_path: Annotated[
+        Path | None, typer.Argument(metavar="SPEC", help="The base spec."), Input
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -103,7 +106,7 @@ def sweep(
         ),
     ] = None,
     space: Annotated[
-        Path | None, typer.Option(help="A YAML file mapping PATH to its values.")
+        Path | None, typer.Option(help="A YAML file mapping PATH to its values."), Input
     ] = None,
     sampler: Annotated[
         str, typer.Option(help="grid | random | tpe | qmc | cmaes (the last three: Optuna).")
@@ -127,7 +130,9 @@ def sweep(
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Train on at most N images.")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the random samplers.")] = 0,
-    out: Annotated[Path, typer.Option(help="Root folder of sweep directories.")] = Path("sweeps"),
+    out: Annotated[
+        Path, typer.Option(help="Root folder of sweep directories."), OutputFolder
+    ] = Path("sweeps"),
     jobs: Annotated[int, typer.Option(min=1, help="Training processes at once.")] = 1,
     repeats: Annotated[
         int,
@@ -146,7 +151,7 @@ def sweep(
             "postgresql://..., mysql+pymysql://... (default: study.db in the sweep directory).",
         ),
     ] = None,
-    worker: Annotated[Path | None, typer.Option(hidden=True)] = None,
+    worker: Annotated[Path | None, typer.Option(hidden=True), Input] = None,
     deadline: Annotated[float | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Search a space of spec variants; invalid points are rejected before anything is built."""
@@ -183,7 +188,10 @@ def sweep(
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     verb = "continuing" if the_sweep.resumed else "new"
-    console.print(f"[bold]sweep[/] {the_sweep.folder} ({verb}; {sampler}, {objective})")
+    console.print(
+        styled(("sweep", "bold"), f" {the_sweep.folder} ({verb}; {sampler}, {objective})"),
+        soft_wrap=True,
+    )
     until = time.time() + budget_minutes * 60 if budget_minutes is not None else None
     display = _Display(the_sweep, jobs)
     failed_workers: list[str] = []
@@ -196,7 +204,11 @@ def sweep(
     except KeyboardInterrupt:
         the_sweep.write_reports()
         err_console.print(
-            f"[yellow]interrupted[/]: run the same command again to continue {the_sweep.folder}"
+            styled(
+                ("interrupted", "yellow"),
+                f": run the same command again to continue {the_sweep.folder}",
+            ),
+            soft_wrap=True,
         )
         raise typer.Exit(code=130) from None
     except CaegenError as exc:
@@ -315,8 +327,8 @@ def _summary(the_sweep: Any, *, budget_spent: bool, failed_workers: list[str]) -
             f"{the_sweep.objective_value(best):.4g}) {_point(best.point)}",
             soft_wrap=True,
         )
-        console.print(f"[bold green]wrote[/] {the_sweep.folder / 'best.yaml'}")
-    console.print(f"[bold green]wrote[/] {the_sweep.folder / 'leaderboard.csv'}")
+        console.print(styled(("wrote", "bold green"), f" {the_sweep.folder / 'best.yaml'}"))
+    console.print(styled(("wrote", "bold green"), f" {the_sweep.folder / 'leaderboard.csv'}"))
     return the_sweep.verdict(tally, budget_spent=budget_spent, failed_workers=failed_workers)
 
 
@@ -344,6 +356,7 @@ def compare(
     sources: Annotated[
         list[Path],
         typer.Argument(metavar="RUN_OR_SWEEP", help="Run directories, runs/<name>, or sweeps."),
+        Input,
     ],
     format: Annotated[
         CompareFormat, typer.Option("--format", "-f", help="Table format.")
@@ -351,6 +364,7 @@ def compare(
     out: Annotated[
         Path | None,
         typer.Option(help="Write the tables and figures to this folder (never inside a run)."),
+        OutputFolder,
     ] = None,
     metric: Annotated[
         CompareMetric,
@@ -394,7 +408,9 @@ def compare(
         sys.stdout.write(report)
         if format is CompareFormat.csv:
             for s in result.skipped:
-                err_console.print(f"[yellow]skipped[/] {escape(str(s.path))}: {escape(s.reason)}")
+                err_console.print(
+                    styled(("skipped", "yellow"), f" {s.path}: {s.reason}"), soft_wrap=True
+                )
         if out is not None:
             _write_comparison(result, format.value, report, out)
             if inspect_layer is not None:
@@ -403,7 +419,7 @@ def compare(
                 runs = [e.run for e in result.entries]
                 target = out / f"inspect_{inspect_layer}.png"
                 path = layer_across_runs(runs, inspect_layer, target, inspect_image)
-                err_console.print(f"[bold green]wrote[/] {escape(str(path))}")
+                err_console.print(styled(("wrote", "bold green"), f" {path}"), soft_wrap=True)
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None
     except OSError as exc:
@@ -426,6 +442,6 @@ def _write_comparison(result: Any, fmt: str, report: str, out: Path) -> None:
         atomic_write_text(out / "compare.json", render(result, "json"))
     paths, problems = write_figures(result, out)
     for problem in problems:
-        err_console.print(f"[yellow]warning[/]: {escape(problem)}")
+        err_console.print(styled(("warning", "yellow"), f": {problem}"), soft_wrap=True)
     for path in paths:
-        err_console.print(f"[bold green]wrote[/] {escape(str(path))}")
+        err_console.print(styled(("wrote", "bold green"), f" {path}"), soft_wrap=True)

@@ -98,15 +98,19 @@ def fix_text(text: str, *, unsafe: bool = False, file: str | None = None) -> Fix
 
 
 def fix_file(path: Path, *, unsafe: bool = False, write: bool = True) -> FixResult:
-    """Fix a spec file in place (atomically) unless `write` is False (a diff)."""
-    from caegen.core.fsutil import atomic_write_bytes, unwritable
+    """Fix a spec file in place (atomically) unless `write` is False (a diff).
 
-    raw = path.read_bytes()
-    text = raw.decode("utf-8")
+    A symbolic link is written through: the file it points at gets the fixes and keeps its
+    permission bits. A file that cannot be read as UTF-8 text is E001 with the place of
+    its first bad byte."""
+    from caegen.core.fsutil import atomic_rewrite_bytes, unwritable
+    from caegen.core.inputs import read_input_text
+
+    text = read_input_text(path, "spec file", "pass a YAML spec file")
     result = fix_text(text, unsafe=unsafe, file=str(path))
     if write and result.changed:
         try:
-            atomic_write_bytes(path, result.text.encode("utf-8"))
+            atomic_rewrite_bytes(path, result.text.encode("utf-8"))
         except OSError as exc:
             raise unwritable(f"write {path}", exc, "check the file's permissions") from None
     return result

@@ -6,8 +6,10 @@ Every code is registered once in `CODES` and documented in docs/diagnostics.md.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 
 class Severity(str, Enum):
@@ -34,7 +36,12 @@ E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 CODES: dict[str, CodeInfo] = _codes(
     # input: files, YAML, schema
-    CodeInfo("E001", "file-not-found", E, "The spec file does not exist or cannot be read."),
+    CodeInfo(
+        "E001",
+        "file-not-found",
+        E,
+        "An input file (a spec, a space file) does not exist or cannot be read as text.",
+    ),
     CodeInfo("E002", "yaml-syntax", E, "The file is not valid YAML."),
     CodeInfo("E003", "yaml-duplicate-key", E, "A mapping repeats a key; YAML would keep the last."),
     CodeInfo("E010", "unknown-layer-type", E, "A layer's `type` is not a known layer type."),
@@ -117,7 +124,10 @@ CODES: dict[str, CodeInfo] = _codes(
     CodeInfo("E057", "output-unwritable", E, "An output path cannot be created or written."),
     CodeInfo("E058", "run-complete", E, "The run has finished the requested epochs already."),
     CodeInfo(
-        "E059", "run-file-damaged", E, "A file in a run directory cannot be read back intact."
+        "E059",
+        "run-file-damaged",
+        E,
+        "A file in a run or sweep directory cannot be read back intact.",
     ),
     CodeInfo("E060", "run-in-use", E, "A live process is training the run; one writer at a time."),
     CodeInfo(
@@ -171,6 +181,41 @@ CODES: dict[str, CodeInfo] = _codes(
         E,
         "The distribution strategy asked for cannot be set up (e.g. multi-worker without "
         "TF_CONFIG, or a TF_CONFIG that is not a cluster).",
+    ),
+    # the command-line boundary
+    CodeInfo(
+        "E075",
+        "os-error",
+        E,
+        "A file, folder or standard stream the command uses failed for an operating-system "
+        "reason (permission, a folder or FIFO where a file belongs, a name too long, a full "
+        "disk, a closed standard input).",
+    ),
+    CodeInfo(
+        "E076",
+        "output-stream",
+        E,
+        "Standard output cannot be written (closed, a full disk, a reader that went away).",
+    ),
+    CodeInfo(
+        "E077",
+        "usage",
+        E,
+        "The command line is malformed: an unknown option, a missing argument, a value of "
+        "the wrong type or out of range.",
+    ),
+    CodeInfo(
+        "E078",
+        "port-in-use",
+        E,
+        "A multi-worker task's address names a port that another process holds.",
+    ),
+    CodeInfo(
+        "E079",
+        "internal-error",
+        E,
+        "caegen failed in a way it does not anticipate (a bug): the message names the "
+        "exception; set CAEGEN_TRACEBACK=1 to see the traceback, and please report it.",
     ),
     CodeInfo(
         "E080",
@@ -394,6 +439,29 @@ def error(
 ) -> CaegenError:
     """A `CaegenError` of one diagnostic (errors outside a spec file have no location)."""
     return CaegenError([Diagnostic(code, message, location or Location(), hint)])
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame of a traceback, as `file:line in function` (from `caegen/` on)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "an unknown place"
+    frame = frames[-1]
+    parts = Path(frame.filename).parts
+    shown = "/".join(parts[parts.index("caegen") :]) if "caegen" in parts else parts[-1]
+    return f"{shown}:{frame.lineno} in {frame.name}"
+
+
+def internal_error(exc: BaseException, location: Location | None = None) -> Diagnostic:
+    """E079 for an exception caegen did not anticipate: a bug, named so it can be reported."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return Diagnostic(
+        "E079",
+        f"internal error: {type(exc).__name__}{': ' + first if first else ''} (at {_where(exc)})",
+        location or Location(),
+        "this is a bug in caegen: please report it with the command and its input files "
+        "(CAEGEN_TRACEBACK=1 prints the traceback)",
+    )
 
 
 def codes_markdown() -> str:

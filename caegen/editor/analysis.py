@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from caegen.compile.compiler import Report
 from caegen.compile.graph import Node
-from caegen.core.diagnostics import CaegenError, Diagnostic
+from caegen.core.diagnostics import CaegenError, Diagnostic, Location, internal_error
 from caegen.spec.layers import fmt_shape
 from caegen.spec.textspan import closing_bracket
 
@@ -43,6 +43,8 @@ def analyze(text: str, file: str | None = None) -> Analysis:
         report = check(loads(text, file=file))
     except CaegenError as exc:
         return Analysis(exc.diagnostics, None)
+    except Exception as exc:  # a bug: say so in the editor, in place of stale findings
+        return Analysis([internal_error(exc, Location(file, 1, 1))], None)
     return Analysis(report.diagnostics, report)
 
 

@@ -20,7 +20,7 @@ from pygls.uris import to_fs_path
 from pygls.workspace import PositionCodec
 
 from caegen.compile.fixes import fix_text
-from caegen.core.diagnostics import Diagnostic, Edit, Severity
+from caegen.core.diagnostics import Diagnostic, Edit, Location, Severity, internal_error
 from caegen.core.version import __version__
 from caegen.editor.analysis import (
     Analysis,
@@ -78,18 +78,32 @@ class CaegenLanguageServer(LanguageServer):
             await asyncio.sleep(delay)
         # nothing awaits from here on, so this is the editor's latest version: a newer
         # change would have cancelled this task during the debounce
-        checked = self.analysis_of(uri)
+        try:
+            checked = self.analysis_of(uri)
+            version = checked.version
+            found = [
+                to_lsp(self.workspace.position_codec, d, checked.text)
+                for d in checked.analysis.diagnostics
+            ]
+        except Exception as exc:  # a bug: published in place of the previous findings
+            version = self.workspace.get_text_document(uri).version
+            found = [_whole_file(internal_error(exc, Location(_file(uri), 1, 1)))]
         self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(
-                uri=uri,
-                version=checked.version,
-                diagnostics=[
-                    to_lsp(self.workspace.position_codec, d, checked.text)
-                    for d in checked.analysis.diagnostics
-                ],
-            )
+            types.PublishDiagnosticsParams(uri=uri, version=version, diagnostics=found)
         )
         self.pending.pop(uri, None)
+
+
+def _whole_file(d: Diagnostic) -> types.Diagnostic:
+    """A finding about the document as a whole, on its first character."""
+    start = types.Position(line=0, character=0)
+    return types.Diagnostic(
+        range=types.Range(start=start, end=start),
+        severity=types.DiagnosticSeverity.Error,
+        code=d.code,
+        source="caegen",
+        message=d.message + (f"\nhint: {d.hint}" if d.hint else ""),
+    )
 
 
 def _file(uri: str) -> str | None:

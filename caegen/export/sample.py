@@ -9,13 +9,20 @@ works for any autoencoder with a standalone decoder.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 from pathlib import Path
 from statistics import NormalDist
+from typing import BinaryIO
 
 import numpy as np
 
-from caegen.core.diagnostics import error
+from caegen.core.diagnostics import CaegenError, error
+from caegen.core.inputs import open_input
+from caegen.core.limits import MAX_DRAWS
 from caegen.training.rundir import Run
+
+MAX_CODES = MAX_DRAWS
+"""Codes decoded per run (`--latent`): the bound of `--n`, checked from the file's header."""
 
 
 @dataclass
@@ -61,11 +68,11 @@ def sample(
             f"{run.spec.name} has no standalone decoder (skip connections)",
             "sampling needs a decoder that reads only the latent code",
         )
+    codes = _codes(latent, shape) if latent is not None else None  # before any model is loaded
     decoder = run.load_model("decoder")
     folder = out or run.path
     result = SampleResult(latent_shape=shape)
-    if latent is not None:
-        codes = _codes(latent, shape)
+    if codes is not None:
         result.written.append(_grid(decoder.predict(codes, verbose=0), folder / "decoded.png", run))
         return result
     rng = np.random.default_rng(seed)
@@ -79,20 +86,67 @@ def sample(
     return result
 
 
-def _codes(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+_CODES_HINT = "save an array of codes with np.save (a .npy file)"
+
+
+def _codes_error(path: Path, problem: str, hint: str = _CODES_HINT) -> CaegenError:
+    return error("E053", f"the latent codes file {path} {problem}", hint)
+
+
+def _npy_header(f: BinaryIO, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran order, dtype) from a .npy header, without reading the array."""
+    from numpy.lib import format as npy
+
     try:
-        codes = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise error("E053", f"cannot read {path}: {exc}", "save codes with np.save") from None
-    if codes.ndim == len(shape):
-        codes = codes[None]
-    if tuple(codes.shape[1:]) != shape or not np.issubdtype(codes.dtype, np.number):
-        raise error(
-            "E053",
-            f"{path} holds {codes.dtype} codes of shape {codes.shape}; the latent is {shape}",
-            f"save an array of shape (N, {', '.join(map(str, shape))})",
+        version = npy.read_magic(f)
+        read = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+        if read is None:
+            raise ValueError(f"format version {version} is not read here")
+        shape, fortran, dtype = read(f)
+    except (ValueError, SyntaxError, TypeError, RecursionError, EOFError) as exc:
+        raise _codes_error(path, f"is not a .npy array ({exc})") from None
+    except OSError as exc:
+        raise _codes_error(path, f"cannot be read: {exc.strerror or exc}") from None
+    return tuple(shape), bool(fortran), dtype
+
+
+def _codes(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The codes in a .npy file, checked before any model is loaded: the array's shape
+    (one code, or N of them), a numeric dtype, at most MAX_CODES codes (from the header,
+    before the data is read), and finite values once in float32."""
+    with open_input(path, "latent codes file", _CODES_HINT) as f:
+        stored, fortran, dtype = _npy_header(f, path)
+        full = stored if len(stored) != len(shape) else (1, *stored)
+        numeric = np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+        if tuple(full[1:]) != shape or not numeric:
+            raise _codes_error(
+                path,
+                f"holds {dtype} codes of shape {stored}; the latent is {shape}",
+                f"save an array of shape (N, {', '.join(map(str, shape))})",
+            )
+        count = full[0]
+        if not 0 < count <= MAX_CODES:
+            raise _codes_error(
+                path,
+                f"holds {count:,} codes; one run decodes 1 to {MAX_CODES:,}",
+                "split the codes into several files",
+            )
+        size = prod(full) * dtype.itemsize
+        data = f.read(size)
+    if len(data) != size:
+        raise _codes_error(path, f"is truncated: {len(data):,} of {size:,} bytes of data")
+    codes = np.frombuffer(data, dtype).reshape(full, order="F" if fortran else "C")
+    with np.errstate(over="ignore", invalid="ignore"):
+        codes = codes.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(codes.reshape(count, -1)).all(axis=1))
+    if bad.size:
+        raise _codes_error(
+            path,
+            f"holds {bad.size:,} code(s) with NaN or infinite values (as float32), the first "
+            f"at index {bad[0]}",
+            "decode finite codes only (values beyond float32's 3.4e38 are infinite)",
         )
-    return codes.astype(np.float32)
+    return codes
 
 
 def _grid(images: np.ndarray, path: Path, run: Run, cols: int = 8) -> Path:

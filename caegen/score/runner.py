@@ -185,6 +185,7 @@ def score(
     spec = run.spec
     kind = ScoreKind.make(options.kind, options.smooth, spec.data.range)
     kind.check_size(spec.input[0], spec.input[1])
+    given = _given(images, spec, options)  # checked before anything is loaded or written
     out = Path(out) if out is not None else run.path / f"score-{kind.kind}"
     prepare_out(out, force)
     scorer = Scorer(run.load_model("autoencoder"), spec, kind, options.batch_size)
@@ -194,7 +195,8 @@ def score(
     threshold = m.threshold_from_normal(normal.scores, options.quantile)
     # the same quantile of every pixel of those images: the share of normal pixels flagged
     pixel_threshold = m.threshold_from_normal(normal.maps, options.quantile)
-    inputs = _inputs(images, data, spec, options)
+    # load_data keeps the first data.eval_limit test images when the run recorded one
+    inputs = given or Inputs(data.test, f"{len(data.test):,} test images ({data.description})")
     scored = scorer.run(inputs.images)
     result = ScoreResult(
         run.path,
@@ -220,13 +222,18 @@ def score(
     return result
 
 
-def _inputs(
-    images: list[Path] | None, data: DataSplits, spec: Spec, options: ScoreOptions
-) -> Inputs:
+def _given(images: list[Path] | None, spec: Spec, options: ScoreOptions) -> Inputs | None:
+    """The images given to score, checked against the model (None: the run's test split)."""
     if images:
         return collect(list(images), spec, fit=options.fit, masks=options.masks)
-    # load_data keeps the first data.eval_limit test images when the run recorded one
-    return Inputs(data.test, f"{len(data.test):,} test images ({data.description})")
+    if options.masks is not None:
+        raise error(
+            "E096",
+            f"--masks {options.masks} goes with images to score; the run's own test split "
+            "brings its masks",
+            "pass a folder of images labelled by subfolder (good/, <defect>/) with --masks",
+        )
+    return None
 
 
 def _masks(images: Images, spec: Spec) -> np.ndarray | None:

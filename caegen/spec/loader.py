@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from caegen.core.diagnostics import CaegenError, Diagnostic, Fix, Location
+from caegen.core.inputs import read_input_text
 from caegen.spec.schema import Source, Spec
 from caegen.spec.textspan import scalar_edit
 from caegen.spec.yamlpos import Positions, YamlSyntaxError, load_with_positions
@@ -22,31 +23,10 @@ SECTIONS = ("encoder", "decoder")
 
 
 def load(path: str | Path) -> Spec:
-    """Read and validate a spec file. Raises `CaegenError` with located diagnostics."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CaegenError(
-            [
-                Diagnostic(
-                    "E001",
-                    f"no such spec file: {file}",
-                    Location(file),
-                    "check the path; `caegen init --list` shows starter specs",
-                )
-            ]
-        ) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise CaegenError(
-            [
-                Diagnostic(
-                    "E001", f"cannot read {file}: {reason}", Location(file), "pass a YAML spec file"
-                )
-            ]
-        ) from None
-    return loads(text, file=file)
+    """Read and validate a spec file. Raises `CaegenError` with located diagnostics (E001
+    for a file that cannot be read as text, whatever the reason)."""
+    hint = "check the path; `caegen init --list` shows starter specs"
+    return loads(read_input_text(path, "spec file", hint), file=str(path))
 
 
 def loads(text: str, file: str | None = None) -> Spec:
@@ -74,6 +54,17 @@ def loads(text: str, file: str | None = None) -> Spec:
                     "remove one of the two entries; YAML keeps only the last",
                 )
                 for d in duplicates
+            ]
+        )
+    if data is None:
+        raise CaegenError(
+            [
+                Diagnostic(
+                    "E012",
+                    "the spec is empty",
+                    Location(file, 1, 1),
+                    "write name, input, encoder and decoder; or start from a template: caegen init",
+                )
             ]
         )
     if not isinstance(data, dict):

@@ -199,7 +199,7 @@ class Train(_Strict):
     kl_weight: NonNegativeFloat = Field(
         default=1.0, description="VAEs: the weight of the KL term (beta of a beta-VAE)"
     )
-    kl_warmup_epochs: Annotated[int, Strict(), Field(ge=0)] = Field(
+    kl_warmup_epochs: Annotated[int, Strict(), Field(ge=0, le=MAX_EPOCHS)] = Field(
         default=0, description="VAEs: raise the KL weight linearly over the first N epochs"
     )
     tensorboard_images_every: PositiveInt | None = Field(

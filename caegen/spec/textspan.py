@@ -6,13 +6,40 @@ fix edits exactly the token and nothing around it (comments, quotes, layout stay
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from caegen.core.diagnostics import Edit
+
+_BREAKS = "\r\n\x85\u2028\u2029"
+"""The characters YAML counts as line breaks (the only ones a spec may contain)."""
+
+
+@lru_cache(maxsize=8)
+def lines_of(text: str) -> list[str]:
+    """The text's lines without their breaks. Cached: rules that propose many fixes ask
+    for the same text's lines again and again (a fresh split each time is quadratic)."""
+    return text.splitlines()
+
+
+@lru_cache(maxsize=8)
+def rows_of(text: str) -> list[str]:
+    """The text's lines with their breaks (cached, as `lines_of`)."""
+    return text.splitlines(keepends=True)
+
+
+def line_ending(text: str, row: str) -> str:
+    """The line break `row` ends with; for a last line without one, the file's first."""
+    ending = row[len(row.rstrip(_BREAKS)) :]
+    if ending:
+        return ending
+    first = rows_of(text)[0] if text else ""
+    return first[len(first.rstrip(_BREAKS)) :] or "\n"
 
 
 def scalar_edit(text: str, line: int, column: int, old: str, new: str) -> Edit | None:
     """An edit replacing the scalar `old` written at (line, column), or None if the text
     there is not that scalar (plain, or in single or double quotes)."""
-    lines = text.splitlines()
+    lines = lines_of(text)
     if not 0 < line <= len(lines):
         return None
     rest = lines[line - 1][column - 1 :]
@@ -27,7 +54,7 @@ def scalar_edit(text: str, line: int, column: int, old: str, new: str) -> Edit |
 
 def plain_scalar_at(text: str, line: int, column: int) -> str | None:
     """The scalar written at (line, column), without its quotes (None past the text)."""
-    lines = text.splitlines()
+    lines = lines_of(text)
     if not 0 < line <= len(lines):
         return None
     rest = lines[line - 1][column - 1 :]
@@ -71,7 +98,7 @@ def closing_bracket(row: str, start: int) -> int | None:
 def flow_mapping_insert(text: str, line: int, column: int, entry: str) -> Edit | None:
     """An edit adding `key: value` as the last entry of the flow mapping `{...}` that opens
     at (line, column) and closes on the same line; None for any other layout."""
-    lines = text.splitlines()
+    lines = lines_of(text)
     if not 0 < line <= len(lines):
         return None
     row = lines[line - 1]
@@ -87,14 +114,14 @@ def flow_mapping_insert(text: str, line: int, column: int, entry: str) -> Edit |
 def flow_item_line(text: str, line: int, column: int) -> tuple[str, str] | None:
     """(indent with the dash, line ending) of a list item that is a whole one-line flow
     mapping starting at (line, column), e.g. `  - {type: batch_norm}`; None otherwise."""
-    lines = text.splitlines(keepends=True)
+    lines = rows_of(text)
     if not 0 < line <= len(lines):
         return None
     row = lines[line - 1]
     prefix, body = row[: column - 1], row[column - 1 :].split("#")[0].rstrip()
     if prefix.strip() != "-" or not body.startswith("{") or not body.endswith("}"):
         return None
-    return prefix, "\r\n" if row.endswith("\r\n") else "\n"
+    return prefix, line_ending(text, row)
 
 
 def flow_item_after(text: str, line: int, column: int, item: str) -> Edit | None:
@@ -104,8 +131,8 @@ def flow_item_after(text: str, line: int, column: int, item: str) -> Edit | None
     if found is None:
         return None
     prefix, ending = found
-    row = text.splitlines(keepends=True)[line - 1]
-    if row.endswith(("\n", "\r")):
+    row = rows_of(text)[line - 1]
+    if row != row.rstrip(_BREAKS):
         return Edit(line + 1, 1, line + 1, 1, f"{prefix}{item}{ending}")
     end = len(row) + 1  # the file's last line, with no line ending
     return Edit(line, end, line, end, f"{ending}{prefix}{item}")

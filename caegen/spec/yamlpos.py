@@ -103,14 +103,22 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        return self._scalar(node)
 
     def _key(self, key_node: yaml.Node) -> Any:
         if not isinstance(key_node, yaml.ScalarNode):
             raise yaml.constructor.ConstructorError(
                 None, None, "a mapping key must be a plain value", key_node.start_mark
             )
-        return self.loader.construct_object(key_node)
+        return self._scalar(key_node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except ValueError:  # Python refuses int() of more than 4,300 digits
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the number `{str(node.value)[:20]}...` is too long", node.start_mark
+            ) from None
 
     def _find_duplicates(self, node: yaml.MappingNode, path: PathKey) -> None:
         seen: set[Any] = set()

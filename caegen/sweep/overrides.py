@@ -17,6 +17,7 @@ import yaml
 
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.spec.schema import Spec
+from caegen.spec.yamlpos import SafeLoader
 from caegen.sweep.space import Dimension, Space, check_overlaps, parse_target
 
 WHERE = "--set"
@@ -25,10 +26,12 @@ WHERE = "--set"
 def with_sets(path: Path, sets: list[str]) -> Spec:
     """The spec at `path` with each `PATH=VALUE` of `sets` applied, loaded and checked."""
     from caegen.compile.compiler import check
-    from caegen.spec.loader import load, loads
+    from caegen.core.inputs import read_input_text
+    from caegen.spec.loader import loads
 
-    load(path)  # the file itself must be a valid spec: its own errors point into it
-    base = yaml.safe_load(path.read_text(encoding="utf-8"))
+    text = read_input_text(path, "spec file", "pass a YAML spec file")  # once: a FIFO reads once
+    loads(text, file=str(path))  # the file itself must be a valid spec: its own errors point in
+    base = yaml.safe_load(text)
     dimensions = [_dimension(text, base) for text in sets]
     names = [d.name for d in dimensions]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -76,8 +79,8 @@ def _value(name: str, text: str) -> Any:
         if math.isfinite(number):  # `inf` and `nan` go to the spec's own checks as text
             return number
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        return yaml.load(text, Loader=SafeLoader)  # libyaml: nesting depth bounded
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: 4,300+ digits
         reason = str(exc).splitlines()[0]
         raise error("E064", f"`{name}={text}` is not a YAML value: {reason}", "quote it") from None
 

@@ -38,6 +38,7 @@ import yaml
 
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.fsutil import atomic_write_text, unwritable
+from caegen.core.inputs import read_input_text
 from caegen.sweep.db import Database, display_url, open_database
 from caegen.sweep.objectives import OBJECTIVES
 from caegen.sweep.owner import DEAD, Owner, owner_state
@@ -89,12 +90,8 @@ class SweepConfig:
     def space_source(self) -> str | None:
         """The space file's text (read on first use, then kept)."""
         if self.space_file is not None and self.space_text is None:
-            try:
-                self.space_text = self.space_file.read_text()
-            except OSError as exc:
-                raise error(
-                    "E001", f"cannot read {self.space_file}: {exc.strerror}", "pass a YAML file"
-                ) from None
+            hint = "pass a YAML file mapping PATH to its values"
+            self.space_text = read_input_text(self.space_file, "space file", hint)
         return self.space_text
 
     def identity(self, base_text: str) -> dict[str, Any]:
@@ -227,7 +224,7 @@ def _diag(code: str, message: str, file: str, line: int | None, hint: str) -> Di
 
 def open_sweep(config: SweepConfig) -> Sweep:
     """The latest sweep with this identity (to continue it), or a new one."""
-    from caegen.spec.loader import load
+    from caegen.spec.loader import loads
 
     if config.sampler not in SAMPLERS:
         raise error("E064", f"unknown sampler `{config.sampler}`", f"choose {', '.join(SAMPLERS)}")
@@ -243,12 +240,13 @@ def open_sweep(config: SweepConfig) -> Sweep:
             "drop --repeats, or choose a trained objective (psnr, ssim, mse)",
         )
     shared = _shared_database(config.storage)  # reached (or refused) before anything exists
-    base_spec = load(config.spec_path)  # the base itself must be a valid spec
+    # read once (a FIFO reads once), and the base itself must be a valid spec
+    base_text = read_input_text(config.spec_path, "spec file", "pass the base spec")
+    base_spec = loads(base_text, file=str(config.spec_path))
     if OBJECTIVES[config.objective][0] == "score":
         from caegen.score.objective import check_objective
 
         check_objective(base_spec, config.objective)  # E097: labels or masks it lacks
-    base_text = config.spec_path.read_text()
     base = yaml.safe_load(base_text)
     space = load_space(config, base)
     _repeats_fit(config, space)
@@ -264,10 +262,10 @@ def open_sweep(config: SweepConfig) -> Sweep:
     root = config.out / base_spec.name
     for candidate in sorted(root.glob("*/sweep.json"), reverse=True):
         try:
-            recorded = json.loads(candidate.read_text())
-        except (OSError, ValueError):
-            continue
-        if recorded.get("identity") == identity:
+            recorded = sweep_record(candidate.parent)
+        except CaegenError:
+            continue  # a damaged sweep is not the one to continue
+        if recorded["identity"] == identity:
             _same_storage(recorded, config.storage, candidate.parent)
             if config.space_text is not None and not (candidate.parent / SPACE_COPY).exists():
                 atomic_write_text(candidate.parent / SPACE_COPY, config.space_text)  # older
@@ -305,21 +303,63 @@ def open_sweep(config: SweepConfig) -> Sweep:
     return Sweep(folder, config, space, base_spec.name, resumed=False, db=shared)
 
 
+_RECORD_KEYS: dict[str, tuple[type, ...]] = {
+    "sets": (list,),
+    "space_file": (str, type(None)),
+    "sampler": (str,),
+    "objective": (str,),
+    "epochs": (int, type(None)),
+    "batch_size": (int, type(None)),
+    "limit": (int, type(None)),
+    "seed": (int,),
+    "storage": (str, type(None)),
+}
+
+
+def sweep_record(folder: Path) -> dict[str, Any]:
+    """A sweep directory's sweep.json, checked: E059 names what is damaged in it."""
+    path = folder / "sweep.json"
+    text = read_input_text(path, "sweep record", "pass a sweep directory")
+    try:
+        record = json.loads(text)
+        if not isinstance(record, dict):
+            raise ValueError("it is not a JSON object")
+        if not isinstance(record.get("identity"), dict):
+            raise ValueError("its `identity` is not an object")
+        config = record.get("config")
+        if not isinstance(config, dict):
+            raise ValueError("its `config` is not an object")
+        for key, kinds in _RECORD_KEYS.items():
+            if not isinstance(config.get(key), kinds) or isinstance(config.get(key), bool):
+                raise ValueError(f"`config.{key}` is missing or of the wrong kind")
+        if not all(isinstance(s, str) for s in config["sets"]):
+            raise ValueError("`config.sets` holds something other than text")
+        repeats = config.get("repeats", 1)
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise ValueError("`config.repeats` is not a whole number of 1 or more")
+    except (ValueError, RecursionError) as exc:
+        raise error(
+            "E059",
+            f"{path} is damaged: {exc}",
+            "start the sweep afresh in another --out (this folder's runs stay readable)",
+        ) from None
+    return record
+
+
 def open_existing(folder: Path, storage: str | None = None) -> Sweep:
     """A sweep directory, as a worker process (`--jobs`) opens it; `storage` is the URL
     with its password (sweep.json records it hidden). It reads only the folder's files."""
-    from caegen.spec.loader import load
+    from caegen.spec.loader import loads
 
     try:
-        record = json.loads((folder / "sweep.json").read_text())
-        c = record["config"]
-        base_text = (folder / "spec.yaml").read_text()
+        c = sweep_record(folder)["config"]
+        base_text = read_input_text(folder / "spec.yaml", "sweep's spec file")
         space_copy = folder / SPACE_COPY
-        space_text = space_copy.read_text() if c["space_file"] else None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        space_text = read_input_text(space_copy, "sweep's space file") if c["space_file"] else None
+    except CaegenError as exc:
         raise error(
             "E052",
-            f"{folder} is not a whole sweep directory ({exc.__class__.__name__}: {exc})",
+            f"{folder} is not a whole sweep directory ({exc.diagnostics[0].message})",
             "pass a folder written by `caegen sweep` (sweeps/<name>/<timestamp>)",
         ) from None
     config = SweepConfig(
@@ -336,7 +376,7 @@ def open_existing(folder: Path, storage: str | None = None) -> Sweep:
         storage=storage if storage is not None else c["storage"],
         repeats=c.get("repeats", 1),
     )
-    name = load(folder / "spec.yaml").name
+    name = loads(base_text, file=str(folder / "spec.yaml")).name
     return Sweep(folder, config, load_space(config, yaml.safe_load(base_text)), name, resumed=True)
 
 
@@ -865,7 +905,7 @@ def _same_storage(recorded: dict[str, Any], storage: str | None, folder: Path) -
 
 def _folder_id(folder: Path) -> str:
     """A sweep's name in a shared database: the same for every process working it."""
-    record = json.loads((folder / "sweep.json").read_text())
+    record = sweep_record(folder)
     return hashlib.sha256(json.dumps(record["identity"], sort_keys=True).encode()).hexdigest()[:12]
 
 

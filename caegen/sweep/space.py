@@ -32,11 +32,15 @@ import yaml
 
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location
 from caegen.core.limits import MAX_SWEEP_BLOCKS, MAX_SWEEP_POINTS
+from caegen.spec.yamlpos import SafeLoader
 
 SECTIONS = ("encoder", "decoder")
-_SEGMENT = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)(?::(-?\d+))?\]")
+# indices of at most 18 digits (a longer one is no index of any spec, and int() of a very
+# long one is refused by Python)
+_SEGMENT = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d{1,18})(?::(-?\d{1,18}))?\]")
 _RANGE = re.compile(r"^\s*([-+0-9.eE]+)\s*\.\.\s*([-+0-9.eE]+)\s*((?::\s*[A-Za-z0-9]+\s*)*)$")
 OFF = "off"
+FLOAT_MAX = 1.7976931348623157e308
 
 
 @dataclass(frozen=True)
@@ -300,9 +304,6 @@ def parse_target(
 def _check_target(
     target: Target, base: dict[str, Any], where: str | None, line: int | None
 ) -> None:
-    from caegen.spec.layers import LAYER_BY_TYPE
-    from caegen.spec.schema import Spec
-
     parts = target.parts
     if not parts or not isinstance(parts[0], str):
         raise _space_error(
@@ -315,56 +316,77 @@ def _check_target(
             where,
             line,
         )
-    section = parts[0]
-    if section in SECTIONS:
-        layers = base.get(section) or []
-        if len(parts) < 2 or isinstance(parts[1], str):
+    if parts[0] in SECTIONS:
+        _check_layer_target(target, base, where, line)
+    else:
+        _check_key_target(target, base, where, line)
+
+
+def _check_layer_target(
+    target: Target, base: dict[str, Any], where: str | None, line: int | None
+) -> None:
+    """A target in a layer list: `encoder[1]`, `encoder[0:2]` or `decoder[3].filters`."""
+    parts, section = target.parts, target.parts[0]
+    layers = base.get(section) or []
+    if len(parts) < 2 or isinstance(parts[1], str):
+        raise _space_error(
+            f"`{target.text}`: name a layer by its index, e.g. {section}[0]",
+            f"{section} has {len(layers)} layers: {section}[0] .. {section}[{len(layers) - 1}]",
+            where,
+            line,
+        )
+    index = parts[1]
+    if isinstance(index, tuple):
+        start, stop = index
+        if not 0 <= start < stop <= len(layers):
             raise _space_error(
-                f"`{target.text}`: name a layer by its index, e.g. {section}[0]",
-                f"{section} has {len(layers)} layers: {section}[0] .. {section}[{len(layers) - 1}]",
+                f"`{target.text}`: the slice {start}:{stop} is not within {section}'s "
+                f"{len(layers)} layers",
+                f"use a slice between 0 and {len(layers)}",
                 where,
                 line,
             )
-        index = parts[1]
-        if isinstance(index, tuple):
-            start, stop = index
-            if not 0 <= start < stop <= len(layers):
-                raise _space_error(
-                    f"`{target.text}`: the slice {start}:{stop} is not within {section}'s "
-                    f"{len(layers)} layers",
-                    f"use a slice between 0 and {len(layers)}",
-                    where,
-                    line,
-                )
-            if len(parts) > 2:
-                raise _space_error(
-                    f"`{target.text}`: a slice takes no key", "set keys per layer", where, line
-                )
-            return
-        if not 0 <= index < len(layers):
+        if len(parts) > 2:
             raise _space_error(
-                f"`{target.text}`: {section} has no layer {index} (it has {len(layers)})",
-                f"use {section}[0] .. {section}[{len(layers) - 1}]",
-                where,
-                line,
-            )
-        if len(parts) == 2:
-            return
-        layer = layers[index]
-        cls = LAYER_BY_TYPE.get(layer.get("type")) if isinstance(layer, dict) else None
-        known = sorted(cls.model_fields) if cls else []
-        key = parts[2]
-        if len(parts) > 3 or not isinstance(key, str) or key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            raise _space_error(
-                f"`{target.text}`: {layer.get('type') if isinstance(layer, dict) else 'the layer'} "
-                f"has no field `{key}`",
-                (f"did you mean `{close[0]}`? " if close else "")
-                + f"its fields: {', '.join(known)}",
-                where,
-                line,
+                f"`{target.text}`: a slice takes no key", "set keys per layer", where, line
             )
         return
+    if not 0 <= index < len(layers):
+        raise _space_error(
+            f"`{target.text}`: {section} has no layer {index} (it has {len(layers)})",
+            f"use {section}[0] .. {section}[{len(layers) - 1}]",
+            where,
+            line,
+        )
+    if len(parts) > 2:
+        _check_layer_field(target, layers[index], where, line)
+
+
+def _check_layer_field(target: Target, layer: Any, where: str | None, line: int | None) -> None:
+    from caegen.spec.layers import LAYER_BY_TYPE
+
+    parts = target.parts
+    cls = LAYER_BY_TYPE.get(layer.get("type")) if isinstance(layer, dict) else None
+    known = sorted(cls.model_fields) if cls else []
+    key = parts[2]
+    if len(parts) > 3 or not isinstance(key, str) or key not in known:
+        close = difflib.get_close_matches(str(key), known, n=1)
+        raise _space_error(
+            f"`{target.text}`: {layer.get('type') if isinstance(layer, dict) else 'the layer'} "
+            f"has no field `{key}`",
+            (f"did you mean `{close[0]}`? " if close else "") + f"its fields: {', '.join(known)}",
+            where,
+            line,
+        )
+
+
+def _check_key_target(
+    target: Target, base: dict[str, Any], where: str | None, line: int | None
+) -> None:
+    """A target outside the layer lists, e.g. `train.optimizer.learning_rate`."""
+    from caegen.spec.schema import Spec
+
+    parts = target.parts
     model: Any = Spec
     node: Any = base
     for depth, part in enumerate(parts):
@@ -405,10 +427,14 @@ def parse_values(text: str, dimension: Dimension) -> None:
         low, high = _number(m.group(1)), _number(m.group(2))
         options = [o.strip() for o in m.group(3).split(":") if o.strip()]
         dimension.log = "log" in options
-        steps = [o for o in options if o.isdigit()]
-        dimension.steps = int(steps[0]) if steps else None
-        unknown = [o for o in options if o != "log" and not o.isdigit()]
-        if unknown or low is None or high is None or not low < high:
+        # grid counts of up to 100 digits (the grid size check says how large); a longer
+        # one is not a count (and Python refuses int() of more than 4,300 digits)
+        counts = [o for o in options if o.isdigit() and len(o) <= 100]
+        dimension.steps = int(counts[0]) if counts else None
+        unknown = [o for o in options if o != "log" and o not in counts]
+        # ends within the float range: samplers compute in floats
+        finite = all(x is not None and abs(x) <= FLOAT_MAX for x in (low, high))
+        if unknown or not finite or not low < high:
             raise _space_error(
                 f"`{dimension.name}={text}` is not a range low..high[:log][:N]",
                 "e.g. 1e-4..1e-2:log, or 8..64:4 for 4 grid points",
@@ -423,13 +449,22 @@ def parse_values(text: str, dimension: Dimension) -> None:
         dimension.integer = isinstance(low, int) and isinstance(high, int)
         return
     flow = text.startswith("[")  # a YAML list, for mappings such as layer alternatives
-    values = yaml.safe_load(text) if flow else [_scalar(v) for v in text.split(",")]
+    if flow:
+        values = _yaml_value(text, dimension)
+    else:
+        values = [_scalar(v, dimension) for v in text.split(",")]
     _set_choices(dimension, values)
 
 
 def _set_choices(dimension: Dimension, values: Any) -> None:
     if not isinstance(values, list) or not values:
         raise _space_error(f"`{dimension.name}` has no values", "give values after `=`: a,b,c")
+    problem = _not_plain(values)
+    if problem is not None:
+        raise _space_error(
+            f"`{dimension.name}`: {problem}",
+            "use numbers, text, true/false, null, lists and mappings (quote dates and such)",
+        )
     dimension.choices = _distinct(values)
 
 
@@ -515,12 +550,47 @@ def _number(text: str) -> int | float | None:
         return None
 
 
-def _scalar(text: str) -> Any:
+def _scalar(text: str, dimension: Dimension) -> Any:
     text = text.strip()
     number = _number(text)
     if number is not None:
         return number
-    return yaml.safe_load(text) if text else None
+    return _yaml_value(text, dimension) if text else None
+
+
+def _yaml_value(text: str, dimension: Dimension) -> Any:
+    """Values written in YAML, or E064 with the YAML problem and its column."""
+    try:
+        return yaml.load(text, Loader=SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where = f" at column {mark.column + 1}" if mark is not None else ""
+        message = f"`{dimension.name}`: cannot read `{text}` as YAML: {problem}{where}"
+    except (ValueError, RecursionError) as exc:  # a number too long; nesting too deep
+        message = f"`{dimension.name}`: cannot read `{text}` as YAML: {exc}"
+    raise _space_error(
+        message,
+        "close every bracket and quote, e.g. "
+        "[{type: max_pool2d}, {type: conv2d, filters: 8, kernel_size: 3, strides: 2}]",
+    )
+
+
+def _not_plain(value: Any, depth: int = 0) -> str | None:
+    """Why a value cannot be a sweep's value (None when it can: JSON's kinds of data)."""
+    if depth > 32:
+        return "values are nested too deeply"
+    if value is None or isinstance(value, (bool, int, str)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a finite number"
+    if isinstance(value, list):
+        return next((p for v in value if (p := _not_plain(v, depth + 1))), None)
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            return "a mapping's keys must be names"
+        return next((p for v in value.values() if (p := _not_plain(v, depth + 1))), None)
+    return f"`{value!r:.40}` is a {type(value).__name__}, not a number, text, list or mapping"
 
 
 def check_overlaps(dimensions: list[Dimension]) -> None:

@@ -20,7 +20,8 @@ import os
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from caegen.core.diagnostics import error
+from caegen.core.diagnostics import Location, error
+from caegen.training.rendezvous import bind_port, meet, split_address, stop_on_sigterm
 
 if TYPE_CHECKING:
     from caegen.training.pipeline import Shard
@@ -80,31 +81,103 @@ class Cluster:
 
     @classmethod
     def from_env(cls) -> Cluster | None:
+        """The cluster TF_CONFIG describes (None when it is not set), checked entry by
+        entry: E068 names the entry that is wrong (a worker list given as one string
+        would otherwise count its characters as workers)."""
         raw = os.environ.get("TF_CONFIG")
         if not raw:
             return None
         try:
             config = json.loads(raw)
-            cluster, task = config["cluster"], config["task"]
-            ordered = [
-                (kind, i) for kind in ("chief", "worker") for i in range(len(cluster.get(kind, [])))
-            ]
-            index = ordered.index((task["type"], int(task["index"])))
-            tasks = tuple(addr for kind in ("chief", "worker") for addr in cluster.get(kind, []))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise error(
-                "E068",
-                "TF_CONFIG is not a cluster description this run can use",
-                'set it as {"cluster": {"worker": ["host0:port", "host1:port"]}, "task": '
-                '{"type": "worker", "index": 0}} (a "chief" entry is optional)',
-            ) from None
-        return cls(tasks, index)
+        except (ValueError, RecursionError) as exc:
+            raise _config_error("it is not JSON", str(exc)) from None
+        if not isinstance(config, dict):
+            raise _config_error("it is not a JSON object")
+        cluster, task = config.get("cluster"), config.get("task")
+        if not isinstance(cluster, dict):
+            raise _config_error("`cluster` is missing or not an object", path="cluster")
+        tasks: list[str] = []
+        for kind in ("chief", "worker"):
+            tasks += _addresses(cluster.get(kind, []), kind)
+        if len(cluster.get("chief", [])) > 1:
+            raise _config_error("`cluster.chief` names more than one task", path="cluster.chief")
+        if not tasks:
+            raise _config_error("`cluster` names no chief and no worker", path="cluster")
+        return cls(tuple(tasks), _task_index(task, cluster))
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """This task's host and port."""
+        return split_address(self.tasks[self.index])
+
+    def check_port(self) -> None:
+        """E078 when another process holds this task's port (TensorFlow would fail later
+        with an unrelated gRPC message)."""
+        bind_port(self.address[1]).close()
 
     def job_id(self, spec_hash: str) -> str:
         """The same on every worker and on every restart of the same job (whose workers
         may come back on other ports or hosts)."""
         key = json.dumps({"spec": spec_hash, "workers": len(self.tasks)})
         return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+_TF_CONFIG_HINT = (
+    'set it as {"cluster": {"worker": ["host0:port", "host1:port"]}, "task": {"type": '
+    '"worker", "index": 0}} (a "chief" entry is optional)'
+)
+
+
+def _config_error(problem: str, detail: str | None = None, path: str | None = None) -> Exception:
+    message = f"TF_CONFIG is not a cluster description this run can use: {problem}"
+    return error(
+        "E068",
+        message + (f" ({detail})" if detail else ""),
+        _TF_CONFIG_HINT,
+        Location("TF_CONFIG", path=path),
+    )
+
+
+def _addresses(value: Any, kind: str) -> list[str]:
+    if not isinstance(value, list):
+        shown = "one string" if isinstance(value, str) else type(value).__name__
+        raise _config_error(
+            f"`cluster.{kind}` is {shown}, not a list of host:port addresses",
+            path=f"cluster.{kind}",
+        )
+    for i, address in enumerate(value):
+        try:
+            split_address(address if isinstance(address, str) else "")
+        except ValueError:
+            raise _config_error(
+                f"`cluster.{kind}[{i}]` is {json.dumps(address)[:60]}, not host:port with a "
+                "port from 1 to 65535",
+                path=f"cluster.{kind}[{i}]",
+            ) from None
+    return list(value)
+
+
+def _task_index(task: Any, cluster: dict[str, Any]) -> int:
+    """This process's position among the tasks (the chief first, then the workers)."""
+    if not isinstance(task, dict):
+        raise _config_error("`task` is missing or not an object", path="task")
+    kind, index = task.get("type"), task.get("index", 0)
+    if kind not in ("chief", "worker") or not cluster.get(kind):
+        raise _config_error(
+            f"`task.type` is {json.dumps(kind)[:40]}: this process must be the chief or one "
+            "of the workers the cluster lists",
+            path="task.type",
+        )
+    if isinstance(index, str) and index.isdigit():
+        index = int(index)
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise _config_error("`task.index` is not a whole number", path="task.index")
+    if not 0 <= index < len(cluster[kind]):
+        raise _config_error(
+            f"`task.index` is {index}; cluster.{kind} has {len(cluster[kind])} task(s)",
+            path="task.index",
+        )
+    return (len(cluster.get("chief", [])) if kind == "worker" else 0) + index
 
 
 def worker_cluster(strategy: str) -> Cluster | None:
@@ -127,19 +200,11 @@ def resolve(
 ) -> Resolved:
     """`for_training`: the strategy will be made (a multi-worker one is created now, before
     TensorFlow's runtime starts); False for a dry run, which only reports."""
-    import tensorflow as tf
-
     if strategy not in STRATEGIES:
         raise error("E068", f"unknown strategy `{strategy}`", f"choose {', '.join(STRATEGIES)}")
-    cluster = Cluster.from_env()
+    cluster = Cluster.from_env()  # checked before TensorFlow is imported
     if strategy == "auto" and cluster is not None and len(cluster.tasks) > 1:
         strategy = "multi-worker"
-    if strategy == "multi-worker" and cluster is not None and for_training:
-        _multi_worker_strategy()  # before anything else starts TensorFlow's runtime
-    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
-    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-    if strategy == "auto":
-        strategy = "mirrored" if len(gpus) > 1 else "one"
     if strategy == "multi-worker" and cluster is None:
         raise error(
             "E068",
@@ -147,6 +212,14 @@ def resolve(
             "start the workers with `caegen train SPEC --local-workers N`, or set TF_CONFIG "
             "on each machine (README: Scaling out)",
         )
+    import tensorflow as tf
+
+    if strategy == "multi-worker" and cluster is not None and for_training:
+        _multi_worker_strategy(cluster)  # before anything else starts TensorFlow's runtime
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if strategy == "auto":
+        strategy = "mirrored" if len(gpus) > 1 else "one"
     workers = len(cluster.tasks) if strategy == "multi-worker" and cluster else 1
     if strategy == "mirrored":
         devices = tuple(gpus) or tuple(cpus)
@@ -174,13 +247,18 @@ def resolve(
 _multi_worker: list[Any] = []
 
 
-def _multi_worker_strategy() -> Any:
+def _multi_worker_strategy(cluster: Cluster | None = None) -> Any:
     """The process's one MultiWorkerMirroredStrategy: TensorFlow allows it only before
-    its runtime starts, and only once."""
+    its runtime starts, and only once. The tasks meet first (caegen.training.rendezvous),
+    where a signal can stop the wait."""
     import tensorflow as tf
 
     if not _multi_worker:
+        stop_on_sigterm()
+        cluster = cluster or Cluster.from_env() or Cluster(("",), 0)
+        meet(cluster.tasks, cluster.index)
         _multi_worker.append(tf.distribute.MultiWorkerMirroredStrategy())
+        stop_on_sigterm()  # TensorFlow's runtime installed a SIGTERM handler of its own
     return _multi_worker[0]
 
 

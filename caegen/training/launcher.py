@@ -3,7 +3,8 @@
 It starts N `caegen train` processes, each with a free localhost port and its own
 TF_CONFIG (exactly what a cluster launcher sets), so the workers run the same code as on
 several machines. The chief's output is shown as it comes; the others' is kept and shown
-if they fail. Ctrl-C is passed to every worker (they stop together at the next step). If
+if they fail. Ctrl-C and SIGTERM are passed to every worker (they stop together at the next
+step; any still running 10 seconds later is killed). If
 a worker dies, the others cannot go on (their collectives would wait for it): after a few
 seconds in which they may end on their own (an error such as a NaN loss reaches all of
 them), they are stopped, and running the same command again continues from the last
@@ -28,7 +29,8 @@ SETTLE_S = 5.0
 NaN loss or an error in a collective reaches every worker at the same step, and the
 chief, still writing the run's status, must not be mistaken for a worker to stop."""
 GRACE_S = 10.0
-"""How long stopped workers get to finish their step before they are killed."""
+"""How long stopped workers get to finish their step before they are killed (after a
+worker failed, or after Ctrl-C or SIGTERM reached the job)."""
 
 
 def free_ports(n: int) -> list[int]:
@@ -75,30 +77,37 @@ def supervise(commands: list[list[str]], configs: list[str]) -> int:
         )
         if log is not None:
             log.close()  # the worker has its own copy of the descriptor
-    interrupted = False
+    received: list[int] = []
+    stop_by = [float("inf")]
 
     def forward(signum: int, frame: object) -> None:
-        nonlocal interrupted
-        interrupted = True
+        """Ctrl-C or SIGTERM: passed on to every worker; those still running GRACE_S later
+        (or at a second signal) are killed, whatever their peers do."""
+        stop_by[0] = time.monotonic() + (GRACE_S if not received else 0.0)
+        received.append(signum)
         for p in procs:
             if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+                p.send_signal(signum)
 
-    previous = signal.signal(signal.SIGINT, forward)
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         while any(p.poll() is None for p in procs):
-            if not interrupted and any(p.poll() not in (None, 0) for p in procs):
+            if not received and any(p.poll() not in (None, 0) for p in procs):
                 _stop(procs)
                 break
-            time.sleep(0.2)
+            if time.monotonic() > stop_by[0]:
+                _kill(procs)
+            time.sleep(0.1)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     for p in procs:
         p.wait()
     try:
-        if not interrupted:
+        if not received:
             _report(_unexplained_failures(procs), procs, logs)
-        return _exit_code(procs, interrupted)
+        code = _exit_code(procs, bool(received))
+        return 128 + received[0] if code == 130 and received else code
     finally:
         shutil.rmtree(logs, ignore_errors=True)
 
@@ -135,9 +144,13 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
         if p.poll() is None:
             p.send_signal(signal.SIGINT)
     _wait(procs, GRACE_S)
+    _kill(procs)  # waiting in a collective for the dead worker: it cannot stop itself
+
+
+def _kill(procs: list[subprocess.Popen[bytes]]) -> None:
     for p in procs:
         if p.poll() is None:
-            p.kill()  # waiting in a collective for the dead worker: it cannot stop itself
+            p.kill()
 
 
 def _wait(procs: list[subprocess.Popen[bytes]], seconds: float) -> None:

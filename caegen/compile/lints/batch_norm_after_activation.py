@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from caegen.compile.graph import Graph, Node
 from caegen.core.diagnostics import Diagnostic, Edit, Fix
-from caegen.spec.textspan import flow_item_after, flow_item_line, rewrite_scalar
+from caegen.spec.textspan import flow_item_after, flow_item_line, rewrite_scalar, rows_of
 
 CODE = "W103"
 
 
 def check(graph: Graph) -> list[Diagnostic]:
     out: list[Diagnostic] = []
+    wiring = _Wiring(graph)  # once per graph: each finding's fix looks it up in O(1)
     for node in graph.live_layers():
         if node.type != "batch_norm" or not node.inputs:
             continue
@@ -32,7 +33,7 @@ def check(graph: Graph) -> list[Diagnostic]:
                 f"already applied `{src.layer.activation_name}`",
                 node.location,
                 _hint(src.name, _is_activation_layer(src.layer), src.layer.activation_name),
-                fixes=_reorder_fix(graph, node, src),
+                fixes=_reorder_fix(graph, node, src, wiring),
             )
         )
     return out
@@ -56,7 +57,27 @@ def _hint(name: str, activation_layer: bool, activation: str) -> str:
     )
 
 
-def _reorder_fix(graph: Graph, bn: Node, src: Node) -> tuple[Fix, ...]:
+class _Wiring:
+    """Who reads each layer, and the highest generated name (`encoder.4`) that any layer
+    names per section: what every fix of this rule asks about the whole graph."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.consumers = graph.consumers()
+        self.highest_named: dict[str, int] = {}
+        for node in graph.layers():
+            for name in (node.layer.input_names() if node.layer is not None else None) or []:
+                section, _, index = name.rpartition(".")
+                if index.isdigit():
+                    best = self.highest_named.get(section, -1)
+                    self.highest_named[section] = max(best, int(index))
+
+    def names_would_shift(self, src: Node) -> bool:
+        """Whether a layer names a generated name at or after `src` in its section:
+        inserting or swapping layers there would renumber what it reads."""
+        return self.highest_named.get(src.section, -1) >= src.index
+
+
+def _reorder_fix(graph: Graph, bn: Node, src: Node, wiring: _Wiring) -> tuple[Fix, ...]:
     """Move the non-linearity after the batch norm (unsafe: it changes the model).
 
     An activation layer's line moves below the batch norm's; an activation written on a
@@ -69,7 +90,7 @@ def _reorder_fix(graph: Graph, bn: Node, src: Node) -> tuple[Fix, ...]:
         return ()
     if (src.section, src.index + 1) != (bn.section, bn.index):
         return ()
-    if graph.consumers().get(src.name) != [bn.name] or _names_would_shift(graph, src):
+    if wiring.consumers.get(src.name) != [bn.name] or wiring.names_would_shift(src):
         return ()
     text, positions = source.text, source.positions
     bn_at = positions.value_at.get((bn.section, bn.index))
@@ -81,7 +102,7 @@ def _reorder_fix(graph: Graph, bn: Node, src: Node) -> tuple[Fix, ...]:
     if _is_activation_layer(src.layer):
         if flow_item_line(text, *src_at) is None:
             return ()
-        row = text.splitlines(keepends=True)[src_at[0] - 1]
+        row = rows_of(text)[src_at[0] - 1]
         moved = flow_item_after(text, *bn_at, row[src_at[1] - 1 :].rstrip("\r\n"))
         remove = Edit(src_at[0], 1, src_at[0] + 1, 1, "")
         return (Fix(title, (remove, moved), "unsafe"),) if moved else ()
@@ -90,15 +111,3 @@ def _reorder_fix(graph: Graph, bn: Node, src: Node) -> tuple[Fix, ...]:
     linear = rewrite_scalar(text, *written_at, activation, "linear") if written_at else None
     added = flow_item_after(text, *bn_at, f"{{type: activation, activation: {activation}}}")
     return (Fix(title, (linear, added), "unsafe"),) if linear and added else ()
-
-
-def _names_would_shift(graph: Graph, src: Node) -> bool:
-    """Whether a layer names a generated name (`encoder.4`) at or after `src` in its
-    section: inserting or swapping layers there would renumber what it reads."""
-    generated = {f"{src.section}.{i}" for i in range(src.index, len(graph.nodes))}
-    return any(
-        name in generated
-        for node in graph.layers()
-        if node.layer is not None
-        for name in node.layer.input_names() or []
-    )

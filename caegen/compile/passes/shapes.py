@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from caegen.compile.graph import Graph, Node
 from caegen.core.diagnostics import Diagnostic
+from caegen.core.limits import MAX_INT
 from caegen.spec.layers import LayerBase, Shape, ShapeError, fmt_shape
 from caegen.spec.layers.shape_rules import dilated
 
@@ -34,10 +35,26 @@ def infer_shapes(graph: Graph) -> list[Diagnostic]:
                 )
             )
             continue
+        if any(d > MAX_INT for d in node.shape):
+            diagnostics.append(_too_large(node, node.shape))
+            node.shape = None
+            continue
         node.params = layer.params(shapes)
         node.macs = layer.macs(shapes, node.shape)
         _receptive_field(graph, node)
     return diagnostics
+
+
+def _too_large(node: Node, shape: Shape) -> Diagnostic:
+    """Sizes stay within int32, as TensorFlow's do; later passes then never meet a number
+    too large for a float or for printing."""
+    return Diagnostic(
+        "E030",
+        f"{node.path} (`{node.name}`, {node.type}): its output {fmt_shape(shape)} has an axis "
+        f"larger than {MAX_INT:,}, the largest size TensorFlow takes",
+        node.location,
+        "use smaller sizes, strides or upsampling factors",
+    )
 
 
 def output_shape_with(graph: Graph, replaced: dict[str, LayerBase]) -> Shape | None:
@@ -56,8 +73,20 @@ def output_shape_with(graph: Graph, replaced: dict[str, LayerBase]) -> Shape | N
     return shapes.get(graph.output)
 
 
+RF_CAP = float(2**53)
+"""Receptive fields and jumps saturate here (floats hold integers exactly up to it): a very
+deep stack of strided layers would otherwise overflow to infinity."""
+
+
+def _capped(values: tuple[float, ...]) -> tuple[float, float]:
+    return (min(float(values[0]), RF_CAP), min(float(values[1]), RF_CAP))
+
+
 def _receptive_field(graph: Graph, node: Node) -> None:
-    """Size (rows, cols) of the input window that one output unit sees, and the jump."""
+    """Size (rows, cols) of the input window that one output unit sees, and the jump.
+
+    Sizes and jumps are floats capped at `RF_CAP`; a spec's numbers are at most `MAX_INT`,
+    so no product here leaves the float range before it is capped."""
     sources = [graph.node(s) for s in node.inputs]
     if any(s.receptive_field is None for s in sources):
         return
@@ -87,5 +116,6 @@ def _receptive_field(graph: Graph, node: Node) -> None:
         )
         jump = tuple(j * s for j, s in zip(jump, strides, strict=False))
     # the true size: it may exceed the input, whose border the window then covers as padding
+    rf, jump = _capped(rf), _capped(jump)
     node.receptive_field = (round(rf[0]), round(rf[1]))
     node.meta["jump"] = jump

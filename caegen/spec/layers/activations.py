@@ -9,6 +9,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, Strict
 
+from caegen.core.limits import MAX_INT
 from caegen.spec.layers.base import (
     FLOAT_MAX,
     LayerBase,
@@ -72,7 +73,7 @@ class PReLU(_ActivationLayer):
     """
 
     type: Literal["prelu"] = "prelu"
-    shared_axes: list[Annotated[int, Strict(), Field(ge=1)]] | None = None
+    shared_axes: list[Annotated[int, Strict(), Field(ge=1, le=MAX_INT)]] | None = None
     keras_class: ClassVar[str] = "PReLU"
 
     @property

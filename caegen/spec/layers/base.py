@@ -12,10 +12,12 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic_core import PydanticCustomError
 
+from caegen.core.limits import MAX_INT
+
 Shape = tuple[int, ...]
 
-PositiveInt = Annotated[int, Strict(), Field(gt=0)]
-NonNegativeInt = Annotated[int, Strict(), Field(ge=0)]
+PositiveInt = Annotated[int, Strict(), Field(gt=0, le=MAX_INT)]
+NonNegativeInt = Annotated[int, Strict(), Field(ge=0, le=MAX_INT)]
 # Floats are strict (a YAML number, never a string or a boolean) and finite; `le` at the
 # largest float puts the finiteness in the JSON Schema too (JSON has no infinity).
 FLOAT_MAX = 1.7976931348623157e308

@@ -5,6 +5,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, Strict, field_validator
 
+from caegen.core.limits import MAX_INT
 from caegen.spec.layers.base import (
     Activation as ActivationName,
 )
@@ -92,7 +93,9 @@ class Flatten(LayerBase):
         return {}
 
 
-TargetDim = Annotated[int, Strict(), Field(ge=-1, json_schema_extra={"not": {"const": 0}})]
+TargetDim = Annotated[
+    int, Strict(), Field(ge=-1, le=MAX_INT, json_schema_extra={"not": {"const": 0}})
+]
 
 
 class Reshape(LayerBase):
