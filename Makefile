@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/lsp_latency.py
 	$(BIN)/python bench/check_scaling.py
 	$(BIN)/python bench/bn_recalibration.py
+	$(BIN)/python bench/score_throughput.py
 	$(BIN)/python bench/report.py
 
 lint: $(STAMP)

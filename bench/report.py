@@ -167,6 +167,38 @@ def lsp_start_lines(lsp: dict) -> list[str]:
     ]
 
 
+def score_section(score: dict) -> list[str]:
+    """`caegen score` against a plain forward pass (bench/score_throughput.py)."""
+    s, sides = score["summary"], score["sides"]
+    rows = [
+        f"| {name} | {v['seconds']:.3f} | {score['images'] / v['seconds']:,.0f} | "
+        f"{v['ratio']:.2f}x |"
+        for name, v in sides.items()
+    ]
+    return [
+        "## Anomaly scoring (`bench/score_throughput.py`)",
+        "",
+        f"`caegen score` on {score['images']:,} 32x32 texture patches with a run of "
+        f"{score['spec']}; alternating, medians of {score['repeats']} repeats. `forward` is "
+        "the autoencoder alone over the same batches of 256; `mse`, `ssim`, `max-residual` "
+        "caegen's scoring pass (input pipeline, reconstruction, map and score in one "
+        "TensorFlow function); `command` the whole call without and with figures, against "
+        "`forward command` (the model loaded from the run, then the forward pass).",
+        "",
+        "| side | seconds | images/s | ratio to forward |",
+        "| --- | ---: | ---: | ---: |",
+        *rows,
+        "",
+        f"Scoring pass at most {s['max_scorer_ratio']:.2f}x the forward pass (goal <= 2x): "
+        f"{verdict(s['max_scorer_ratio'] <= 2.0)}. The whole command, without figures, is "
+        f"{s['command_over_forward_command']:.2f}x loading the model and running it: it also "
+        "rebuilds the run's data to score the threshold's calibration images, traces the "
+        "scorer, and writes the CSV, the maps and the JSON; the figures add matplotlib's "
+        "rendering.",
+        "",
+    ]
+
+
 def before_after_section(ba: dict) -> list[str]:
     """The single-process path before and after a change (bench/before_after.py)."""
     s = ba["summary"]
@@ -283,6 +315,7 @@ def main() -> None:
     onnx = load("onnx_inference")
     sweep = load("sweep_invalid")
     lsp = load("lsp_latency")
+    score = load("score_throughput")
     scaling = load("check_scaling")
     fuzzed = load("fuzz_inputs")
     before_after = load("train_before_after")
@@ -418,6 +451,8 @@ def main() -> None:
         out += before_after_section(before_after)
     if lsp:
         out += lsp_section(lsp)
+    if score:
+        out += score_section(score)
     if scaling:
         out += scaling_section(scaling)
     if fuzzed:

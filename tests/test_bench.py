@@ -39,6 +39,7 @@ def run_bench(script: str, *args: str, results: Path, timeout: float) -> None:
         ("lsp_latency.py", {"median_ms", "p90_ms", "check_in_process_ms"}, set()),
         ("check_scaling.py", {"ratio", "plain_s", "batch_norm_s", "w103_fixes"}, set()),
         ("bn_recalibration.py", {"ratio_to_epoch", "psnr_before", "psnr_after"}, set()),
+        ("score_throughput.py", {"max_scorer_ratio", "command_over_forward_command"}, set()),
     ],
 )
 def test_bench_script_quick(script, keys, sections, tmp_path):

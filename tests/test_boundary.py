@@ -161,6 +161,7 @@ def base_values(command: str, w: dict[str, Any]) -> dict[str, Any]:
         "sweep": {"spec_path": w["spec"], "set_": ["encoder[0].filters=2"], "out": out},
         "compare": {"sources": [w["run"]]},
         "sample": {"source": w["run"], "latent": w["codes"], "out": out},
+        "score": {"source": w["run"], "images": [w["codes"]], "out": out},
         "inspect": {"source": w["run"], "out": out},
         "lsp": {},
     }

@@ -503,6 +503,7 @@ class Part(str, Enum):
     autoencoder = "autoencoder"
     encoder = "encoder"
     decoder = "decoder"
+    scorer = "scorer"
 
 
 @app.command()

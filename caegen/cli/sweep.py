@@ -112,7 +112,11 @@ def sweep(
         str, typer.Option(help="grid | random | tpe | qmc | cmaes (the last three: Optuna).")
     ] = "grid",
     objective: Annotated[
-        str, typer.Option(help="psnr | ssim | mse (trained) or params | macs (static).")
+        str,
+        typer.Option(
+            help="psnr | ssim | mse (trained), auroc | aupro (trained, then scored for "
+            "anomalies) or params | macs (static)."
+        ),
     ] = "psnr",
     max_trials: Annotated[
         int | None, typer.Option(min=1, help="Propose at most N points (invalid ones count).")

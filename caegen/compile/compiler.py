@@ -14,6 +14,7 @@ from caegen.compile.passes.data_channels import check_data_channels
 from caegen.compile.passes.liveness import mark_liveness
 from caegen.compile.passes.reconstruction import check_reconstruction
 from caegen.compile.passes.shapes import infer_shapes
+from caegen.compile.passes.ssim_window import check_ssim_window
 from caegen.compile.passes.suppression import apply_suppressions
 from caegen.compile.passes.variational import check_sampling
 from caegen.compile.passes.wiring import build_graph
@@ -191,6 +192,7 @@ def check(spec: Spec, ignore: Iterable[str] = (), select: Iterable[str] | None =
         diagnostics += dead
     diagnostics += check_reconstruction(graph)
     diagnostics += check_data_channels(spec)
+    diagnostics += check_ssim_window(graph)
     if wired:
         diagnostics += check_sampling(graph)
     if not any(d.code < "E040" for d in diagnostics if d.severity == Severity.ERROR):

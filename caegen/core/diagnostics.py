@@ -285,6 +285,27 @@ CODES: dict[str, CodeInfo] = _codes(
         E,
         "A sweep ended with points lost (orphaned, or left queued) or a worker process failed.",
     ),
+    # anomaly detection
+    CodeInfo(
+        "E095",
+        "ssim-window",
+        E,
+        "`loss: ssim` on images smaller than its 11x11 window (SSIM is not defined there).",
+    ),
+    CodeInfo(
+        "E096",
+        "score-input",
+        E,
+        "Images or masks given to `caegen score` do not fit the model or each other: none "
+        "found, another shape or channel count, a mask without its image or of another size.",
+    ),
+    CodeInfo(
+        "E097",
+        "anomaly-labels-missing",
+        E,
+        "A metric or objective needs labels (AUROC) or pixel masks (AUPRO) that the data "
+        "does not have.",
+    ),
     # lints from practice
     CodeInfo("W101", "output-range", W, "Output activation cannot produce the data range."),
     CodeInfo(

@@ -11,39 +11,25 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from caegen.core.diagnostics import CaegenError, error
-from caegen.core.fsutil import atomic_write_bytes, ensure_parent, unwritable
+from caegen.core.diagnostics import error
+from caegen.core.fsutil import atomic_write_bytes, unwritable
+from caegen.export.verified import (
+    ExportResult,
+    comparison_inputs,
+    median_ms,
+    writable_target,
+)
 from caegen.spec.schema import Spec
 
-PARTS = ("autoencoder", "encoder", "decoder")
+PARTS = ("autoencoder", "encoder", "decoder", "scorer")
 OUTPUT_NAME = {"autoencoder": "reconstruction", "encoder": "latent", "decoder": "reconstruction"}
 DEFAULT_OPSET = 15
 MAX_OPSET = 18  # tf2onnx 1.17 refuses 19 and above
-
-
-@dataclass
-class ExportResult:
-    path: Path
-    part: str
-    trained: bool
-    max_abs_diff: float
-    tolerance: float
-    inputs: str
-    """What the comparison ran on."""
-    samples: int
-    batch_size: int
-    keras_ms_per_batch: float
-    onnx_ms_per_batch: float
-    metadata: dict[str, str]
-    warnings: list[str]
 
 
 def _load_source(source: Path, part: str) -> tuple[Spec, dict[str, Any], Path | None]:
@@ -87,42 +73,6 @@ def _separable(spec: Spec) -> bool:
     return not any(d.code == "I108" for d in report.diagnostics)
 
 
-def _comparison_inputs(
-    spec: Spec, models: dict[str, Any], part: str, limit: int = 256
-) -> tuple[np.ndarray, str, list[str], float | None]:
-    """Real inputs for the part: the spec's test images (noisy for a denoiser); and what
-    the data's values were divided by (None when the data are not on this machine)."""
-    import tensorflow as tf
-
-    from caegen.training.data import load_data
-    from caegen.training.pipeline import evaluation_arrays, spread, undecodable
-
-    warnings: list[str] = []
-    scale = None
-    try:
-        splits = load_data(spec)
-    except CaegenError as exc:  # e.g. the dataset is not on this machine
-        rng = np.random.default_rng(0)
-        low = -1.0 if spec.data.range == "symmetric" else 0.0
-        images = rng.uniform(low, 1.0, (64, *spec.input)).astype(np.float32)
-        what = "64 seeded random images"
-        warnings.append(f"data unavailable ({exc.diagnostics[0].message}); compared on {what}")
-    else:
-        indices = spread(len(splits.test), limit)
-        try:
-            images, _ = evaluation_arrays(
-                splits.test, spec, seed=spec.train.seed + 1, indices=indices
-            )
-        except tf.errors.OpError as exc:  # a damaged image file: name it, do not guess
-            raise undecodable(exc, spec, splits.test.files) from None
-        what = f"{len(images)} test images ({splits.description})"
-        scale = splits.scale
-    if part == "decoder":
-        images = models["encoder"].predict(images, batch_size=64, verbose=0)
-        what = f"latent codes of {what}"
-    return images.astype(np.float32), what, warnings, scale
-
-
 def _convert(model: Any, part: str, opset: int) -> Any:
     """tf2onnx's graph of the model, rewritten to run in OpenCV 4.x as well (onnx_compat)."""
     import tensorflow as tf
@@ -141,16 +91,6 @@ def _convert(model: Any, part: str, opset: int) -> Any:
     symmetric_conv_transpose(proto)
     name_batch_axis(proto)
     return proto
-
-
-def _median_ms(run: Any, batches: list[np.ndarray], repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        for batch in batches:
-            start = time.perf_counter()
-            run(batch)
-            times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
 
 
 def export_onnx(
@@ -174,6 +114,12 @@ def export_onnx(
             "E052",
             f"no such run directory or spec: {source}",
             "pass runs/<name>[/<timestamp>] or a spec file",
+        )
+    if part == "scorer":  # reconstruction, anomaly map and score: caegen.export.scorer_onnx
+        from caegen.export.scorer_onnx import export_scorer
+
+        return export_scorer(
+            source, path, opset=opset, tolerance=tolerance, force=force, batch_size=batch_size
         )
     spec, models, run_dir = _load_source(source, part)
     target = (
@@ -207,6 +153,8 @@ def export_models(
     batch_size: int = 64,
 ) -> ExportResult:
     """Export `models[part]` (Keras models of `spec`) to a verified ONNX file at `target`."""
+    import onnx
+
     model = models.get(part)
     if model is None:
         raise error(
@@ -214,80 +162,16 @@ def export_models(
             f"{spec.name} has no standalone decoder (skip connections)",
             "export the autoencoder or the encoder instead",
         )
-    try:
-        target_is_dir, target_exists = target.is_dir(), target.exists()
-    except OSError as exc:  # e.g. a file name longer than the file system allows
-        raise unwritable(f"write {target}", exc, "pass another PATH") from None
-    if target_is_dir:
-        raise error(
-            "E057",
-            f"cannot write {target}: it is a directory",
-            f"pass a file path, e.g. {target / (spec.name + '-' + part + '.onnx')}",
-        )
-    if target_exists and not force:
-        raise error(
-            "E050", f"{target} already exists; not overwriting it", "pass --force, or another path"
-        )
-
-    try:
-        ensure_parent(target)
-    except OSError as exc:
-        raise unwritable(f"write {target}", exc, "pass another PATH") from None
-
+    writable_target(target, spec, part, force)
     warnings = [] if trained else ["exporting untrained weights (from a spec, not a run)"]
-    import onnx
-    import onnxruntime as ort
-
-    from caegen.core.version import __version__
-    from caegen.training.preprocessing import describe
-
     proto = _convert(model, part, opset)
-    inputs, what, data_warnings, scale = _comparison_inputs(spec, models, part)
+    inputs, what, data_warnings, scale = comparison_inputs(spec, models, part)
     warnings += data_warnings
-    metadata = {
-        "caegen_version": __version__,
-        "spec_name": spec.name,
-        "spec_hash": spec.spec_hash(),
-        "part": part,
-        "input_name": "input",
-        "output_name": OUTPUT_NAME[part],
-        "input_shape": json.dumps([None, *model.inputs[0].shape[1:]]),
-        "input_range": spec.data.range,
-        "preprocessing": json.dumps(describe(spec, part, scale)),
-        "trained": json.dumps(trained),
-    }
-    if spec.data.noise is not None:
-        metadata["noise_stddev"] = str(spec.data.noise.stddev)
+    metadata = _metadata(spec, model, part, scale, trained)
     onnx.helper.set_model_props(proto, metadata)
-
-    # verify next to the target, then move it into place: no unverified file ever lands
-    staging = target.with_name(f".{target.name}.verify")
-    try:
-        atomic_write_bytes(staging, proto.SerializeToString())
-    except OSError as exc:
-        raise unwritable(f"write {target}", exc, "pass another PATH") from None
-    try:
-        onnx.checker.check_model(str(staging))
-        session = ort.InferenceSession(str(staging), providers=["CPUExecutionProvider"])
-        keras_out = model.predict(inputs, batch_size=batch_size, verbose=0)
-        onnx_out = session.run(None, {"input": inputs})[0]
-        diff = float(np.max(np.abs(keras_out.astype(np.float64) - onnx_out)))
-        batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)][:4]
-        keras_ms = _median_ms(lambda b: model(b, training=False), batches)
-        onnx_ms = _median_ms(lambda b: session.run(None, {"input": b}), batches)
-        if not diff <= tolerance:
-            raise error(
-                "E054",
-                f"ONNX Runtime and Keras differ by up to {diff:.3g} on {what} (tolerance "
-                f"{tolerance:g}); {target} was not written",
-                "report the spec: a layer converts differently; --tolerance raises the bound",
-            )
-        try:
-            os.replace(staging, target)
-        except OSError as exc:
-            raise unwritable(f"write {target}", exc, "pass another PATH") from None
-    finally:
-        staging.unlink(missing_ok=True)
+    diff, keras_ms, onnx_ms = _verify_and_place(
+        proto, model, inputs, what, target, tolerance, batch_size
+    )
     return ExportResult(
         target,
         part,
@@ -302,3 +186,71 @@ def export_models(
         metadata,
         warnings,
     )
+
+
+def _metadata(
+    spec: Spec, model: Any, part: str, scale: float | None, trained: bool
+) -> dict[str, str]:
+    """The file's metadata_props: what it is, and how to prepare its input."""
+    from caegen.core.version import __version__
+    from caegen.training.preprocessing import describe
+
+    metadata = {
+        "caegen_version": __version__,
+        "spec_name": spec.name,
+        "spec_hash": spec.spec_hash(),
+        "part": part,
+        "input_name": "input",
+        "output_name": OUTPUT_NAME[part],
+        "input_shape": json.dumps([None, *model.inputs[0].shape[1:]]),
+        "input_range": spec.data.range,
+        "preprocessing": json.dumps(describe(spec, part, scale)),
+        "trained": json.dumps(trained),
+    }
+    if spec.data.noise is not None:
+        metadata["noise_stddev"] = str(spec.data.noise.stddev)
+    return metadata
+
+
+def _verify_and_place(
+    proto: Any,
+    model: Any,
+    inputs: np.ndarray,
+    what: str,
+    target: Path,
+    tolerance: float,
+    batch_size: int,
+) -> tuple[float, float, float]:
+    """Check the file and compare it with Keras next to the target, then move it into place:
+    no unverified file ever lands. (max abs difference, Keras and ONNX ms per batch)"""
+    import onnx
+    import onnxruntime as ort
+
+    staging = target.with_name(f".{target.name}.verify")
+    try:
+        atomic_write_bytes(staging, proto.SerializeToString())
+    except OSError as exc:
+        raise unwritable(f"write {target}", exc, "pass another PATH") from None
+    try:
+        onnx.checker.check_model(str(staging))
+        session = ort.InferenceSession(str(staging), providers=["CPUExecutionProvider"])
+        keras_out = model.predict(inputs, batch_size=batch_size, verbose=0)
+        onnx_out = session.run(None, {"input": inputs})[0]
+        diff = float(np.max(np.abs(keras_out.astype(np.float64) - onnx_out)))
+        batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)][:4]
+        keras_ms = median_ms(lambda b: model(b, training=False), batches)
+        onnx_ms = median_ms(lambda b: session.run(None, {"input": b}), batches)
+        if not diff <= tolerance:
+            raise error(
+                "E054",
+                f"ONNX Runtime and Keras differ by up to {diff:.3g} on {what} (tolerance "
+                f"{tolerance:g}); {target} was not written",
+                "report the spec: a layer converts differently; --tolerance raises the bound",
+            )
+        try:
+            os.replace(staging, target)
+        except OSError as exc:
+            raise unwritable(f"write {target}", exc, "pass another PATH") from None
+    finally:
+        staging.unlink(missing_ok=True)
+    return diff, keras_ms, onnx_ms

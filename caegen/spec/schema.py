@@ -34,9 +34,22 @@ from caegen.spec.optimizers import Adam, Optimizer, Schedule
 from caegen.spec.yamlpos import Positions
 
 DataSource = Literal[
-    "digits", "patches", "mnist", "fashion_mnist", "cifar10", "cifar100", "folder", "npz"
+    "digits",
+    "patches",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "cifar100",
+    "folder",
+    "npz",
+    "textures",
 ]
 DataRange = Literal["unit", "symmetric"]
+Texture = Literal["brick", "grass", "gravel"]
+Label = Annotated[int, Strict(), Field(ge=0)]
+# How many labels each labelled source has (0..N-1).
+DEFAULT_CALIBRATION = 0.1
+LABEL_COUNT = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 
 
 def _yaml_boolean_to_toggle(value: object) -> object:
@@ -70,6 +83,26 @@ class Data(_Strict):
         default=None,
         description="score on at most N test images (default: the whole test split)",
     )
+    classes: Annotated[list[Label], Field(min_length=1)] | None = Field(
+        default=None, description="keep only these labels in both splits, e.g. [1, 5, 6]"
+    )
+    normal: Annotated[list[Label], Field(min_length=1)] | None = Field(
+        default=None,
+        description="one-class protocol: train on these labels only; every test image is "
+        "scored, labelled normal or anomalous",
+    )
+    calibration: Annotated[float, Strict(), Field(gt=0.0, le=0.5)] | None = Field(
+        default=None,
+        description="one-class data (normal) and MVTec folders: the fraction of the normal "
+        f"training images held out of training to choose the threshold (default "
+        f"{DEFAULT_CALIBRATION}; textures hold out a band of their own)",
+    )
+    texture: Texture | None = Field(
+        default=None, description="textures: brick (default), grass or gravel"
+    )
+    defect_seed: Annotated[int, Strict(), Field(ge=0, le=MAX_SEED)] | None = Field(
+        default=None, description="textures: the seed of the synthetic defects (default 0)"
+    )
 
     @model_validator(mode="after")
     def _path_for_files(self) -> "Data":
@@ -80,6 +113,37 @@ class Data(_Strict):
                 "add path: a folder of images"
                 if self.source == "folder"
                 else "add path: an .npz file with x_train and x_test",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _labels_the_source_has(self) -> "Data":
+        for key in ("classes", "normal"):
+            wanted = getattr(self, key)
+            if wanted is None:
+                continue
+            count = LABEL_COUNT.get(self.source)
+            if count is None:
+                raise cross_field_error(
+                    key,
+                    f"data source `{self.source}` has no labels to choose from",
+                    "use a labelled source ("
+                    + ", ".join(LABEL_COUNT)
+                    + "); textures and MVTec folders label their test images themselves",
+                )
+            outside = sorted({v for v in wanted if v >= count})
+            if outside:
+                raise cross_field_error(
+                    key,
+                    f"`{self.source}` labels are 0..{count - 1}; {key} lists {outside}",
+                    f"choose labels between 0 and {count - 1}",
+                )
+        if self.classes and self.normal and not set(self.normal) <= set(self.classes):
+            extra = sorted(set(self.normal) - set(self.classes))
+            raise cross_field_error(
+                "normal",
+                f"normal lists {extra}, which data.classes leaves out",
+                "list in normal only labels that classes keeps",
             )
         return self
 
@@ -98,9 +162,16 @@ def _loss_alias(value: Any) -> Any:
 
 Loss = Annotated[
     Literal[
-        "mse", "mae", "bce", "mean_squared_error", "mean_absolute_error", "binary_crossentropy"
+        "mse",
+        "mae",
+        "bce",
+        "ssim",
+        "mean_squared_error",
+        "mean_absolute_error",
+        "binary_crossentropy",
     ],
     AfterValidator(_loss_alias),
+    Field(description="ssim: 1 - SSIM (11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03)"),
 ]
 
 

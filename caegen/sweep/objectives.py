@@ -5,6 +5,8 @@ OBJECTIVES = {
     "psnr": ("metrics", "maximize"),
     "ssim": ("metrics", "maximize"),
     "mse": ("metrics", "minimize"),
+    "auroc": ("score", "maximize"),  # image AUROC of `caegen score` (caegen.score.objective)
+    "aupro": ("score", "maximize"),
     "params": ("static", "minimize"),
     "macs": ("static", "minimize"),
 }

@@ -225,28 +225,15 @@ def open_sweep(config: SweepConfig) -> Sweep:
     """The latest sweep with this identity (to continue it), or a new one."""
     from caegen.spec.loader import loads
 
-    if config.sampler not in SAMPLERS:
-        raise error("E064", f"unknown sampler `{config.sampler}`", f"choose {', '.join(SAMPLERS)}")
-    if config.objective not in OBJECTIVES:
-        raise error(
-            "E064", f"unknown objective `{config.objective}`", f"choose {', '.join(OBJECTIVES)}"
-        )
-    if config.sampler not in BUILT_IN:
-        from caegen.sweep.optuna_sampler import missing_optuna
-
-        if (missing := missing_optuna(config.sampler)) is not None:
-            raise missing  # before anything exists
-    if config.repeats > 1 and OBJECTIVES[config.objective][0] == "static":
-        raise error(
-            "E064",
-            f"--repeats {config.repeats} with the static objective `{config.objective}`: "
-            "nothing is trained, so every repeat would be the same",
-            "drop --repeats, or choose a trained objective (psnr, ssim, mse)",
-        )
+    _refuse_options(config)
     shared = _shared_database(config.storage)  # reached (or refused) before anything exists
     # read once (a FIFO reads once), and the base itself must be a valid spec
     base_text = read_input_text(config.spec_path, "spec file", "pass the base spec")
     base_spec = loads(base_text, file=str(config.spec_path))
+    if OBJECTIVES[config.objective][0] == "score":
+        from caegen.score.objective import check_objective
+
+        check_objective(base_spec, config.objective)  # E097: labels or masks it lacks
     base = safe_load(base_text)
     space = load_space(config, base)
     _repeats_fit(config, space)
@@ -279,7 +266,39 @@ def open_sweep(config: SweepConfig) -> Sweep:
         folder.mkdir(parents=True)
     except OSError as exc:
         raise unwritable(f"create {folder}", exc, "pass another --out") from None
-    record = {
+    record = _record_of(config, identity, space)
+    atomic_write_text(folder / "sweep.json", json.dumps(record, indent=2) + "\n")
+    atomic_write_text(folder / "spec.yaml", base_text)
+    if config.space_text is not None:  # the workers read this copy, not the user's file
+        atomic_write_text(folder / SPACE_COPY, config.space_text)
+    return Sweep(folder, config, space, base_spec.name, resumed=False, db=shared)
+
+
+def _refuse_options(config: SweepConfig) -> None:
+    """Options that cannot work together, refused before anything exists."""
+    if config.sampler not in SAMPLERS:
+        raise error("E064", f"unknown sampler `{config.sampler}`", f"choose {', '.join(SAMPLERS)}")
+    if config.objective not in OBJECTIVES:
+        raise error(
+            "E064", f"unknown objective `{config.objective}`", f"choose {', '.join(OBJECTIVES)}"
+        )
+    if config.sampler not in BUILT_IN:
+        from caegen.sweep.optuna_sampler import missing_optuna
+
+        if (missing := missing_optuna(config.sampler)) is not None:
+            raise missing  # before anything exists
+    if config.repeats > 1 and OBJECTIVES[config.objective][0] == "static":
+        raise error(
+            "E064",
+            f"--repeats {config.repeats} with the static objective `{config.objective}`: "
+            "nothing is trained, so every repeat would be the same",
+            "drop --repeats, or choose a trained objective (psnr, ssim, mse)",
+        )
+
+
+def _record_of(config: SweepConfig, identity: str, space: Any) -> dict[str, Any]:
+    """sweep.json: what identifies the sweep and how it was asked for."""
+    return {
         "identity": identity,
         "spec_path": str(config.spec_path),
         "space": space.describe(),
@@ -296,11 +315,6 @@ def open_sweep(config: SweepConfig) -> Sweep:
             "repeats": config.repeats,
         },
     }
-    atomic_write_text(folder / "sweep.json", json.dumps(record, indent=2) + "\n")
-    atomic_write_text(folder / "spec.yaml", base_text)
-    if config.space_text is not None:  # the workers read this copy, not the user's file
-        atomic_write_text(folder / SPACE_COPY, config.space_text)
-    return Sweep(folder, config, space, base_spec.name, resumed=False, db=shared)
 
 
 _RECORD_KEYS: dict[str, tuple[type, ...]] = {
@@ -640,8 +654,10 @@ class Sweep:
 
         if previous is not None and _resumable(previous):
             if Run(previous).status().state == "finished":
-                return Run(previous).metrics(), self.stored(previous)
-            return train(resume=previous, out=self.runs).metrics, self.stored(previous)
+                metrics = Run(previous).metrics()
+            else:
+                metrics = train(resume=previous, out=self.runs).metrics
+            return self._scored(metrics, previous), self.stored(previous)
         if previous is not None:  # stopped before its first epoch: nothing to keep
             remove_stub(previous, self.sweep_id, trial.number)
         result = train(
@@ -652,7 +668,15 @@ class Sweep:
             out=self.runs,
             progress=_RunRecorder(self, trial.number),
         )
-        return result.metrics, self.stored(result.run_dir)
+        return self._scored(result.metrics, result.run_dir), self.stored(result.run_dir)
+
+    def _scored(self, metrics: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+        """A trained point's metrics, with its anomaly scores when the objective is one."""
+        if OBJECTIVES[self.config.objective][0] != "score":
+            return metrics
+        from caegen.score.objective import objective_metrics
+
+        return {**metrics, **objective_metrics(Path(run_dir), self.config.objective)}
 
     def _tell(self, number: int, failed: bool = False) -> None:
         if self.sampler is not None:

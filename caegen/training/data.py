@@ -3,7 +3,9 @@
 `digits` and `patches` ship with scikit-learn / scikit-image (offline). `mnist`,
 `fashion_mnist`, `cifar10` and `cifar100` read the files Keras caches in
 ~/.keras/datasets (KERAS_HOME), downloading through keras.datasets when absent.
-`folder` streams images from disk; `npz` reads a user's arrays.
+`folder` streams images from disk (MVTec AD's layout with its labels and masks);
+`npz` reads a user's arrays; `textures` cuts scikit-image's textures into patches with
+synthetic defects. `data.classes` and `data.normal` are applied to every labelled source.
 """
 
 from __future__ import annotations
@@ -12,104 +14,28 @@ import gzip
 import os
 import pickle
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from caegen.compile.memory import available_memory
-from caegen.core.diagnostics import CaegenError, Location, error
+from caegen.core.diagnostics import CaegenError
 from caegen.spec.schema import Spec
+from caegen.training.images import (  # noqa: F401  (the sources' shared pieces, here too)
+    IMAGE_SUFFIXES,
+    LUMINANCE,
+    DataSplits,
+    Images,
+    convert_channels,
+    fit_images,
+    fit_masks,
+    unavailable,
+)
+from caegen.training.textures import load_textures
+from caegen.training.truth import apply_label_protocol
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 PATCH = 32
-LUMINANCE = (0.2125, 0.7154, 0.0721)
-"""RGB -> gray weights of the in-memory sources (ITU-R 709, as scikit-image's rgb2gray)."""
-
-
-@dataclass
-class Images:
-    """A split of images: in memory (`array`), or files streamed from disk (`files`)."""
-
-    array: np.ndarray | None = None
-    files: list[str] | None = None
-    labels: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.array) if self.array is not None else len(self.files or [])
-
-    def head(self, n: int) -> Images:
-        """The first n images."""
-        return Images(
-            None if self.array is None else self.array[:n],
-            None if self.files is None else self.files[:n],
-            None if self.labels is None else self.labels[:n],
-        )
-
-
-@dataclass
-class DataSplits:
-    train: Images
-    test: Images
-    description: str
-    test_split_images: int | None = None
-    """The whole test split's size (`test` holds its first `data.eval_limit` when set)."""
-    scale: float = 255.0
-    """What the source's values were divided by to lie in [0, 1] (digits: 16)."""
-
-
-def unavailable(message: str, hint: str) -> CaegenError:
-    return error("E053", message, hint, Location(path="data.source"))
-
-
-# --- fitting images to the input shape -----------------------------------------------------
-def convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
-    """(N, h, w, c) with c in 1..4 to `channels` (1, 3 or 4), the way image tools do:
-    gray is repeated to RGB, RGB is weighed to luminance (ITU-R 709), alpha is dropped
-    (RGBA -> RGB) or made opaque (RGB -> RGBA). 2 channels read as gray + alpha."""
-    c = images.shape[-1]
-    if c == channels:
-        return images
-    color = images[..., :3] if c >= 3 else np.repeat(images[..., :1], 3, axis=-1)
-    if channels == 1:
-        weights = np.array(LUMINANCE, np.float32)
-        return (color @ weights)[..., None]
-    if channels == 3:
-        return color
-    alpha = images[..., -1:] if c in (2, 4) else np.ones_like(images[..., :1])
-    return np.concatenate([color, alpha], axis=-1)
-
-
-def fit_images(images: np.ndarray, shape: tuple[int, int, int], how: str) -> np.ndarray:
-    """(N, h, w[, c]) floats in [0, 1] -> (N, H, W, C) float32.
-
-    `resize` scales every image to H x W. `pad` keeps the pixels' scale: a smaller side is
-    zero-padded around the centre, a larger side is cropped around the centre.
-    """
-    if images.ndim == 3:
-        images = images[..., None]
-    h, w, c = shape
-    images = convert_channels(images, c)
-    if images.shape[1:3] != (h, w):
-        if how == "pad":
-            images = _pad_or_crop(images, h, w)
-        else:
-            from skimage.transform import resize
-
-            images = np.stack([resize(im, (h, w, c), order=1, anti_aliasing=True) for im in images])
-    return np.clip(images, 0.0, 1.0).astype(np.float32)
-
-
-def _pad_or_crop(images: np.ndarray, h: int, w: int) -> np.ndarray:
-    n, ih, iw, c = images.shape
-    top, left = max((ih - h) // 2, 0), max((iw - w) // 2, 0)
-    images = images[:, top : top + h, left : left + w]  # crop what is too large
-    ih, iw = images.shape[1:3]
-    out = np.zeros((n, h, w, c), dtype=np.float32)
-    top, left = (h - ih) // 2, (w - iw) // 2
-    out[:, top : top + ih, left : left + iw] = images
-    return out
 
 
 def _split(
@@ -285,6 +211,10 @@ def _folder(spec: Spec, output_root: Path | None = None) -> DataSplits:
             f"data.path `{root}` is not a directory",
             "point data.path at a folder of images (searched recursively)",
         )
+    from caegen.training.mvtec import is_mvtec, load_mvtec
+
+    if is_mvtec(root):
+        return load_mvtec(spec, root)
     skip = output_root.resolve() if output_root is not None else None
     files = sorted(str(p) for p in _walk(root, skip) if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(files) < 2:
@@ -452,6 +382,7 @@ SOURCES = {
     "cifar100": _keras_dataset,
     "folder": _folder,
     "npz": _npz,
+    "textures": load_textures,
 }
 
 
@@ -467,6 +398,7 @@ def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = N
     source = SOURCES[spec.data.source]
     try:
         splits = source(spec, output_root) if source is _folder else source(spec)
+        splits = apply_label_protocol(splits, spec)
     except OSError as exc:  # a path the user named: unreadable, too long, a loop
         from caegen.core.fsutil import os_error_reason
 
@@ -480,10 +412,13 @@ def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = N
         splits.train = splits.train.head(limit)
     if spec.data.eval_limit:
         splits.test = splits.test.head(spec.data.eval_limit)
-    _check_memory(spec, sum(len(i) for i in (splits.train, splits.test) if i.array is not None))
-    for images in (splits.train, splits.test):
+    held = [i for i in (splits.train, splits.test, splits.calibration) if i is not None]
+    _check_memory(spec, sum(len(i) for i in held if i.array is not None))
+    for images in held:
         if images.array is not None:
             images.array = fit_images(images.array, spec.input, spec.data.fit)
+        if images.truth is not None and images.truth.masks is not None:
+            images.truth.masks = fit_masks(images.truth.masks, spec.input[:2], spec.data.fit)
     return splits
 
 

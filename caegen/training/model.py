@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 def make_loss(spec: Spec) -> Any:
     import keras
 
+    if spec.train.loss == "ssim":
+        from caegen.training.losses import SSIMLoss, data_range_width
+
+        return SSIMLoss(data_range_width(spec.data.range))
     return {
         "mse": keras.losses.MeanSquaredError,
         "mae": keras.losses.MeanAbsoluteError,
@@ -29,6 +33,10 @@ def reconstruction_metric(spec: Spec) -> Any:
     """The loss function as a metric: the reconstruction error without any penalty."""
     import keras
 
+    if spec.train.loss == "ssim":
+        from caegen.training.losses import SSIMError, data_range_width
+
+        return SSIMError(data_range_width(spec.data.range))
     return {
         "mse": keras.metrics.MeanSquaredError,
         "mae": keras.metrics.MeanAbsoluteError,

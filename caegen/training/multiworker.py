@@ -75,7 +75,15 @@ class Loop:
         import tensorflow as tf
 
         self.model, self.strategy = model, strategy
-        pixel_error = getattr(keras.losses, _ERRORS[spec.train.loss])
+        if spec.train.loss == "ssim":  # per image already: the mean below keeps it
+            from caegen.training.losses import data_range_width, ssim_error
+
+            width = data_range_width(spec.data.range)
+
+            def pixel_error(y: Any, y_pred: Any) -> Any:
+                return ssim_error(y, y_pred, width)
+        else:
+            pixel_error = getattr(keras.losses, _ERRORS[spec.train.loss])
         samplers = [layer for layer in model.layers if hasattr(layer, "kl_tracker")]
         self.kl_trackers = [layer.kl_tracker for layer in samplers]
         with strategy.scope():

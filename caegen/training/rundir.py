@@ -43,6 +43,8 @@ SPEC = "spec.yaml"
 STATUS = "status.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
+SCORER = "scorer.json"
+"""How `caegen score` last scored the run: the map, the threshold and how it was chosen."""
 PER_IMAGE = "per_image.csv"
 SWEEP_RECORD = "sweep.json"  # marks a sweep directory (it holds a spec.yaml too: not a run)
 LOCK = ".lock"
@@ -551,6 +553,7 @@ class Run:
         import keras
 
         import caegen.spec.layers.keras_layers  # noqa: F401  (registers caegen's layers, e.g. Sampling)
+        from caegen.training import losses as _losses  # noqa: F401  (registers SSIMLoss)
 
         try:
             return keras.saving.load_model(path, safe_mode=True)
@@ -574,6 +577,26 @@ class Run:
             raise error("E052", f"{self.path} has no {METRICS}", hint) from None
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise _damaged(path, str(exc), "train the run again to recompute it") from None
+
+    def write_scorer(self, record: dict[str, Any]) -> None:
+        atomic_write_text(self.path / SCORER, json.dumps(record, indent=2) + "\n")
+
+    def scorer(self) -> dict[str, Any]:
+        """The scorer `caegen score` recorded (E052 when the run was never scored)."""
+        path = self.path / SCORER
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("threshold"), dict):
+                raise ValueError("no threshold recorded")
+            return data
+        except FileNotFoundError:
+            raise error(
+                "E052",
+                f"{self.path} has not been scored: it holds no {SCORER}",
+                f"run `caegen score {self.path}` first: it chooses the threshold",
+            ) from None
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise _damaged(path, str(exc), f"run `caegen score {self.path}` again") from None
 
     def write_per_image(self, columns: dict[str, Any]) -> None:
         """per_image.csv from equal-length columns: `image` and the scores (see

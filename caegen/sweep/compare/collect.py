@@ -40,8 +40,11 @@ NUMERIC = (
     "test_split_images",
     "images_per_s",
     "train_seconds",
+    "auroc",
+    "aupro",
 )
-"""metrics.json keys a comparison reads: each must be a number or null when present."""
+"""metrics.json keys a comparison reads (with a scored run's AUROC and AUPRO from its
+scorer.json): each must be a number or null when present."""
 
 
 @dataclass
@@ -250,7 +253,9 @@ def _entry(item: _Found, out: Collected) -> Entry | None:
 
 
 def _numeric_metrics(run: Run) -> dict[str, Any]:
-    metrics = run.metrics()
+    from caegen.score.objective import anomaly_columns
+
+    metrics = {**run.metrics(), **anomaly_columns(run)}
     if "psnr" not in metrics:
         raise error("E059", f"{run.path / 'metrics.json'} is damaged: it has no psnr")
     for key in NUMERIC:

@@ -37,6 +37,8 @@ COLUMNS = {
     DENOISING: ("psnr_gain", "ssim_gain", "mse_removed", "psnr", "noisy_psnr", "ssim", "mse"),
 }
 """The summarized metrics of a group, by task."""
+ANOMALY = ("auroc", "aupro")
+"""Summarized too for groups whose runs were scored for anomalies (`caegen score`)."""
 
 
 def ranked_metric(task: str, metric: str) -> str:
@@ -120,8 +122,10 @@ def summarize(values: list[float | None]) -> Summary:
 
 
 def group_summaries(group: Group) -> dict[str, Summary]:
+    scored = [m for m in ANOMALY if any(e.metric(m) is not None for e in group.entries)]
     return {
-        name: summarize([run_value(e, name) for e in group.entries]) for name in COLUMNS[group.task]
+        name: summarize([run_value(e, name) for e in group.entries])
+        for name in (*COLUMNS[group.task], *scored)
     }
 
 

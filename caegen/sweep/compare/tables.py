@@ -8,7 +8,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from caegen.sweep.compare.stats import COLUMNS, UNAVAILABLE
+from caegen.sweep.compare.stats import UNAVAILABLE
 
 if TYPE_CHECKING:
     from caegen.sweep.compare import Comparison
@@ -36,6 +36,8 @@ RUN_COLUMNS = (
     "psnr_gain",
     "images_per_s",
     "train_seconds",
+    "auroc",
+    "aupro",
     "pareto",
 )
 GROUP_COLUMNS = (
@@ -100,6 +102,8 @@ def run_rows(result: Comparison) -> list[dict[str, Any]]:
                     "psnr_gain": run_value(e, "psnr_gain"),
                     "images_per_s": m.get("images_per_s"),
                     "train_seconds": m.get("train_seconds"),
+                    "auroc": e.metric("auroc"),
+                    "aupro": e.metric("aupro"),
                     "pareto": group.number in result.pareto,
                 }
             )
@@ -109,8 +113,7 @@ def run_rows(result: Comparison) -> list[dict[str, Any]]:
 def group_rows(result: Comparison) -> list[dict[str, Any]]:
     rows = []
     for g in result.groups:
-        for metric in COLUMNS[g.task]:
-            s = result.summaries[g.number][metric]
+        for metric, s in result.summaries[g.number].items():
             rows.append(
                 {
                     "group": g.name,
@@ -269,6 +272,7 @@ def _run_table(result: Comparison) -> tuple[list[str], list[list[str]]]:
     header += ["seed", "params", "macs", "epochs", "test_images"]
     header += ["psnr", "ssim", "mse"]
     header += ["noise_std", "noisy_psnr", "psnr_gain"] if denoisers else []
+    header += [c for c in ("auroc", "aupro") if any(r[c] is not None for r in rows)]
     header += ["images_per_s", "train_seconds", "pareto"]
     cells = []
     for r in rows:

@@ -1,0 +1,1 @@
+"""Anomaly maps, image scores, normal-only thresholds, AUROC/AUPRC/F1-max/pixel AUROC/AUPRO."""
