@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from caegen.core.diagnostics import error
-from caegen.core.fsutil import atomic_write_bytes, ensure_parent, unwritable
-from caegen.export.verified import ExportResult, comparison_inputs, median_ms
+from caegen.core.fsutil import atomic_write_bytes, unwritable
+from caegen.export.verified import ExportResult, comparison_inputs, median_ms, writable_target
 from caegen.score.maps import ScoreKind, scorer_function
 from caegen.training.rundir import FINISHED, Run
 
@@ -81,7 +81,7 @@ def export_scorer(
     run, record = _scored_run(Path(source))
     spec = run.spec
     target = Path(target) if target else run.path / "scorer.onnx"
-    _check_target(target, force)
+    writable_target(target, spec, "scorer", force)
     kind = ScoreKind(record["score"], float(record["smooth_sigma"]), float(record["data_range"]))
     model = run.load_model("autoencoder")
     function = scorer_function(model, tuple(spec.input), kind)
@@ -165,19 +165,6 @@ def _verify(
         {},
         warnings,
     )
-
-
-def _check_target(target: Path, force: bool) -> None:
-    if target.is_dir():
-        raise error("E057", f"cannot write {target}: it is a directory", "pass a file path")
-    if target.exists() and not force:
-        raise error(
-            "E050", f"{target} already exists; not overwriting it", "pass --force, or another path"
-        )
-    try:
-        ensure_parent(target)
-    except OSError as exc:
-        raise unwritable(f"write {target}", exc, "pass another PATH") from None
 
 
 def _differences(
