@@ -51,7 +51,7 @@ def inspect(
     from caegen.inspect.inspector import inspect as run_inspect
 
     hide_native_logs()
-    names = [n.strip() for n in layers.split(",") if n.strip()] if layers else None
+    names = [n.strip() for n in layers.split(",") if n.strip()] if layers is not None else None
     try:
         result = run_inspect(
             source,

@@ -221,8 +221,8 @@ CODES: dict[str, CodeInfo] = _codes(
         "E080",
         "output-in-run",
         E,
-        "`caegen compare --out` names a run directory or a folder inside one; compare never "
-        "writes into a run.",
+        "An output path is a run directory or inside one (`compare --out`, `score --out`, "
+        "`export PATH`): a run's own files are never written by other commands.",
     ),
     CodeInfo(
         "E081",

@@ -22,6 +22,7 @@ from caegen.export.verified import (
     ExportResult,
     comparison_inputs,
     median_ms,
+    refuse_run_files,
     writable_target,
 )
 from caegen.spec.schema import Spec
@@ -127,6 +128,8 @@ def export_onnx(
         if path
         else (run_dir / f"{part}.onnx" if run_dir else Path(f"{spec.name}-{part}.onnx"))
     )
+    if run_dir is not None:
+        refuse_run_files(target, run_dir)
     return export_models(
         spec,
         models,

@@ -18,7 +18,13 @@ import numpy as np
 
 from caegen.core.diagnostics import error
 from caegen.core.fsutil import atomic_write_bytes, unwritable
-from caegen.export.verified import ExportResult, comparison_inputs, median_ms, writable_target
+from caegen.export.verified import (
+    ExportResult,
+    comparison_inputs,
+    median_ms,
+    refuse_run_files,
+    writable_target,
+)
 from caegen.score.maps import ScoreKind, scorer_function
 from caegen.training.rundir import FINISHED, Run
 
@@ -81,6 +87,7 @@ def export_scorer(
     run, record = _scored_run(Path(source))
     spec = run.spec
     target = Path(target) if target else run.path / "scorer.onnx"
+    refuse_run_files(target, run.path)
     writable_target(target, spec, "scorer", force)
     kind = ScoreKind(record["score"], float(record["smooth_sigma"]), float(record["data_range"]))
     model = run.load_model("autoencoder")
@@ -132,7 +139,7 @@ def _verify(
 
     onnx.checker.check_model(str(staging))
     session = ort.InferenceSession(str(staging), providers=["CPUExecutionProvider"])
-    inputs, what, warnings = comparison_inputs(spec, {"autoencoder": model}, "autoencoder")
+    inputs, what, warnings, _scale = comparison_inputs(spec, {"autoencoder": model}, "autoencoder")
     diff, maps_apart, scores_apart = _differences(function, kind, session, inputs, batch_size)
     if max(maps_apart, scores_apart) > max(diff, tolerance):
         warnings.append(

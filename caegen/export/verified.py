@@ -99,3 +99,18 @@ def writable_target(target: Path, spec: Spec, part: str, force: bool) -> None:
         ensure_parent(target)
     except OSError as exc:
         raise unwritable(f"write {target}", exc, "pass another PATH") from None
+
+
+def refuse_run_files(target: Path, run_dir: Path) -> None:
+    """E080 when `target` would replace a file of the run other than an ONNX export of it
+    (its models, checkpoints, spec): --force replaces exports, never the run itself."""
+    path, root = target.resolve(), run_dir.resolve()
+    if (root in path.parents or path == root) and not (
+        path.parent == root and path.suffix == ".onnx"
+    ):
+        raise error(
+            "E080",
+            f"{target} is inside the run directory {run_dir}: an export never replaces the "
+            "run's own files",
+            "leave PATH out (RUN/PART.onnx), or pass a path outside the run",
+        )

@@ -69,6 +69,12 @@ def select(graph: Graph, names: list[str] | None) -> list[Target]:
     """The layers named (in the order given); by default every live convolution in spec
     order, or in a model without one, every dense layer whose weights have an image shape."""
     if names is not None:
+        if not names:
+            raise error(
+                "E090",
+                "--layers names no layer",
+                "name layers separated by commas, e.g. --layers encoder.0,decoder.2",
+            )
         return [target(graph, _resolve(graph, name)) for name in dict.fromkeys(names)]
     convolutions = [n for n in graph.live_layers() if n.type in CONVOLUTIONS]
     if convolutions:

@@ -153,6 +153,19 @@ def calibration_images(data: DataSplits) -> tuple[Images, str]:
     return data.test, "test images (the data has no anomaly labels: all taken as normal)"
 
 
+def _refuse_run_files(out: Path, run: Run) -> None:
+    """E080 when `out` is the run directory or a folder of its own (checkpoints, ...): scores
+    go outside the run, or into one of its `score-*` folders."""
+    target, root = out.resolve(), run.path.resolve()
+    inside = target == root or root in target.parents
+    if inside and (target == root or not target.relative_to(root).parts[0].startswith("score-")):
+        raise error(
+            "E080",
+            f"--out {out} would write among the run's own files ({root})",
+            "leave --out out (scores go to RUN/score-KIND), or pass a folder outside the run",
+        )
+
+
 def prepare_out(out: Path, force: bool) -> None:
     existing = [out / name for name in FILES if (out / name).exists()]
     if existing and not force:
@@ -187,6 +200,7 @@ def score(
     kind.check_size(spec.input[0], spec.input[1])
     given = _given(images, spec, options)  # checked before anything is loaded or written
     out = Path(out) if out is not None else run.path / f"score-{kind.kind}"
+    _refuse_run_files(out, run)
     prepare_out(out, force)
     scorer = Scorer(run.load_model("autoencoder"), spec, kind, options.batch_size)
     data = load_data(spec)
@@ -332,7 +346,10 @@ def _csv(result: ScoreResult, images: Images) -> str:
 
 
 def _record(run: Run, result: ScoreResult, own_data: bool) -> None:
-    """The scorer and its threshold in the run, and the metrics in TensorBoard."""
+    """The scorer and its threshold in the run, and the metrics in TensorBoard. Scoring
+    other images never replaces what the run's own test split recorded."""
+    if not own_data and (run.path / "scorer.json").exists():
+        return
     run.write_scorer(
         {
             "score": result.kind.kind,

@@ -1,0 +1,46 @@
+"""A run's own files are written by training alone: exports, scores and figures that other
+commands write never land on them, whatever --out, PATH or --force say (E080)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+import caegen
+from caegen.cli import app
+from caegen.core.diagnostics import CaegenError
+from tests.test_inspect import FUSED, finished_run
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return finished_run(caegen.loads(FUSED), tmp_path_factory.mktemp("runs"))
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name", ["model.keras", "spec.yaml", "checkpoints/x.onnx", "status.json"])
+def test_export_never_replaces_a_file_of_the_run(run, name):
+    before = {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file()}
+    result = runner.invoke(
+        app, ["export", str(run.path), "--onnx", str(run.path / name), "--force"]
+    )
+    assert result.exit_code == 1 and "E080" in result.output
+    assert {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("inside", ["", "checkpoints"])
+def test_score_never_writes_among_the_runs_own_files(run, inside):
+    from caegen.score.runner import score
+
+    with pytest.raises(CaegenError) as caught:
+        score(run.path, out=run.path / inside, force=True)
+    assert caught.value.diagnostics[0].code == "E080"
+
+
+@pytest.mark.keras
+def test_inspect_with_an_empty_layer_list_is_a_coded_error(run):
+    result = runner.invoke(app, ["inspect", str(run.path), "--layers", ","])
+    assert result.exit_code == 1 and "E090" in result.output
