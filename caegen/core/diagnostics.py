@@ -475,7 +475,7 @@ def codes_markdown() -> str:
         "| code | name | severity | Keras silent | meaning |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for info in CODES.values():
+    for info in sorted(CODES.values(), key=lambda i: int(i.code[1:])):
         silent = "yes" if info.keras_accepts_silently else ""
         lines.append(
             f"| {info.code} | {info.name} | {info.severity.value} | {silent} | {info.summary} |"
