@@ -280,3 +280,14 @@ def test_input_needs_three_numbers(spec_text):
     assert d.code == "E012" and d.location.path == "input"
     assert "H, W, C" in d.message and "[28, 28, 1]" in d.hint
     assert "missing required field `2`" not in d.message
+
+
+def test_a_layer_type_that_is_no_name_is_refused_beside_defaults():
+    text = (
+        "name: x\ninput: [8, 8, 1]\ndefaults: {activation: relu}\n"
+        "encoder:\n  - {type: [1, 2], filters: 4, kernel_size: 3}\n"
+        "decoder:\n  - {type: conv2d, filters: 1, kernel_size: 3}\n"
+    )
+    with pytest.raises(CaegenError) as caught:
+        caegen.loads(text)
+    assert caught.value.diagnostics[0].code in {"E010", "E012", "E013"}

@@ -268,7 +268,8 @@ def _apply_defaults(data: Any) -> Any:
             continue
         filled = []
         for layer in layers:
-            cls = LAYER_BY_TYPE.get(layer.get("type")) if isinstance(layer, dict) else None
+            tag = layer.get("type") if isinstance(layer, dict) else None
+            cls = LAYER_BY_TYPE.get(tag) if isinstance(tag, str) else None
             if cls is not None:
                 missing = {k: v for k, v in values.items() if k in cls.model_fields}
                 layer = {**missing, **layer}

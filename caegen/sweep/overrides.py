@@ -69,7 +69,8 @@ def _value(name: str, text: str) -> Any:
         raise error(
             "E064",
             f"`{name}={text}` gives several values; `train --set` takes one",
-            f"give one value ({name}=VALUE); `caegen sweep SPEC --set {name}={text}` tries each",
+            f"give one value ({name}=VALUE), quoted when it holds a comma or `..` "
+            f"({name}='\"{text}\"'); `caegen sweep SPEC --set {name}={text}` tries each",
         )
     for kind in (int, float):
         try:

@@ -366,7 +366,8 @@ def _check_layer_field(target: Target, layer: Any, where: str | None, line: int 
     from caegen.spec.layers import LAYER_BY_TYPE
 
     parts = target.parts
-    cls = LAYER_BY_TYPE.get(layer.get("type")) if isinstance(layer, dict) else None
+    tag = layer.get("type") if isinstance(layer, dict) else None
+    cls = LAYER_BY_TYPE.get(tag) if isinstance(tag, str) else None
     known = sorted(cls.model_fields) if cls else []
     key = parts[2]
     if len(parts) > 3 or not isinstance(key, str) or key not in known:

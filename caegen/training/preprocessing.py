@@ -32,6 +32,13 @@ SOURCES: dict[str, tuple[str, tuple[int, int] | None, int | None, float | None]]
         255.0,
     ),
     "npz": ("the .npz arrays x_train / x_test: (N, H, W) or (N, H, W, C)", None, None, None),
+    "textures": (
+        "scikit-image's bundled gray textures (brick, grass, gravel; uint8) cut into patches of "
+        "the input's size (at most 64x64, then resized), test patches with seeded defects",
+        None,
+        1,
+        255.0,
+    ),
     "folder": (
         "image files (PNG, JPEG, GIF, BMP) decoded to uint8 by tf.io.decode_image",
         None,
