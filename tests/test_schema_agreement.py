@@ -191,3 +191,19 @@ def test_yaml_language_server_completes_a_layers_own_fields(tmp_path):
         assert "pool_size" in pool and "filters" not in pool
     finally:
         server.close()
+
+
+def test_the_schema_bounds_labels_by_source():
+    import jsonschema
+
+    schema = json_schema()
+    base = safe_load((SPECS / "quickstart.yaml").read_text())
+    for data, valid in (
+        ({"source": "mnist", "normal": [9]}, True),
+        ({"source": "mnist", "normal": [70000]}, False),
+        ({"normal": [10]}, False),  # digits, the default source
+        ({"source": "cifar100", "classes": [99]}, True),
+        ({"source": "patches", "classes": [1]}, False),
+    ):
+        spec = {**base, "data": data}
+        assert jsonschema.Draft202012Validator(schema).is_valid(spec) is valid, data

@@ -70,7 +70,33 @@ class Noise(_Strict):
     stddev: PositiveFloat
 
 
+def _label_bounds(schema: dict[str, Any]) -> None:
+    """The labels each source has, for JSON Schema validators (the loader checks the same):
+    a labelled source's labels are 0..count-1; other sources take no classes or normal."""
+    unlabelled = {"type": "null"}
+    rules: list[dict[str, Any]] = []
+    for source, count in LABEL_COUNT.items():
+        bounded = {"anyOf": [{"type": "array", "items": {"maximum": count - 1}}, unlabelled]}
+        labelled = {"classes": bounded, "normal": bounded}
+        when = {"properties": {"source": {"const": source}}}
+        if source == "digits":  # the default source: a spec without `source` reads it
+            when = {"anyOf": [when, {"not": {"required": ["source"]}}]}
+        rules.append({"if": when, "then": {"properties": labelled}})
+    others = {
+        "properties": {"source": {"not": {"enum": list(LABEL_COUNT)}}},
+        "required": ["source"],
+    }
+    rules.append(
+        {"if": others, "then": {"properties": {"classes": unlabelled, "normal": unlabelled}}}
+    )
+    schema.setdefault("allOf", []).extend(rules)
+
+
 class Data(_Strict):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, defer_build=True, json_schema_extra=_label_bounds
+    )
+
     source: DataSource = "digits"
     path: str | None = Field(default=None, description="the folder (folder) or file (npz)")
     range: DataRange = Field(default="unit", description="unit = [0, 1]; symmetric = [-1, 1]")
