@@ -39,8 +39,8 @@ def sides(spec, run_dir: Path, x, images_npy: Path) -> dict:  # type: ignore[no-
     """The timed sides, each a function returning its seconds."""
     from caegen.score.maps import KINDS, ScoreKind
     from caegen.score.runner import ScoreOptions, Scorer, score
-    from caegen.training.data import Images
     from caegen.training.evaluate import inference_function
+    from caegen.training.images import Images
     from caegen.training.rundir import Run
 
     model = Run(run_dir).load_model("autoencoder")

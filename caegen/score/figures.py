@@ -13,7 +13,7 @@ from caegen.training.plots import drawable, pyplot, save_figure, to_display
 
 if TYPE_CHECKING:
     from caegen.score.runner import Scored, Scorer, ScoreResult
-    from caegen.training.data import Images
+    from caegen.training.images import Images
 
 COLUMNS = 8
 

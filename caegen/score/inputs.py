@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from caegen.spec.schema import Spec
-from caegen.training.data import IMAGE_SUFFIXES, Images, fit_images
+from caegen.training.images import IMAGE_SUFFIXES, Images, fit_images
 from caegen.training.mvtec import GOOD, images_under, is_mvtec, labelled_test, mismatch
 
 CHANNELS = {"L": 1, "I": 1, "I;16": 1, "F": 1, "1": 1, "LA": 2, "RGB": 3, "P": 3, "RGBA": 4}

@@ -26,7 +26,7 @@ from caegen.score import metrics as m
 from caegen.score.inputs import Inputs, collect
 from caegen.score.maps import ScoreKind, scorer_function
 from caegen.spec.schema import Spec
-from caegen.training.data import DataSplits, Images
+from caegen.training.images import DataSplits, Images
 from caegen.training.rundir import FINISHED, Run
 
 DEFAULT_QUANTILE = 0.99

@@ -37,7 +37,7 @@ import numpy as np
 
 from caegen.compile.graph import INPUT, Graph
 from caegen.spec.schema import Spec
-from caegen.training.data import Images
+from caegen.training.images import Images
 
 BATCH = 256
 NOISE_SEED_OFFSET = 2

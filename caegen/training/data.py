@@ -22,12 +22,11 @@ import numpy as np
 from caegen.compile.memory import available_memory
 from caegen.core.diagnostics import CaegenError
 from caegen.spec.schema import Spec
-from caegen.training.images import (  # noqa: F401  (the sources' shared pieces, here too)
+from caegen.training.images import (
     IMAGE_SUFFIXES,
     LUMINANCE,
     DataSplits,
     Images,
-    convert_channels,
     fit_images,
     fit_masks,
     unavailable,

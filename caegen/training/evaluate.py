@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from caegen.spec.schema import Spec
-from caegen.training.data import DataSplits
+from caegen.training.images import DataSplits
 from caegen.training.metrics import ReconstructionScore
 
 

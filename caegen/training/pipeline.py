@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from caegen.spec.schema import Spec
-from caegen.training.data import Images
+from caegen.training.images import Images
 
 
 def to_range(x: Any, data_range: str) -> Any:
@@ -292,7 +292,7 @@ def evaluation_arrays(
 
 def undecodable(exc: Any, spec: Spec, files: list[str] | None = None) -> Any:
     """E053 for an image file that TensorFlow could not decode while streaming, named."""
-    from caegen.training.data import unavailable
+    from caegen.training.images import unavailable
 
     message = str(getattr(exc, "message", exc))
     reason = message.strip().splitlines()[0] if message.strip() else "unknown error"

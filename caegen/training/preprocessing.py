@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from caegen.spec.schema import Spec
-from caegen.training.data import LUMINANCE, PATCH
+from caegen.training.data import PATCH
+from caegen.training.images import LUMINANCE
 
 TF_LUMINANCE = (0.2989, 0.5870, 0.1140)
 """tf.image.rgb_to_grayscale's weights (ITU-R 601), used for files read from a folder."""
