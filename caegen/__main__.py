@@ -1,8 +1,10 @@
 """`python -m caegen` and the `caegen` command.
 
-`caegen lsp`, which an editor starts each time it opens a spec, does not load the command
-line (typer, rich, every command's module): its first findings wait for nothing they do not
-need (see caegen.editor.lsp_start). Everything else goes to the typer app.
+Two commands start without loading the command line (typer, click, rich, every command's
+module): `caegen lsp`, which an editor starts each time it opens a spec, so that its first
+findings wait for nothing they do not need (caegen.editor.lsp_start), and `caegen check`,
+the command run most (caegen.cli.check_start, which hands anything unusual back). The rest
+goes to the typer app.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ def main() -> None:
             sys.stderr.write(f"caegen lsp: E079 internal error: {type(exc).__name__}: {exc}\n")
             sys.exit(1)
         return
+    if sys.argv[1:2] == ["check"]:
+        from caegen.cli.check_start import start
+
+        start(sys.argv[2:])  # exits, unless the command line is for the typer command
     from caegen.cli import main as command_line
 
     command_line()

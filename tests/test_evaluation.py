@@ -32,7 +32,7 @@ def test_limit_cuts_the_train_split_and_eval_limit_the_test_split():
 
 
 def test_the_train_command_says_when_a_run_is_scored_on_a_subset():
-    from caegen.cli.app import _metrics_line
+    from caegen.cli.commands import _metrics_line
 
     metrics = {"psnr": 20.0, "baseline_mean_image_psnr": 10.0, "ssim": 0.9}
     whole = _metrics_line({**metrics, "test_images": 359, "test_split_images": 359})

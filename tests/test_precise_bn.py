@@ -157,7 +157,7 @@ def test_reported_metrics_are_scored_with_the_settled_statistics(bn_run):
     assert record["setting"] == "auto" and record["applied"] and record["reported"] == "after"
     assert record["layers"] == 3 and record["stages"] == 3 and record["train_images"] == LIMIT
     assert metrics["psnr"] == record["after"]["psnr"] != record["before"]["psnr"]
-    from caegen.cli.app import _metrics_line
+    from caegen.cli.commands import _metrics_line
 
     before = record["before"]["psnr"]
     assert f"batch norm settled (moving averages: {before:.2f} dB)" in _metrics_line(metrics)

@@ -392,7 +392,7 @@ def test_stub_runs_never_hide_the_good_one(finished, tmp_path):
 
 
 def test_cli_ctrl_c_message_before_any_epoch():
-    from caegen.cli.app import _interrupted_message
+    from caegen.cli.commands import _interrupted_message
     from caegen.training.trainer import RunInterrupted
 
     message = _interrupted_message(RunInterrupted(Path("runs/q/1"), 0))

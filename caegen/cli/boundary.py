@@ -15,20 +15,17 @@ it runs (E057), its inputs are read through `caegen.core.inputs` (E001). Then:
 - anything else is a bug: E079 naming the exception and where it was raised
   (`CAEGEN_TRACEBACK=1` lets the traceback through).
 
-Diagnostics are rendered as rich `Text`, never as markup, so a path or a value that
-contains `[bold]` or `[/]` is printed as written.
+What an exception becomes is caegen.cli.failures' (shared with `caegen check`'s fast
+start); the guarded streams are caegen.cli.streams'. Diagnostics are `Styled` text, never
+markup, so a path or a value that contains `[bold]` or `[/]` is printed as written.
 """
 
 from __future__ import annotations
 
-import errno
 import inspect
-import io
-import os
 import sys
 import typing
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -37,10 +34,10 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
-from caegen.core.diagnostics import CaegenError, Diagnostic, Location, internal_error
-from caegen.core.fsutil import os_error_reason, output_problem
+from caegen.cli.failures import handled, report, run_guarded
+from caegen.core.diagnostics import CaegenError, Diagnostic, Location
+from caegen.core.fsutil import output_problem
 
-INTERRUPTED = 130
 USAGE = 2
 
 
@@ -108,182 +105,6 @@ class CaegenTyper(typer.Typer):
         return super().command(name, cls=cls or CaegenCommand, **kwargs)
 
 
-class OutputStreamError(CaegenError):
-    """Standard output cannot be written (E076)."""
-
-
-class GuardedStream:
-    """`sys.stdout` or `sys.stderr` while a command runs.
-
-    A write that fails (no stream at all, a closed one, a full disk, a reader that went
-    away) raises `OutputStreamError` once, for stdout; later writes are dropped. The real
-    stream is pointed at /dev/null then, so that Python's own flush at exit does not fail
-    a second time. Text the stream's encoding cannot hold (a file name's undecodable
-    bytes) is written with backslash escapes instead of failing.
-    """
-
-    def __init__(self, inner: Any, name: str, raises: bool) -> None:
-        self.inner = inner
-        self.name = name
-        self.raises = raises
-        self.failure: str | None = None
-
-    def write(self, text: str) -> int:
-        if self.failure is None:
-            self._call(self._write, text)
-        return len(text)
-
-    def flush(self) -> None:
-        # a stream the command closed itself (the language server's, at exit) is done
-        if self.failure is None and self.inner is not None and not _closed(self.inner):
-            self._call(self.inner.flush)
-
-    def writelines(self, lines: Sequence[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-    def isatty(self) -> bool:
-        try:
-            return self.inner is not None and bool(self.inner.isatty())
-        except (OSError, ValueError):
-            return False
-
-    def fileno(self) -> int:
-        if self.inner is None:
-            raise io.UnsupportedOperation(f"{self.name} is closed")
-        return int(self.inner.fileno())
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def _write(self, text: str) -> None:
-        if self.inner is None:
-            raise OSError(errno.EBADF, "it is closed")
-        try:
-            self.inner.write(text)
-        except UnicodeEncodeError:
-            encoding = getattr(self.inner, "encoding", None) or "utf-8"
-            self.inner.write(text.encode(encoding, "backslashreplace").decode(encoding))
-
-    def _call(self, fn: Any, *args: Any) -> None:
-        try:
-            fn(*args)
-        except (OSError, ValueError) as exc:  # ValueError: "I/O operation on closed file"
-            self.failure = _stream_reason(exc)
-            _silence(self.inner)
-            if self.raises:
-                raise self.error() from None
-
-    def error(self) -> OutputStreamError:
-        return OutputStreamError(
-            [
-                Diagnostic(
-                    "E076",
-                    f"cannot write to {self.name}: {self.failure}",
-                    Location(),
-                    "send the output somewhere writable (a file on a disk with space, or a "
-                    "pipe whose reader stays)",
-                )
-            ]
-        )
-
-
-def _closed(stream: Any) -> bool:
-    try:
-        return bool(stream.closed)
-    except (AttributeError, ValueError):
-        return False
-
-
-def _stream_reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError):
-        if exc.errno == errno.EPIPE:
-            return "its reader went away (broken pipe)"
-        if exc.errno == errno.EBADF:
-            return "it is closed"
-        return exc.strerror or str(exc)
-    return "it is closed"
-
-
-def _silence(stream: Any) -> None:
-    """Point a real stream's descriptor at /dev/null (what is left in its buffer goes there)."""
-    try:
-        fd = stream.fileno()
-        devnull = os.open(os.devnull, os.O_WRONLY)
-    except (AttributeError, OSError, ValueError):
-        return
-    try:
-        os.dup2(devnull, fd)
-    except OSError:
-        pass
-    finally:
-        os.close(devnull)
-
-
-@contextmanager
-def guarded_streams() -> Iterator[tuple[GuardedStream, GuardedStream]]:
-    """Install the guards on sys.stdout and sys.stderr (whatever they are: a terminal, a
-    test's capture, None when the descriptor was closed) and take them off afterwards."""
-    saved = sys.stdout, sys.stderr
-    out = GuardedStream(sys.stdout, "standard output", raises=True)
-    err = GuardedStream(sys.stderr, "standard error", raises=False)
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
-    try:
-        yield out, err
-    finally:
-        sys.stdout, sys.stderr = out.inner or saved[0], err.inner or saved[1]
-
-
-def real_stream(stream: Any) -> Any:
-    """The stream a guard wraps (or the stream itself)."""
-    return stream.inner if isinstance(stream, GuardedStream) else stream
-
-
-def _os_error(exc: OSError) -> Diagnostic:
-    name = exc.filename if exc.filename not in (None, "") else None
-    reason = os_error_reason(exc)
-    hints = {
-        errno.ENOSPC: "free disk space, or pass a path on another disk",
-        errno.EACCES: "check the permissions of the path, or pass another one",
-        errno.EPERM: "check the permissions of the path, or pass another one",
-        errno.EROFS: "pass a path on a writable file system",
-        errno.ENAMETOOLONG: "use a shorter name",
-        errno.EISDIR: "pass a file, not a folder",
-        errno.ENOTDIR: "pass a folder, not a file (or move the file out of the way)",
-        errno.ELOOP: "the path's symbolic links form a loop: fix them",
-    }
-    what = f"cannot use {name}: {reason}" if name else f"an operating-system error: {reason}"
-    return Diagnostic(
-        "E075", what, Location(str(name) if name else None), hints.get(exc.errno, "check the path")
-    )
-
-
-def diagnose(exc: BaseException) -> tuple[list[Diagnostic], int]:
-    """The diagnostics and the exit code for an exception that reached the boundary."""
-    if isinstance(exc, CaegenError):
-        return exc.diagnostics, 1
-    if isinstance(exc, MemoryError):
-        return [
-            Diagnostic(
-                "E063",
-                "caegen ran out of memory",
-                Location(),
-                "give it more memory, or a smaller input (fewer points, codes or layers)",
-            )
-        ], 1
-    if isinstance(exc, OSError):
-        return [_os_error(exc)], 1
-    return [internal_error(exc)], 1
-
-
-def report(diagnostics: list[Diagnostic]) -> None:
-    from caegen.cli.consoles import err_console
-    from caegen.cli.render import print_diagnostic
-
-    for d in diagnostics:
-        print_diagnostic(err_console, d)
-
-
 def _usage(exc: TyperException) -> int:
     """A malformed command line: the parser's message as E077 (click's help for no args)."""
     if type(exc).__name__ == "NoArgsIsHelpError":  # typer printed the help already
@@ -331,7 +152,7 @@ class CaegenGroup(TyperGroup):
         except BaseException as exc:
             if _passes_through(exc):
                 raise
-            raise typer.Exit(code=_handled(exc)) from None
+            raise typer.Exit(code=handled(exc)) from None
 
     def main(  # type: ignore[override]
         self,
@@ -341,17 +162,7 @@ class CaegenGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        with guarded_streams() as (out, err):
-            code = self._run(args, prog_name, complete_var, **extra)
-            if out.failure is None:
-                try:
-                    out.flush()
-                except OutputStreamError as exc:
-                    code = max(code, _handled(exc))
-            if out.failure is not None and code == 0:
-                code = _handled(out.error())  # the command swallowed its own failure
-            if err.failure is not None and code == 0:
-                code = 1  # a message could not be shown
+        code = run_guarded(lambda: self._run(args, prog_name, complete_var, **extra))
         if standalone_mode:
             sys.exit(code)
         return code
@@ -364,28 +175,14 @@ class CaegenGroup(TyperGroup):
         except TyperException as exc:
             return _usage(exc)
         except typer.Abort:
-            return _handled(KeyboardInterrupt())
+            return handled(KeyboardInterrupt())
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException as exc:
             if isinstance(exc, typer.Exit):
                 return exc.exit_code
-            return _handled(exc)
+            return handled(exc)
         return result if isinstance(result, int) else 0
-
-
-def _handled(exc: BaseException) -> int:
-    """Report an exception at the boundary; the exit code."""
-    if isinstance(exc, KeyboardInterrupt):
-        with suppress(Exception):
-            sys.stderr.write("interrupted\n")
-        return INTERRUPTED
-    if os.environ.get("CAEGEN_TRACEBACK") and not isinstance(exc, CaegenError):
-        raise exc
-    diagnostics, code = diagnose(exc)
-    with suppress(OutputStreamError):
-        report(diagnostics)
-    return code
 
 
 def _as_flags(params: list[Any]) -> list[Any]:

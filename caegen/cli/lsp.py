@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from caegen.cli.app import app, fail_message
-from caegen.cli.boundary import real_stream
+from caegen.cli.commands import app, fail_message
+from caegen.cli.streams import real_stream
 from caegen.editor.logs import one_line_logs
 
 

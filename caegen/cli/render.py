@@ -1,13 +1,10 @@
-"""Rich renderings of reports and diagnostics (rich lives only in the CLI layer)."""
+"""Reports and diagnostics as `Styled` text: what `caegen check` and every error print."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich.cells import cell_len
-from rich.console import Console
-from rich.text import Text
-
+from caegen.cli.terminal import Styled, Terminal, cell_width
 from caegen.compile.compiler import Report
 from caegen.compile.graph import Node
 from caegen.compile.passes.shapes import RF_CAP
@@ -34,10 +31,10 @@ def _file_text(path: str) -> str | None:
         return None
 
 
-def diagnostic_text(d: Diagnostic, source: str | None = None) -> Text:
+def diagnostic_text(d: Diagnostic, source: str | None = None) -> Styled:
     """A diagnostic as it is printed: its line, the spec's line with a caret, its hint."""
     assert d.severity is not None
-    text = Text()
+    text = Styled()
     text.append(f"{d.location.prefix()}: ", style="bold")
     text.append(f"{d.code} {d.severity.value}", style=STYLE[d.severity])
     text.append(f": {d.message}")
@@ -56,11 +53,11 @@ def diagnostic_text(d: Diagnostic, source: str | None = None) -> Text:
     return text
 
 
-def print_diagnostic(console: Console, d: Diagnostic, source: str | None = None) -> None:
-    console.print(diagnostic_text(d, source), soft_wrap=True)
+def print_diagnostic(out: Terminal, d: Diagnostic, source: str | None = None) -> None:
+    out.print(diagnostic_text(d, source))
 
 
-Cell = str | Text
+Cell = str | Styled
 
 
 def aligned_table(
@@ -68,31 +65,34 @@ def aligned_table(
     rows: list[list[Cell]],
     row_styles: list[str | None] | None = None,
     title: str | None = None,
-) -> Text:
+) -> Styled:
     """Columns padded to their widest cell, two spaces apart, one line per row.
 
     rich's Table measures and wraps every cell: about 2 ms a row, seconds for a spec of
     thousands of layers. Layer tables never need wrapping, so plain padding does; rows
-    are joined as strings, a Text per cell being slow too.
+    are joined as strings, a styled piece per cell being slow too.
     """
     header: list[Cell] = [name for name, _ in columns]
-    widths = [max(cell_len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    widths = [max(cell_width(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
     right = [justify == "right" for _, justify in columns]
-    out = Text()
+    out = Styled()
     if title:
         out.append(title + "\n", style="italic")
     styles = ["bold", *(row_styles or [None] * len(rows))]
     for line, style in zip([header, *rows], styles, strict=True):
         pieces: list[Cell] = []
         for i, (cell, width, is_right) in enumerate(zip(line, widths, right)):
-            pad = " " * (width - cell_len(str(cell)))
+            pad = " " * (width - cell_width(str(cell)))
             pieces += ["  " if i else "", *((pad, cell) if is_right else (cell, pad))]
         if all(isinstance(p, str) for p in pieces):
-            out.append("".join(pieces).rstrip(), style=style)  # type: ignore[arg-type]
+            out.append("".join(pieces).rstrip(), style=style or "")  # type: ignore[arg-type]
         else:  # a styled cell (summary --keras: the agree mark)
-            row = Text(style=style or "")
+            row = Styled(style=style or "")
             for piece in pieces:
-                row.append(piece)
+                if isinstance(piece, Styled):
+                    row.append_text(piece)
+                else:
+                    row.append(piece)
             row.rstrip()
             out.append_text(row)
         out.append("\n")
@@ -108,7 +108,7 @@ def _inputs_cell(node: Node) -> str:
     return ", ".join(f"{name} ({role})" for name, role in zip(node.inputs, roles, strict=True))
 
 
-def layer_table(report: Report, title: str | None = None) -> Text:
+def layer_table(report: Report, title: str | None = None) -> Styled:
     columns = [
         ("#", "left"),
         ("name", "left"),
@@ -139,7 +139,7 @@ def layer_table(report: Report, title: str | None = None) -> Text:
     return aligned_table(columns, rows, styles, title=title)
 
 
-def summary_table(report: Report, agreements: list[Any] | None = None) -> Text:
+def summary_table(report: Report, agreements: list[Any] | None = None) -> Styled:
     names = ["name", "type", "output", "trainable", "non-trainable", "MACs"]
     if agreements is not None:
         names += ["keras output", "keras params", "agree"]
@@ -163,7 +163,7 @@ def summary_table(report: Report, agreements: list[Any] | None = None) -> Text:
             row += [
                 fmt_shape(a.keras_shape),
                 f"{sum(a.keras_params):,}",
-                Text("✓", style="green") if a.agrees else Text("✗", style="red"),
+                Styled("✓", style="green") if a.agrees else Styled("✗", style="red"),
             ]
         rows.append(row)
     return aligned_table(columns, rows)
@@ -218,25 +218,25 @@ def summary_totals(report: Report) -> list[str]:
 
 
 def print_report(
-    console: Console, report: Report, *, table: bool = True, strict: bool = False
+    out: Terminal, report: Report, *, table: bool = True, strict: bool = False
 ) -> None:
     if table and report.graph is not None:
-        console.print(layer_table(report, title=report.file), soft_wrap=True)
+        out.print(layer_table(report, title=report.file))
     source = report.spec.source.text if report.spec and report.spec.source else None
-    if report.diagnostics:  # one print: rich's cost is per call (5,000 findings: 0.3 s, not 2)
-        found = Text("\n").join(diagnostic_text(d, source) for d in report.diagnostics)
-        console.print(found, soft_wrap=True)
-    console.print(verdict_line(report, strict), soft_wrap=True)
+    if report.diagnostics:
+        found = Styled("\n").join(diagnostic_text(d, source) for d in report.diagnostics)
+        out.print(found)
+    out.print(verdict_line(report, strict))
 
 
-def verdict_line(report: Report, strict: bool = False) -> Text:
+def verdict_line(report: Report, strict: bool = False) -> Styled:
     """`OK file: ...` or `FAILED file: ...`: one line per file, saying why it failed."""
     if report.passed(strict):
-        return Text(report.ok_line(), style="bold green")
+        return Styled(report.ok_line(), style="bold green")
     n_err, n_warn = len(report.errors), len(report.warnings)
     line = f"FAILED {report.file or 'spec'}: {n_err} error(s), {n_warn} warning(s)"
     if report.ok:
         line += " (--strict: warnings fail the check)"
     if report.graph is not None:
         line += f"; the live graph Keras would build has {report.params.total:,} params"
-    return Text(line + report.suppressed_note(), style="bold red")
+    return Styled(line + report.suppressed_note(), style="bold red")

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from caegen.cli.app import app, console, fail, hide_native_logs
 from caegen.cli.boundary import Input, OutputFolder
+from caegen.cli.commands import app, console, fail, hide_native_logs
 from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError, error
 from caegen.core.limits import MAX_DRAWS

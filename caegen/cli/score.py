@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from caegen.cli.app import Format, app, console, fail, hide_native_logs
 from caegen.cli.boundary import Input, OutputFolder
+from caegen.cli.commands import Format, app, console, fail, hide_native_logs
 from caegen.core.diagnostics import CaegenError
 
 

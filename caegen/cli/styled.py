@@ -1,13 +1,13 @@
-"""Lines with coloured words, built as rich `Text`: user text in them is never markup."""
+"""Lines with coloured words: `Styled` text, in which user text is never markup."""
 
 from __future__ import annotations
 
-from rich.text import Text
+from caegen.cli.terminal import Styled
 
 
-def styled(*parts: str | tuple[str, str]) -> Text:
+def styled(*parts: str | tuple[str, str]) -> Styled:
     """`styled(("wrote", "bold green"), " ", path)`: plain strings stay as written."""
-    text = Text()
+    text = Styled()
     for part in parts:
         if isinstance(part, tuple):
             text.append(part[0], style=part[1])

@@ -18,8 +18,8 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from caegen.cli.app import app, console, err_console, fail, hide_native_logs
 from caegen.cli.boundary import Input, OutputFolder
+from caegen.cli.commands import app, console, err_console, fail, hide_native_logs
 from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError
 

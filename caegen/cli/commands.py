@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from caegen.cli import terminal
 from caegen.cli.boundary import (
     CaegenGroup,
     CaegenTyper,
     Input,
     OutputFile,
     OutputFolder,
-    real_stream,
 )
 from caegen.cli.consoles import console, err_console
+from caegen.cli.failures import report
+from caegen.cli.streams import real_stream
 from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
@@ -77,10 +79,7 @@ def hide_native_logs() -> None:
 
 def fail(diagnostics: list[Diagnostic]) -> typer.Exit:
     """Print the diagnostics of a user mistake and return the exit to raise."""
-    from caegen.cli.render import print_diagnostic
-
-    for d in diagnostics:
-        print_diagnostic(err_console, d)
+    report(diagnostics)
     return typer.Exit(code=1)
 
 
@@ -142,36 +141,21 @@ def check(
     ] = False,
 ) -> None:
     """Validate specs statically: wiring, shapes, dead branches, lints, exact params."""
-    from caegen.compile.compiler import Report
-    from caegen.compile.compiler import check as check_spec
-    from caegen.spec.loader import load
+    from caegen.cli.checker import check_files
 
     if fix or diff or unsafe_fixes:
         _apply_fixes(specs, unsafe=unsafe_fixes, write=not diff)
         if diff:
             raise typer.Exit(code=0)
-
-    ignored = _codes(ignore) or []
-    selected = _codes(select)
-    reports: list[Report] = []
-    for path in specs:
-        try:
-            spec = load(path)
-        except CaegenError as exc:
-            reports.append(Report(None, None, exc.diagnostics, str(path)))
-            continue
-        reports.append(check_spec(spec, ignore=ignored, select=selected))
-    passed = all(r.passed(strict) for r in reports)
-    if format == Format.json:
-        results = [r.to_dict(strict) for r in reports]
-        out = {"version": 1, "ok": passed, "strict": strict, "results": results}
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
-    else:
-        from caegen.cli.render import print_report
-
-        for report in reports:
-            print_report(console, report, table=table, strict=strict)
-    raise typer.Exit(code=0 if passed else 1)
+    code = check_files(
+        specs,
+        json_format=format == Format.json,
+        strict=strict,
+        table=table,
+        ignore=ignore,
+        select=select,
+    )
+    raise typer.Exit(code=code)
 
 
 def _apply_fixes(specs: list[Path], *, unsafe: bool, write: bool) -> None:
@@ -192,12 +176,6 @@ def _apply_fixes(specs: list[Path], *, unsafe: bool, write: bool) -> None:
             err_console.print(
                 f"fixed {path}: " + "; ".join(result.applied), soft_wrap=True, highlight=False
             )
-
-
-def _codes(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [c.strip().upper() for c in value.split(",") if c.strip()]
 
 
 @app.command()
@@ -267,7 +245,7 @@ def summary(
         console.file.flush()
         source = report.spec.source.text if report.spec and report.spec.source else None
         for d in report.diagnostics:  # warnings and infos: the summary does not hide them
-            print_diagnostic(err_console, d, source)
+            print_diagnostic(terminal.stderr, d, source)
     if agreements is not None and not all(a.agrees for a in agreements):
         raise typer.Exit(code=1)
 

@@ -1,0 +1,150 @@
+"""`caegen check`'s fast start: it loads no command-line library, prints byte for byte what
+the typer command prints, and hands every other command line to typer."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from caegen.cli.check_start import CheckLine, read_check_line
+from tests.conftest import ROOT, SPECS
+
+OK, WARNED, BROKEN = (
+    str(SPECS / name)
+    for name in ("quickstart.yaml", "cifar10_method2.yaml", "cifar10_method1_bug.yaml")
+)
+COLOUR = ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE")
+FAST = [sys.executable, "-m", "caegen", "check"]
+TYPER = [
+    sys.executable,
+    "-c",
+    "import sys; sys.argv[0] = 'caegen'; from caegen.cli import main; main()",
+    "check",
+]
+
+
+def _run(command: list[str], env: dict[str, str] | None = None, **kwargs):
+    return subprocess.run(
+        command,
+        capture_output=True,
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if k not in COLOUR}, **(env or {})},
+        timeout=120,
+        **kwargs,
+    )
+
+
+def _modules_loaded(args: list[str]) -> set[str]:
+    """Every module a cold `python -m caegen check ARGS` imports (`-X importtime`)."""
+    err = _run([sys.executable, "-X", "importtime", "-m", "caegen", "check", *args]).stderr
+    lines = err.decode().splitlines()
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+def test_the_fast_start_loads_no_command_line_library():
+    fast = {m.split(".")[0] for m in _modules_loaded(["--no-table", WARNED, BROKEN])}
+    assert not fast & {"typer", "click", "rich", "tensorflow", "keras", "onnx"}, sorted(fast)
+    assert "caegen" in fast
+    handed_back = {m.split(".")[0] for m in _modules_loaded(["--help"])}
+    assert {"typer", "rich"} <= handed_back  # the test sees them when they load
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        ([OK], None),
+        ([WARNED, "--strict"], None),
+        ([BROKEN], None),
+        (["missing.yaml", OK], None),
+        (["specs"], None),
+        (["-f", "json", OK, BROKEN], None),
+        (["--format=json", "--strict", WARNED], None),
+        (["--no-table", "--ignore", "W103", WARNED], None),
+        (["--select=w1", "--no-table", WARNED], None),
+        (["--table", "--no-strict", "--strict", "--ignore=", OK], None),
+        ([BROKEN, WARNED], {"FORCE_COLOR": "1"}),
+        ([BROKEN], {"FORCE_COLOR": "1", "NO_COLOR": "1"}),
+        ([OK], {"FORCE_COLOR": "1", "TERM": "dumb"}),
+    ],
+    ids=lambda value: " ".join(Path(v).name for v in value) if isinstance(value, list) else None,
+)
+def test_the_fast_start_prints_what_the_typer_command_prints(args, env):
+    fast, typer = _run(FAST + args, env), _run(TYPER + args, env)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (
+        typer.returncode,
+        typer.stdout,
+        typer.stderr,
+    )
+    assert fast.stdout or fast.stderr  # something was checked
+
+
+def test_colour_comes_as_rich_would_give_it():
+    plain = _run([*FAST, BROKEN]).stdout.decode()
+    coloured = _run([*FAST, BROKEN], {"FORCE_COLOR": "1"}).stdout.decode()
+    assert "\x1b[" not in plain
+    assert "\x1b[1;31mE040 error\x1b[0m" in coloured  # bold red, as before
+    attributes_only = _run([*FAST, BROKEN], {"FORCE_COLOR": "1", "NO_COLOR": "1"}).stdout
+    assert "\x1b[1mE040 error\x1b[0m" in attributes_only.decode()
+
+
+def test_a_closed_standard_output_is_reported_alike():
+    def closed(command: list[str]) -> subprocess.CompletedProcess:
+        return _run([*command, OK], stdout=None, preexec_fn=lambda: os.close(1))
+
+    fast, typer = closed(FAST), closed(TYPER)
+    assert fast.returncode == typer.returncode == 1
+    assert fast.stderr == typer.stderr and b"E076" in fast.stderr
+
+
+def test_command_lines_it_does_not_take_go_to_typer():
+    helped = _run([*FAST, "--help"])
+    assert helped.returncode == 0 and b"Usage" in helped.stdout
+    wrong = _run([*FAST, "--format", "JSON", OK])
+    assert wrong.returncode == 2 and b"E077" in wrong.stderr and b"JSON" in wrong.stderr
+    nothing = _run(FAST)
+    assert nothing.returncode == 2 and b"E077" in nothing.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["a.yaml"], CheckLine([Path("a.yaml")])),
+        (["-f", "json", "a", "b"], CheckLine([Path("a"), Path("b")], format="json")),
+        (["a", "--format=json", "--strict"], CheckLine([Path("a")], format="json", strict=True)),
+        (["--no-table", "--table", "a"], CheckLine([Path("a")])),
+        (["--ignore", "W103,I108", "a"], CheckLine([Path("a")], ignore="W103,I108")),
+        (["--select=", "a"], CheckLine([Path("a")], select="")),
+        (["a=b.yaml"], CheckLine([Path("a=b.yaml")])),
+    ],
+)
+def test_command_lines_it_takes(args, line):
+    assert read_check_line(args) == line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--help"],
+        ["a", "--fix"],
+        ["a", "--diff"],
+        ["a", "--unsafe-fixes"],
+        ["--", "a"],
+        ["-", "a"],
+        ["-fjson", "a"],
+        ["-f=json", "a"],
+        ["--format", "JSON", "a"],
+        ["--format", "yaml", "a"],
+        ["--form", "json", "a"],
+        ["a", "--ignore"],
+        ["--ignore", "--strict", "a"],
+        ["--strict=yes", "a"],
+        ["--no-strict"],
+    ],
+)
+def test_command_lines_it_hands_back(args):
+    assert read_check_line(args) is None
