@@ -12,9 +12,19 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from contextlib import suppress
 
 
 def main() -> None:
+    try:
+        _start()
+    except KeyboardInterrupt:  # Ctrl-C before a command's boundary is in place: at start-up
+        with suppress(Exception):
+            sys.stderr.write("interrupted\n")
+        sys.exit(130)
+
+
+def _start() -> None:
     if sys.argv[1:] == ["lsp"] and _installed("pygls", "lsprotocol") and _streams_open():
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # as the CLI's main does
         from caegen.editor.logs import one_line_logs

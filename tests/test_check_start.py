@@ -148,3 +148,17 @@ def test_command_lines_it_takes(args, line):
 )
 def test_command_lines_it_hands_back(args):
     assert read_check_line(args) is None
+
+
+def test_ctrl_c_while_starting_up_is_no_traceback(monkeypatch, capsys):
+    """Before a command's boundary is in place (importing its modules), Ctrl-C still ends
+    caegen with `interrupted` and 130, as it does inside a command."""
+    import caegen.__main__ as entry
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(entry, "_start", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        entry.main()
+    assert stopped.value.code == 130 and capsys.readouterr().err == "interrupted\n"
