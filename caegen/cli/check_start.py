@@ -79,7 +79,8 @@ def start(args: list[str]) -> None:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     # A short process that builds ~60 pydantic models and ~300 modules' worth of objects
     # and keeps them to the end: the cycle collector would only walk them, over and over
-    # (about 7 ms), and the interpreter's teardown would free them one by one (about 20 ms).
+    # (about 7 ms; a 10,000-layer spec checks in 1.5 s instead of 3.6), and the
+    # interpreter's teardown would free them one by one (about 20 ms).
     gc.disable()
     from caegen.cli.failures import run_guarded
 
