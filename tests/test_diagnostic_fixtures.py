@@ -23,9 +23,7 @@ DIR = FIXTURES / "diagnostics"
 SPEC_CODES_IN_COMMAND_RANGES = {"E095"}
 COMMAND_CODES = {"I113", "W114"}
 NOT_SPEC_CODES = (
-    {"E001"}
-    | {c for c in CODES if c[:3] in ("E05", "E06", "E07", "E08", "E09")}
-    | COMMAND_CODES
+    {"E001"} | {c for c in CODES if c[:3] in ("E05", "E06", "E07", "E08", "E09")} | COMMAND_CODES
 ) - SPEC_CODES_IN_COMMAND_RANGES
 
 
