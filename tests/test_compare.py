@@ -549,3 +549,109 @@ def test_a_large_family_compares_each_group_with_the_first(tmp_path):
     assert len(doc["comparisons"]) == 10 and all(p["a"] == first for p in doc["comparisons"])
     assert all(p["verdict"] != "unavailable" for p in doc["comparisons"])
     assert any("each compared with the first" in n for n in doc["notes"])
+
+
+# --- statistics a researcher can quote ------------------------------------------------------
+def test_intervals_over_two_repeats_are_clipped_to_what_the_metric_can_take(tmp_path):
+    from scipy import stats
+
+    # two repeats far apart, near the top of SSIM's range: t(0.975, 1) = 12.7 overshoots it
+    runs = [
+        make_run(tmp_path, spec_of(s), scores(s, shift=15.0 + 3.0 * s), metrics={"auroc": auroc})
+        for s, auroc in ((0, 0.99), (1, 0.8))
+    ]
+    doc = compare_json(*runs)
+    rows = {r["metric"]: r for r in doc["groups"]}
+    raw = {}
+    for metric in rows:
+        values = [r[metric] for r in doc["runs"]]
+        half = stats.t.ppf(0.975, 1) * np.std(values, ddof=1) / np.sqrt(2)
+        raw[metric] = (np.mean(values) - half, np.mean(values) + half)
+    assert (
+        raw["ssim"][1] > 1
+        and raw["mse"][0] < 0
+        and raw["auroc"] == pytest.approx((-0.3, 2.1), abs=0.05)
+    )
+    assert (rows["ssim"]["ci_high"], rows["mse"]["ci_low"]) == (1.0, 0.0)
+    assert (rows["auroc"]["ci_low"], rows["auroc"]["ci_high"]) == (0.0, 1.0)
+    assert rows["ssim"]["ci_low"] == pytest.approx(raw["ssim"][0])  # the side within range
+    assert all(rows[m]["ci_clipped"] for m in ("ssim", "mse", "auroc"))
+    assert rows["psnr"]["ci_clipped"] is False  # PSNR has no bound a run cannot pass
+    assert (rows["psnr"]["ci_low"], rows["psnr"]["ci_high"]) == pytest.approx(raw["psnr"])
+    (note,) = [n for n in doc["notes"] if n.startswith("I113")]
+    assert "G1 ssim, G1 mse, G1 auroc" in note and "ssim in [-1, 1]; mse >= 0" in note
+
+    text = cli("compare", *runs).stdout
+    groups_table = text.split("groups:")[1].split("\n\n")[0]  # the note sits under its table
+    assert "I113 G1 ssim" in groups_table
+    assert "1] clipped" in groups_table and "[0, " in groups_table
+    assert "ci_clipped" in cli("compare", *runs, "-f", "csv", "--table", "groups").stdout
+
+
+def test_a_p_value_that_disagrees_with_the_verdict_is_explained_under_the_table(tmp_path):
+    from caegen.sweep.compare.stats import BETTER, TIED, p_disagrees
+
+    # every image 0.5 dB apart on average, but the two seeds of G1 lie 4 dB apart: the images
+    # agree (tiny p) while another seed might not (the interval over repeats includes 0)
+    seeds_apart = [
+        make_run(tmp_path, spec_of(s, filters=8), scores(s, shift=shift))
+        for s, shift in ((0, -1.5), (1, 2.5))
+    ]
+    steady = [make_run(tmp_path, spec_of(s, filters=4), scores(s + 10)) for s in (0, 1)]
+    clearly = [make_run(tmp_path, spec_of(s, filters=16), scores(s, shift=9)) for s in (0, 1)]
+    doc = compare_json(*seeds_apart, *steady, *clearly)
+    pairs = {(p["a_label"], p["b_label"]): p for p in doc["comparisons"]}
+    odd = pairs["encoder[0].filters=8", "encoder[0].filters=4"]
+    assert odd["verdict"] == "not distinguishable" and odd["p_wilcoxon"] < 1e-6
+    assert odd["p_disagrees"] is True
+    assert [p["p_disagrees"] for p in doc["comparisons"]].count(True) == 1  # the better ones agree
+    (note,) = [n for n in doc["notes"] if n.startswith("verdicts follow")]
+    g8, g4 = odd["a"], odd["b"]
+    assert f"{g8} vs {g4} not distinguishable, Wilcoxon p = " in note and "seeds" in note
+
+    text = cli("compare", *seeds_apart, *steady, *clearly).stdout
+    pairs_table = text.split("paired comparisons")[1].split("\n\n")[0]
+    assert "not distinguishable (p disagrees: see note)" in pairs_table
+    assert "note: verdicts follow the 95% bootstrap interval" in pairs_table
+    clean = cli("compare", *steady, *clearly).stdout  # nothing to explain: no note
+    assert "p disagrees" not in clean and "verdicts follow" not in clean
+
+    assert p_disagrees(BETTER, 0.2, 0.07) and not p_disagrees(BETTER, 0.2, 0.01)
+    assert p_disagrees(TIED, 0.3, 0.01) and not p_disagrees(TIED, 0.3, None)
+
+
+def test_copies_and_runs_reached_twice_count_once(tmp_path):
+    import shutil
+
+    runs = [make_run(tmp_path / "runs", spec_of(s), scores(s)) for s in (0, 1)]
+    copy = tmp_path / "copy"
+    shutil.copytree(runs[1], copy)  # cp -r: the same spec, seed and per-image scores
+    link = tmp_path / "link"
+    link.symlink_to(runs[0], target_is_directory=True)
+    rerun = make_run(tmp_path / "runs", spec_of(1), scores(1, shift=0.1))  # seed 1, new scores
+    doc = compare_json(*runs, copy, link, runs[0], rerun)
+    (group,) = by_group(doc).values()
+    assert group["n"] == 3 and len(doc["runs"]) == 3  # the two runs and the rerun
+    skipped = {s["path"]: s["reason"] for s in doc["skipped"]}
+    assert set(skipped) == {str(copy), str(link), str(runs[0])}  # runs[0] is named again
+    assert skipped[str(copy)].startswith(f"W114 a copy of {runs[1]} (the same spec, seed 1")
+    for again in (link, runs[0]):
+        assert (
+            skipped[str(again)] == f"W114 the same run as {runs[0]} (reached twice): counted once"
+        )
+    text = cli("compare", *runs, copy)
+    assert text.returncode == 0 and f"skipped {copy}: W114 a copy of" in text.stdout
+
+    # --baseline names the copy: it stands for the run it copies, and is never a skipped run
+    doc = compare_json(
+        *runs, make_run(tmp_path, spec_of(0, filters=8), scores(5)), extra=("--baseline", str(copy))
+    )
+    assert doc["baseline"] == "G1" and doc["skipped"] == []
+
+    # runs from before per_image.csv: a copy is known by its identical test metrics
+    old = make_run(tmp_path / "old", spec_of(3), scores(3))
+    (old / "per_image.csv").unlink()
+    shutil.copytree(old, tmp_path / "old-copy")
+    doc = compare_json(old, tmp_path / "old-copy")
+    assert len(doc["runs"]) == 1
+    assert "seed 3 and test metrics" in doc["skipped"][0]["reason"]

@@ -332,6 +332,23 @@ CODES: dict[str, CodeInfo] = _codes(
         W,
         "A dense layer on an H x W x C map acts per pixel, yet the spec treats it as a vector.",
     ),
+    # comparisons
+    CodeInfo(
+        "I113",
+        "interval-clipped",
+        N,
+        "`caegen compare`: a group's 95% t-interval over few repeats ran past what its "
+        "metric can take (an SSIM above 1, a negative MSE); it is clipped to the range and "
+        "marked `clipped` (`ci_clipped` in JSON and CSV).",
+    ),
+    CodeInfo(
+        "W114",
+        "duplicate-run",
+        W,
+        "`caegen compare` was given one run twice (two paths, a symlink) or a copy of a run "
+        "(the same spec, seed and per-image scores): it counts once and the duplicate is "
+        "listed as skipped, so the repeats of a group are not inflated.",
+    ),
 )
 
 

@@ -86,10 +86,8 @@ def compare(
     """Collect, group, summarize, test and rank the runs named by `paths`."""
     if metric not in METRICS:
         raise error("E081", f"unknown metric `{metric}`", f"choose {', '.join(METRICS)}")
-    sources = list(map(Path, paths))
-    if baseline is not None and Path(baseline).exists():
-        sources.append(Path(baseline))
-    collected = collect(sources)
+    also = (Path(baseline),) if baseline is not None and Path(baseline).exists() else ()
+    collected = collect(list(map(Path, paths)), also)
     groups = make_groups(collected.entries)
     result = Comparison(
         entries=collected.entries,
@@ -166,6 +164,7 @@ def _baseline(text: str, collected: Collected, groups: list[Group]) -> Group:
     path = Path(text)
     if path.exists():
         wanted = {p.resolve() for p in (path, *path.glob("*"))}
+        wanted |= {collected.copies[p] for p in wanted if p in collected.copies}
         for g in groups:
             if any(e.run.path.resolve() in wanted for e in g.entries):
                 return g

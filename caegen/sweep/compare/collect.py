@@ -4,7 +4,9 @@ Sources are run directories, `runs/<name>` (its latest finished run), sweep dire
 (their runs, with each run's recorded point and repeat) and folders of sweeps
 (`sweeps/<name>`: its latest sweep). A run that cannot be read (a damaged or missing file,
 a metric that is not a number, a run that has not finished) is skipped and listed with the
-reason; only a comparison left with no run at all is an error.
+reason; only a comparison left with no run at all is an error. So is a duplicate (W114): a run
+reached twice (two paths, a symlink) or a copy of one (the same spec and seed, the same
+per-image scores) counts once, as the first, or the repeats of a group would be inflated.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from caegen.core.diagnostics import CaegenError, error
 from caegen.core.fsutil import os_error_reason
@@ -97,6 +101,8 @@ class Collected:
     entries: list[Entry] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    copies: dict[Path, Path] = field(default_factory=dict)
+    """Each duplicate's resolved path to the resolved path of the run counted in its place."""
 
 
 @dataclass
@@ -107,24 +113,35 @@ class _Found:
     sweep: Path | None = None
 
 
-def collect(paths: list[Path]) -> Collected:
-    """The finished runs named by `paths`, in order, once each; the others listed."""
+def collect(paths: list[Path], also: tuple[Path, ...] = ()) -> Collected:
+    """The finished runs named by `paths`, in order, once each; the others listed (a
+    duplicate with W114). Runs of `also` (a --baseline) join them; one that is already
+    named, or a copy of one, stands for it silently."""
     out = Collected()
-    found: list[_Found] = []
-    for path in map(Path, paths):
+    found: list[tuple[_Found, bool]] = []
+    for path, named in [*((Path(p), True) for p in paths), *((Path(p), False) for p in also)]:
         try:
-            found += _expand(path, out)
+            found += [(item, named) for item in _expand(path, out)]
         except CaegenError as exc:
             out.skipped.append(Skipped(path, _reason(exc)))
-    seen: set[Path] = set()
-    for item in found:
+    seen: dict[Path, Path] = {}
+    for item, named in found:
         where = item.run.path.resolve()
         if where in seen:
+            if named:
+                out.skipped.append(Skipped(item.run.path, _reached_twice(seen[where])))
             continue
-        seen.add(where)
+        seen[where] = item.run.path
         entry = _entry(item, out)
-        if entry is not None:
+        if entry is None:
+            continue
+        original = _copied_from(entry, out.entries)
+        if original is None:
             out.entries.append(entry)
+        else:
+            out.copies[where] = original.run.path.resolve()
+            if named:
+                out.skipped.append(Skipped(entry.run.path, _copy_of(original)))
     if not out.entries:
         listing = "; ".join(f"{s.path}: {s.reason}" for s in out.skipped[:5])
         raise error(
@@ -138,6 +155,56 @@ def collect(paths: list[Path]) -> Collected:
 def _reason(exc: CaegenError) -> str:
     d = exc.diagnostics[0]
     return f"{d.code} {d.message}"
+
+
+# --- duplicates ----------------------------------------------------------------------------
+RESULTS = ("psnr", "ssim", "mse", "mae", "noisy_input_psnr", "noisy_input_ssim", "auroc", "aupro")
+"""The test results compared between runs that have no per-image scores to compare."""
+
+
+def _reached_twice(first: Path) -> str:
+    return f"W114 the same run as {first} (reached twice): counted once"
+
+
+def _copy_of(original: Entry) -> str:
+    what = "per-image scores" if original.per_image is not None else "test metrics"
+    return (
+        f"W114 a copy of {original.run.path} (the same spec, seed {original.seed} and "
+        f"{what}): counted once, not as another repeat"
+    )
+
+
+def _copied_from(entry: Entry, kept: list[Entry]) -> Entry | None:
+    """The run `entry` duplicates: the same resolved spec (its name aside), the same seed
+    and the same results; None when it is a run of its own."""
+    key = _identity(entry)
+    return next(
+        (e for e in kept if _identity(e) == key and _same_results(entry, e)),
+        None,
+    )
+
+
+def _identity(entry: Entry) -> str:
+    data = entry.spec.resolved()
+    data.pop("name", None)
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def _same_results(a: Entry, b: Entry) -> bool:
+    """Identical per-image scores when both runs have them, else identical test metrics."""
+    if a.per_image is not None and b.per_image is not None:
+        if set(a.per_image) != set(b.per_image):
+            return False
+        return all(
+            np.array_equal(a.per_image[k], b.per_image[k], equal_nan=True) for k in a.per_image
+        )
+    return all(_same(a.metrics.get(k), b.metrics.get(k)) for k in RESULTS)
+
+
+def _same(x: Any, y: Any) -> bool:
+    if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+        return True
+    return bool(x == y)
 
 
 # --- sources -------------------------------------------------------------------------------

@@ -2,14 +2,17 @@
 
 - Per group and metric: n (the repeats with a finite value), mean, sample standard
   deviation and a 95% confidence interval for the mean, a Student t-interval on the
-  repeats' test means (`scipy.stats.t`); none for a single run.
+  repeats' test means (`scipy.stats.t`); none for a single run. With few repeats (t = 12.7
+  for two) it can run past what the metric can take; it is then clipped to the metric's
+  range (`RANGES`) and marked.
 - Per pair of groups on the same test images: the mean difference of a per-image score
   (A minus B, averaged over images and repeats) with a 95% percentile bootstrap interval
   (`scipy.stats.bootstrap`): each resample draws the test images with replacement, the same
   images for both groups (paired), and each group's repeats with replacement. The verdict
   is "better" or "worse" when the interval excludes 0, else "not distinguishable". The
   Wilcoxon signed-rank and paired t-test p-values of the per-image differences (each
-  image's score averaged over a group's repeats) are reported beside it.
+  image's score averaged over a group's repeats) are reported beside it; where they say
+  otherwise than the verdict (`p_disagrees`), the tables say why.
 - Denoisers are scored by their gain over the noisy input (PSNR and SSIM gains, the MSE
   removed), plain autoencoders by reconstruction: each family is ranked on its own.
 """
@@ -39,6 +42,18 @@ COLUMNS = {
 """The summarized metrics of a group, by task."""
 ANOMALY = ("auroc", "aupro")
 """Summarized too for groups whose runs were scored for anomalies (`caegen score`)."""
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "ssim": (-1.0, 1.0),
+    "ssim_gain": (-2.0, 2.0),
+    "mse": (0.0, None),
+    "auroc": (0.0, 1.0),
+    "aupro": (0.0, 1.0),
+}
+"""The values a summarized metric can take (lowest, highest; None: unbounded). PSNR, its
+gain and the MSE removed have no bound a run cannot pass (a noisy input, an output beyond
+the data's range)."""
+SIGNIFICANT = 1 - CONFIDENCE
+"""The p-value below which a test disagrees with a "not distinguishable" verdict."""
 
 
 def ranked_metric(task: str, metric: str) -> str:
@@ -101,10 +116,15 @@ class Summary:
     sd: float | None
     low: float | None
     high: float | None
+    clipped: bool = False
+    """The t-interval ran past the metric's range and was cut at its bounds."""
 
 
-def summarize(values: list[float | None]) -> Summary:
-    """n, mean, sd and the 95% t-interval of the finite values."""
+def summarize(
+    values: list[float | None], bounds: tuple[float | None, float | None] = (None, None)
+) -> Summary:
+    """n, mean, sd and the 95% t-interval of the finite values, clipped to `bounds` (the
+    values the metric can take)."""
     from scipy import stats
 
     finite = [v for v in values if v is not None and math.isfinite(v)]
@@ -118,13 +138,17 @@ def summarize(values: list[float | None]) -> Summary:
     if sd == 0.0:
         return Summary(n, mean, 0.0, mean, mean)
     low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=sd / math.sqrt(n))
-    return Summary(n, mean, sd, float(low), float(high))
+    floor, ceiling = bounds
+    clipped_low = max(float(low), floor) if floor is not None else float(low)
+    clipped_high = min(float(high), ceiling) if ceiling is not None else float(high)
+    clipped = (clipped_low, clipped_high) != (float(low), float(high))
+    return Summary(n, mean, sd, clipped_low, clipped_high, clipped)
 
 
 def group_summaries(group: Group) -> dict[str, Summary]:
     scored = [m for m in ANOMALY if any(e.metric(m) is not None for e in group.entries)]
     return {
-        name: summarize([run_value(e, name) for e in group.entries])
+        name: summarize([run_value(e, name) for e in group.entries], RANGES.get(name, (None, None)))
         for name in (*COLUMNS[group.task], *scored)
     }
 
@@ -143,6 +167,8 @@ class Pair:
     p_wilcoxon: float | None = None
     p_ttest: float | None = None
     note: str | None = None
+    p_disagrees: bool = False
+    """A p-value below SIGNIFICANT beside "not distinguishable", or none beside a verdict."""
 
 
 def paired(a: Group, b: Group, metric: str, seed: int = 0) -> Pair:
@@ -156,7 +182,19 @@ def paired(a: Group, b: Group, metric: str, seed: int = 0) -> Pair:
     low, high = _bootstrap(left, right, seed)
     verdict = _verdict(low, high, higher_is_better(name))
     p_w, p_t = _p_values(left.mean(axis=0), right.mean(axis=0))
-    return Pair(a, b, name, verdict, left.shape[1], diff, low, high, p_w, p_t, note)
+    pair = Pair(a, b, name, verdict, left.shape[1], diff, low, high, p_w, p_t, note)
+    pair.p_disagrees = p_disagrees(verdict, p_w, p_t)
+    return pair
+
+
+def p_disagrees(verdict: str, *p_values: float | None) -> bool:
+    """Whether the p-values say otherwise than the verdict: one below SIGNIFICANT beside
+    "not distinguishable", or none below it beside "better" or "worse"."""
+    known = [p for p in p_values if p is not None]
+    if verdict == UNAVAILABLE or not known:
+        return False
+    significant = min(known) < SIGNIFICANT
+    return significant if verdict == TIED else not significant
 
 
 def _verdict(low: float, high: float, higher_better: bool) -> str:

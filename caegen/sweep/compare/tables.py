@@ -8,11 +8,11 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from caegen.sweep.compare.stats import UNAVAILABLE
+from caegen.sweep.compare.stats import RANGES, SIGNIFICANT, TIED, UNAVAILABLE
 
 if TYPE_CHECKING:
     from caegen.sweep.compare import Comparison
-    from caegen.sweep.compare.stats import Ranking
+    from caegen.sweep.compare.stats import Pair, Ranking
 
 TABLES = ("runs", "groups", "pairs")
 RUN_COLUMNS = (
@@ -51,6 +51,7 @@ GROUP_COLUMNS = (
     "sd",
     "ci_low",
     "ci_high",
+    "ci_clipped",
     "pareto",
 )
 PAIR_COLUMNS = (
@@ -68,6 +69,7 @@ PAIR_COLUMNS = (
     "p_wilcoxon",
     "p_ttest",
     "verdict",
+    "p_disagrees",
     "note",
 )
 
@@ -126,6 +128,7 @@ def group_rows(result: Comparison) -> list[dict[str, Any]]:
                     "sd": s.sd,
                     "ci_low": s.low,
                     "ci_high": s.high,
+                    "ci_clipped": s.clipped,
                     "pareto": g.number in result.pareto,
                 }
             )
@@ -149,6 +152,7 @@ def pair_rows(result: Comparison) -> list[dict[str, Any]]:
             "p_wilcoxon": p.p_wilcoxon,
             "p_ttest": p.p_ttest,
             "verdict": p.verdict,
+            "p_disagrees": p.p_disagrees,
             "note": p.note,
         }
         for p in result.pairs
@@ -189,6 +193,59 @@ def ranking_sentence(r: Ranking) -> str:
     return head + f"no best can be named; highest mean {r.order[0].describe()}{untested}"
 
 
+# --- notes under the tables ----------------------------------------------------------------
+def group_notes(result: Comparison) -> list[str]:
+    """I113 when a group's t-interval was clipped to its metric's range."""
+    clipped = [
+        (g.name, metric)
+        for g in result.groups
+        for metric, s in result.summaries[g.number].items()
+        if s.clipped
+    ]
+    if not clipped:
+        return []
+    bounds = "; ".join(_range_text(m) for m in dict.fromkeys(m for _, m in clipped))
+    listing = ", ".join(f"{g} {m}" for g, m in clipped)
+    return [
+        f"I113 {listing}: the 95% t-interval ran past what the metric can take ({bounds}) "
+        "and is clipped there; over few repeats t is large (12.7 for two): more repeats "
+        "narrow it"
+    ]
+
+
+def _range_text(metric: str) -> str:
+    low, high = RANGES[metric]
+    if high is None:
+        return f"{metric} >= {low:g}"
+    if low is None:
+        return f"{metric} <= {high:g}"
+    return f"{metric} in [{low:g}, {high:g}]"
+
+
+def pair_notes(result: Comparison) -> list[str]:
+    """Why a p-value can say otherwise than the verdict, where one does."""
+    odd = [p for p in result.pairs if p.p_disagrees]
+    if not odd:
+        return []
+    listing = "; ".join(f"{p.a.name} vs {p.b.name} {p.verdict}, {_p_text(p)}" for p in odd)
+    return [
+        "verdicts follow the 95% bootstrap interval, which resamples the repeats (seeds) as "
+        "well as the images; the Wilcoxon and t-test p-values treat the images as the only "
+        "units (each averaged over a group's repeats), blind to seed-to-seed spread, so they "
+        f"can disagree: {listing}"
+    ]
+
+
+def _p_text(pair: Pair) -> str:
+    """The p-values that disagree with the pair's verdict."""
+    tests = [("Wilcoxon", pair.p_wilcoxon), ("t-test", pair.p_ttest)]
+    tied = pair.verdict == TIED
+    shown = [
+        f"{name} p = {_fmt(p)}" for name, p in tests if p is not None and (p < SIGNIFICANT) == tied
+    ]
+    return ", ".join(shown)
+
+
 # --- formats -------------------------------------------------------------------------------
 def render(result: Comparison, fmt: str = "text", table: str = "runs") -> str:
     if fmt == "json":
@@ -209,7 +266,7 @@ def to_json(result: Comparison) -> str:
         "comparisons": pair_rows(result),
         "rankings": ranking_rows(result),
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in result.skipped],
-        "notes": result.notes,
+        "notes": [*result.notes, *group_notes(result), *pair_notes(result)],
     }
     return json.dumps(_finite(document), indent=2, allow_nan=False) + "\n"
 
@@ -238,10 +295,11 @@ def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
 
 def _report(result: Comparison, markdown: bool) -> str:
     sections = [
-        ("runs", *_run_table(result)),
+        ("runs", *_run_table(result), []),
         (
             "groups: n, mean, sd and a 95% t-interval over the repeats",
             *_group_table(result),
+            group_notes(result),
         ),
     ]
     if result.pairs:
@@ -251,15 +309,19 @@ def _report(result: Comparison, markdown: bool) -> str:
                 f"paired comparisons{what}: A - B on the same test images, 95% percentile "
                 "bootstrap over images and repeats, Wilcoxon signed-rank p",
                 *_pair_table(result),
+                pair_notes(result),
             )
         )
+    bullet = "- " if markdown else ""
     out = []
-    for title, header, cells in sections:
-        out.append(_table(title, header, cells, markdown))
+    for title, header, cells, notes in sections:
+        table = _table(title, header, cells, markdown)
+        if notes:
+            table += ("\n" if markdown else "") + "".join(f"{bullet}note: {n}\n" for n in notes)
+        out.append(table)
     lines = [ranking_sentence(r) for r in result.rankings]
     lines += [f"skipped {s.path}: {s.reason}" for s in result.skipped]
     lines += [f"note: {n}" for n in result.notes]
-    bullet = "- " if markdown else ""
     out.append("\n".join(bullet + line for line in lines) + "\n")
     return "\n".join(out)
 
@@ -292,6 +354,7 @@ def _group_table(result: Comparison) -> tuple[list[str], list[list[str]]]:
     cells = []
     for r in group_rows(result):
         ci = f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if r["ci_low"] is not None else "-"
+        ci += " clipped" if r["ci_clipped"] else ""
         task = r["task"] + (f" (noise {_fmt(r['noise_std'])})" if r["noise_std"] else "")
         row = [r["group"], r["label"], task, r["metric"], _fmt(r["n"]), _fmt(r["mean"])]
         cells.append([*row, _fmt(r["sd"]), ci, "*" if r["pareto"] else ""])
@@ -307,6 +370,8 @@ def _pair_table(result: Comparison) -> tuple[list[str], list[list[str]]]:
         verdict = p.verdict if available else f"unavailable: {p.note}"
         if available and p.note:
             verdict += f" ({p.note})"
+        if p.p_disagrees:
+            verdict += " (p disagrees: see note)"
         repeats = f"{len(p.a.entries)} vs {len(p.b.entries)}"
         row = [p.a.describe(), p.b.describe(), p.metric, _fmt(p.images or None), repeats]
         cells.append([*row, _fmt(p.diff), ci, _fmt(p.p_wilcoxon), verdict])
