@@ -80,6 +80,48 @@ def test_layer_table_styles_dead_rows():
     assert "\x1b[" not in lines[1]  # live rows are plain
 
 
+METHOD1 = (SPECS / "cifar10_method1_bug.yaml").read_text()
+METHOD2 = (SPECS / "cifar10_method2.yaml").read_text()
+
+
+def struck_rows(text: str) -> list[str]:
+    """The names the rendered layer table marks dead: `(dead)` and struck through."""
+    from caegen.cli.render import layer_table
+
+    report = caegen.check(caegen.loads(text))
+    rows = layer_table(report).render(ansi=True).splitlines()[1:]
+    marked = [row.split()[1] for row in rows if "(dead)" in row]
+    assert marked == [row.split()[1] for row in rows if "\x1b[2;9m" in row]
+    return marked
+
+
+@pytest.mark.parametrize("layer", ["up2_2, size: 2", "mpool1_1, pool_size: 2"])
+def test_an_unknown_reference_on_the_path_marks_no_layer_dead(layer):
+    """What the misspelt name meant is open: any layer above it may be live."""
+    text = METHOD2.replace(f"{layer}}}", f"{layer}, inputs: no_such_layer}}")
+    assert text != METHOD2 and "E020" in {d.code for d in caegen.check(caegen.loads(text)).errors}
+    assert struck_rows(text) == []
+    report = caegen.check(caegen.loads(text))
+    assert None in [layer["live"] for layer in report.to_dict()["layers"]]
+    from caegen.cli.render import verdict_line
+
+    assert "params" not in verdict_line(report).plain  # no live-graph count to give
+
+
+def test_an_unknown_reference_leaves_dead_what_no_mending_could_revive():
+    # the first layer may read only the input: the four batch norms stay dead
+    first = METHOD1.replace("activation: relu}", "activation: relu, inputs: inptu}", 1)
+    assert struck_rows(first) == ["bnorm1_1", "bnorm1_2", "bnorm2_1", "bnorm2_2"]
+    # a misspelt name in a layer nothing reads: that layer is dead, the rest live
+    side = METHOD2.replace(
+        "  - {type: batch_norm, name: bnorm1_1}",
+        "  - {type: conv2d, name: side, filters: 2, kernel_size: 1, inputs: conv11}\n"
+        "  - {type: batch_norm, name: bnorm1_1, inputs: conv1_1}",
+    )
+    assert struck_rows(side) == ["side"]
+    assert struck_rows(METHOD1) == ["bnorm1_1", "bnorm1_2", "bnorm2_1", "bnorm2_2"]
+
+
 def test_strict_fails_on_warnings():
     spec = str(SPECS / "cifar10_method2.yaml")
     assert runner.invoke(app, ["check", spec]).exit_code == 0

@@ -267,3 +267,64 @@ def test_fixes_are_never_written_over_a_fifo(tmp_path):
         and "not a regular file" in (result.output)
     )
     assert fifo.is_fifo()
+
+
+def test_fix_and_diff_say_what_they_held_back_and_when_nothing_is_to_fix(tmp_path):
+    spec = tmp_path / "method2.yaml"
+    original = (SPECS / "cifar10_method2.yaml").read_bytes()
+    spec.write_bytes(original)  # four W103, whose fixes all change the model
+    held = (
+        f"no safe fixes in {spec}; 4 model-changing fixes (W103 at 7:5, W103 at 10:5, "
+        "W103 at 14:5, W103 at 17:5) need --unsafe-fixes"
+    )
+    for args in (["--fix", "--diff"], ["--diff"], ["--fix", "--no-table"]):
+        result = runner.invoke(app, ["check", *args, str(spec)])
+        assert result.exit_code == 0 and held in result.stderr, (args, result.output)
+        assert spec.read_bytes() == original
+    assert runner.invoke(app, ["check", "--diff", str(spec)]).stdout == ""
+    unsafe = runner.invoke(app, ["check", "--diff", "--unsafe-fixes", str(spec)])
+    assert unsafe.stdout.startswith(f"--- a/{spec}") and unsafe.stderr == ""
+    quick = tmp_path / "quickstart.yaml"
+    quick.write_bytes((SPECS / "quickstart.yaml").read_bytes())
+    result = runner.invoke(app, ["check", "--diff", str(quick)])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr == f"nothing to fix in {quick}\n"
+
+
+def test_safe_fixes_applied_and_a_model_changing_one_held_back(tmp_path):
+    spec = tmp_path / "method1.yaml"
+    text = (SPECS / "cifar10_method1_bug.yaml").read_text().replace("unit", "symmetric")
+    spec.write_text(text)  # four E040 (safe) and a W101 (sigmoid on [-1, 1] data)
+    result = runner.invoke(app, ["check", "--diff", str(spec)])
+    fixed = fix_text(text, file=str(spec))
+    assert result.stdout == fixed.diff(str(spec)) and "tanh" not in result.stdout
+    # the W101 is followed to its place after the four rewired inputs moved it along
+    assert result.stderr == (
+        f"{spec}: 1 model-changing fix (W101 at 21:75) held back; --unsafe-fixes applies it\n"
+    )
+    result = runner.invoke(app, ["check", "--fix", "--no-table", str(spec)])
+    assert result.stderr.startswith(f"fixed {spec}: make `mpool1_1` read `bnorm1_1`;")
+    assert "W101 at 21:75) held back" in result.stderr
+    assert "activation: sigmoid}" in spec.read_text()
+
+
+def test_unsafe_fixes_leave_alone_what_an_error_hid_and_what_is_ignored(tmp_path):
+    before = (DIR / "E031.padding.before.yaml").read_text()
+    hidden = before.replace(  # a batch norm after a relu: W103, once the shapes come back
+        "activation: relu}\n  - {type: max_pool2d, pool_size: 2}",
+        "activation: relu}\n  - {type: batch_norm}\n  - {type: max_pool2d, pool_size: 2}",
+        1,
+    )
+    assert findings(hidden) == {"E031"}  # the shape error keeps the lints from running
+    fixed = fix_text(hidden, unsafe=True)
+    assert fixed.applied == ["use padding: valid on `decoder.4`"]
+    assert "W103" in findings(fixed.text)  # shown now, for the next --fix to apply
+    assert fix_text(fixed.text, unsafe=True).applied == [
+        "apply `relu` after the batch norm `encoder.1`"
+    ]
+    spec = tmp_path / "method2.yaml"
+    original = (SPECS / "cifar10_method2.yaml").read_bytes()
+    spec.write_bytes(original)
+    for args in (["--ignore", "W103"], ["--select", "I1"]):
+        result = runner.invoke(app, ["check", "--fix", "--unsafe-fixes", *args, str(spec)])
+        assert result.exit_code == 0 and spec.read_bytes() == original, args

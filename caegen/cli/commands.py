@@ -28,6 +28,7 @@ from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.limits import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 
 if TYPE_CHECKING:
+    from caegen.compile.fixes import FixResult
     from caegen.spec.schema import Spec
     from caegen.training.options import RunResult, TrainOptions
 
@@ -144,7 +145,7 @@ def check(
     from caegen.cli.checker import check_files
 
     if fix or diff or unsafe_fixes:
-        _apply_fixes(specs, unsafe=unsafe_fixes, write=not diff)
+        _apply_fixes(specs, unsafe=unsafe_fixes, write=not diff, ignore=ignore, select=select)
         if diff:
             raise typer.Exit(code=0)
     code = check_files(
@@ -158,12 +159,19 @@ def check(
     raise typer.Exit(code=code)
 
 
-def _apply_fixes(specs: list[Path], *, unsafe: bool, write: bool) -> None:
+def _apply_fixes(
+    specs: list[Path], *, unsafe: bool, write: bool, ignore: str | None, select: str | None
+) -> None:
+    """Fix each spec (or print the diff of its fixes); say on stderr what was fixed, what
+    was held back, and when there was nothing to fix (stdout carries the diff alone)."""
+    from caegen.cli.checker import codes
     from caegen.compile.fixes import fix_file
 
     for path in specs:
         try:
-            result = fix_file(path, unsafe=unsafe, write=write)
+            result = fix_file(
+                path, unsafe=unsafe, write=write, ignore=codes(ignore) or [], select=codes(select)
+            )
         except OSError as exc:
             raise fail_message(
                 "E001", f"cannot read {path}: {exc.strerror}", file=str(path)
@@ -172,10 +180,34 @@ def _apply_fixes(specs: list[Path], *, unsafe: bool, write: bool) -> None:
             raise fail(exc.diagnostics) from None
         if not write:
             sys.stdout.write(result.diff(str(path)))
-        elif result.applied:
-            err_console.print(
-                f"fixed {path}: " + "; ".join(result.applied), soft_wrap=True, highlight=False
+        for note in fix_notes(str(path), result, write=write):
+            err_console.print(note, soft_wrap=True, highlight=False)
+
+
+def fix_notes(path: str, result: FixResult, *, write: bool) -> list[str]:
+    """What `--fix` (`write`) or `--diff` says about one spec besides the diff."""
+    notes = []
+    if write and result.applied:
+        notes.append(f"fixed {path}: " + "; ".join(result.applied))
+    held = result.held_back
+    if held:
+        n = len(held)
+        places = ", ".join(
+            d.code + (f" at {d.location.line}:{d.location.column or 1}" if d.location.line else "")
+            for d in held[:4]
+        ) + (f" and {n - 4} more" if n > 4 else "")
+        what = f"{n} model-changing fix{'es' if n > 1 else ''} ({places})"
+        if result.changed:
+            notes.append(
+                f"{path}: {what} held back; --unsafe-fixes applies {'them' if n > 1 else 'it'}"
             )
+        else:
+            notes.append(
+                f"no safe fixes in {path}; {what} need{'' if n > 1 else 's'} --unsafe-fixes"
+            )
+    elif not write and not result.changed:
+        notes.append(f"nothing to fix in {path}")
+    return notes
 
 
 @app.command()

@@ -126,7 +126,7 @@ def layer_table(report: Report, title: str | None = None) -> Styled:
         rows.append(
             [
                 node.path,
-                node.name + ("" if node.live else " (dead)"),
+                node.name + (" (dead)" if node.dead else ""),
                 node.type,
                 _inputs_cell(node),
                 fmt_shape(node.shape),
@@ -135,7 +135,7 @@ def layer_table(report: Report, title: str | None = None) -> Styled:
                 f"{node.macs:,}" if node.macs else "",
             ]
         )
-        styles.append(None if node.live else "strike dim")
+        styles.append("strike dim" if node.dead else None)
     return aligned_table(columns, rows, styles, title=title)
 
 
@@ -237,6 +237,6 @@ def verdict_line(report: Report, strict: bool = False) -> Styled:
     line = f"FAILED {report.file or 'spec'}: {n_err} error(s), {n_warn} warning(s)"
     if report.ok:
         line += " (--strict: warnings fail the check)"
-    if report.graph is not None:
+    if report.graph is not None and report.params_known:
         line += f"; the live graph Keras would build has {report.params.total:,} params"
     return Styled(line + report.suppressed_note(), style="bold red")

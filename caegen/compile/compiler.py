@@ -68,6 +68,14 @@ class Report:
         return total
 
     @property
+    def params_known(self) -> bool:
+        """Whether `params` is the live graph's count: which layers are live is settled
+        (no wiring error leaves it open) and every live layer's params are known."""
+        return all(
+            not n.liveness_open and (n.params is not None or not n.live) for n in self.layers()
+        )
+
+    @property
     def macs(self) -> int:
         return sum(n.macs for n in self.layers() if n.live)
 
@@ -173,7 +181,7 @@ def _layer_dict(node: Node) -> dict[str, Any]:
             "non_trainable": p.non_trainable,
         },
         "macs": node.macs,
-        "live": node.live,
+        "live": None if node.liveness_open else node.live,
         "line": node.location.line,
     }
 

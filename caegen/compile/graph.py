@@ -37,11 +37,20 @@ class Node:
     inputs: list[str] = field(default_factory=list)
     broken: bool = False
     """Its wiring is wrong: later passes skip it."""
+    unresolved: list[str] = field(default_factory=list)
+    """What its `inputs` name that the wiring could not use: an unknown name (E020), or a
+    layer defined later or reading it back (E022, E023)."""
+    duplicate_of: str | None = None
+    """The name it shares with an earlier layer (E021); `name` is then made unique."""
     # results of the passes
     shape: Shape | None = None
     params: ParamCount | None = None
     macs: int = 0
     live: bool = True
+    """It reaches the reconstruction."""
+    liveness_open: bool = False
+    """A wiring error leaves open whether it reaches the reconstruction (it is not `live`,
+    but mending the wiring could make it so): neither live nor dead."""
     receptive_field: tuple[int, int] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     source: Source | None = None
@@ -53,6 +62,11 @@ class Node:
     @property
     def type(self) -> str:
         return "input" if self.layer is None else self.layer.type
+
+    @property
+    def dead(self) -> bool:
+        """It certainly never reaches the reconstruction (Keras would drop it)."""
+        return not self.live and not self.liveness_open
 
     def field_location(self, key: str | None) -> Location:
         """The location of one key of this layer (its position falls back to the layer's)."""

@@ -94,7 +94,7 @@ def hover_text(report: Report, node: Node) -> str:
     """Markdown for a layer: its output, params, MACs and receptive field."""
     p = node.params
     lines = [
-        f"**{node.path}** `{node.name}` ({node.type})" + ("" if node.live else " — dead"),
+        f"**{node.path}** `{node.name}` ({node.type})" + (" — dead" if node.dead else ""),
         "",
         f"- inputs: {', '.join(node.inputs) or 'the input'}",
         f"- output: {fmt_shape(node.shape) if node.shape else 'unknown (see the errors)'}",

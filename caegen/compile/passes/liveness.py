@@ -13,8 +13,10 @@ def mark_liveness(graph: Graph) -> list[Diagnostic]:
     diagnostics: list[Diagnostic] = []
     bypassed = graph.latent not in live
     latent_feeders = graph.ancestors(graph.latent) if bypassed else set()
+    possible = _possibly_live(graph, live)
     for node in graph.layers():
         node.live = node.name in live
+        node.liveness_open = node.name in possible and not node.live
     if bypassed:
         first = next(n for n in graph.layers() if n.section == "decoder")
         diagnostics.append(
@@ -58,6 +60,36 @@ def mark_liveness(graph: Graph) -> list[Diagnostic]:
             )
         )
     return diagnostics
+
+
+def _possibly_live(graph: Graph, live: set[str]) -> set[str]:
+    """The nodes that could reach the reconstruction once the wiring errors are mended (the
+    live ones when there are none). A reference to no layer (E020) may have meant any layer
+    above the one that makes it; one to a later layer (E022, E023) means that layer; a name
+    two layers share (E021) may mean either."""
+    order = [n.name for n in graph.layers()]
+    position = {name: i for i, name in enumerate(order)}
+    duplicates: dict[str, list[str]] = {}
+    for node in graph.layers():
+        if node.duplicate_of is not None:
+            duplicates.setdefault(node.duplicate_of, []).append(node.name)
+    possible: set[str] = set()
+    above = 0  # order[:above] is already on the stack
+    stack = list(live)
+    while stack:
+        name = stack.pop()
+        if name in possible or name not in graph.nodes:
+            continue
+        possible.add(name)
+        node = graph.node(name)
+        stack += node.inputs + duplicates.get(name, [])
+        for target in node.unresolved:
+            if target in graph.nodes:
+                stack.append(target)
+            elif position[name] > above:
+                stack += order[above : position[name]]
+                above = position[name]
+    return possible
 
 
 def _rewire_fix(graph: Graph, dead: Node, following: Node) -> Fix | None:

@@ -41,6 +41,7 @@ def build_graph(spec: Spec) -> tuple[Graph, list[Diagnostic]]:
                         "give every layer a unique name; `input` and `latent` are reserved",
                     )
                 )
+                node.duplicate_of = name
                 node.name = name = f"{name}#{section}[{index}]"
                 node.broken = True
             nodes[name] = node
@@ -68,9 +69,11 @@ def build_graph(spec: Spec) -> tuple[Graph, list[Diagnostic]]:
             if target not in declared:
                 diagnostics.append(_unknown_reference(spec, node, ref, list(declared)))
                 node.broken = True
+                node.unresolved.append(target)
             elif position[target] >= i:
                 diagnostics.append(_forward_or_cycle(spec, node, target, declared, position))
                 node.broken = True
+                node.unresolved.append(target)
             else:
                 resolved.append(target)
         node.inputs = resolved
