@@ -282,6 +282,8 @@ def test_fix_and_diff_say_what_they_held_back_and_when_nothing_is_to_fix(tmp_pat
         assert result.exit_code == 0 and held in result.stderr, (args, result.output)
         assert spec.read_bytes() == original
     assert runner.invoke(app, ["check", "--diff", str(spec)]).stdout == ""
+    alone = runner.invoke(app, ["check", "--unsafe-fixes", str(spec)])  # no --fix: a check
+    assert alone.exit_code == 0 and spec.read_bytes() == original and "W103" in alone.stdout
     unsafe = runner.invoke(app, ["check", "--diff", "--unsafe-fixes", str(spec)])
     assert unsafe.stdout.startswith(f"--- a/{spec}") and unsafe.stderr == ""
     quick = tmp_path / "quickstart.yaml"

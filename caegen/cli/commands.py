@@ -144,7 +144,7 @@ def check(
     """Validate specs statically: wiring, shapes, dead branches, lints, exact params."""
     from caegen.cli.checker import check_files
 
-    if fix or diff or unsafe_fixes:
+    if fix or diff:  # --unsafe-fixes alone writes nothing: it only widens --fix and --diff
         _apply_fixes(specs, unsafe=unsafe_fixes, write=not diff, ignore=ignore, select=select)
         if diff:
             raise typer.Exit(code=0)

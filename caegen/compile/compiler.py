@@ -108,7 +108,7 @@ class Report:
         return self.graph is not None and not decoder_reads_encoder(self.graph)
 
     def to_dict(self, strict: bool = False) -> dict[str, Any]:
-        """The stable JSON shape of one checked spec (documented in docs/json.md).
+        """The stable JSON shape of one checked spec (README, "`--format json`").
 
         `ok` is this file's verdict: no errors, and no warnings either under `strict`.
         """
