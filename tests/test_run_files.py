@@ -41,6 +41,18 @@ def test_score_never_writes_among_the_runs_own_files(run, inside):
 
 
 @pytest.mark.keras
-def test_inspect_with_an_empty_layer_list_is_a_coded_error(run):
-    result = runner.invoke(app, ["inspect", str(run.path), "--layers", ","])
-    assert result.exit_code == 1 and "E090" in result.output
+@pytest.mark.parametrize("layers", [",", "", " ", " , "])
+def test_inspect_with_an_empty_layer_list_is_a_coded_error(run, layers, tmp_path):
+    out = tmp_path / "figures"
+    result = runner.invoke(app, ["inspect", str(run.path), "--layers", layers, "--out", str(out)])
+    assert result.exit_code == 1 and "E090 error: --layers names no layer" in result.output
+    assert not out.exists()  # refused before anything is drawn
+
+
+@pytest.mark.keras
+def test_compare_inspect_with_no_layer_is_the_same_coded_error(run, tmp_path):
+    out = tmp_path / "compared"
+    options = ["--out", str(out), "--inspect", " "]
+    result = runner.invoke(app, ["compare", str(run.path), *options])
+    assert result.exit_code == 1 and "E090 error: --inspect names no layer" in result.output
+    assert not out.exists()  # refused before the comparison's own figures

@@ -204,6 +204,9 @@ def test_the_schema_bounds_labels_by_source():
         ({"normal": [10]}, False),  # digits, the default source
         ({"source": "cifar100", "classes": [99]}, True),
         ({"source": "patches", "classes": [1]}, False),
+        ({"source": "mnist", "classes": [3, 7, 3]}, False),  # each label once
+        ({"source": "mnist", "classes": [3, 7], "normal": [7, 7]}, False),
     ):
         spec = {**base, "data": data}
         assert jsonschema.Draft202012Validator(schema).is_valid(spec) is valid, data
+        assert loader_accepts(spec) is valid, data

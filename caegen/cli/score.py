@@ -69,9 +69,14 @@ def score(
         raise fail(exc.diagnostics) from None
     if format == Format.json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
-        return
-    for line in report_lines(result):
-        console.print(line, soft_wrap=True, highlight=False)
+    else:
+        for line in report_lines(result):
+            console.print(line, soft_wrap=True, highlight=False)
+    if result.warnings:  # W112: labelled images of one kind, no metrics (also in the JSON)
+        from caegen.cli.failures import report
+
+        console.file.flush()
+        report(result.warnings)
 
 
 def report_lines(result) -> list[str]:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ from rich.live import Live
 from rich.text import Text
 
 from caegen.cli.boundary import Input, OutputFolder
-from caegen.cli.commands import app, console, err_console, fail, hide_native_logs
+from caegen.cli.commands import app, console, err_console, fail, fail_message, hide_native_logs
 from caegen.cli.styled import styled
 from caegen.core.diagnostics import CaegenError
 
@@ -397,6 +397,10 @@ def compare(
 
     if inspect_layer is not None and out is None:
         raise typer.BadParameter("--inspect draws a figure: pass --out DIR")
+    if inspect_layer is not None and not inspect_layer.strip():  # as inspect --layers ""
+        raise fail_message(
+            "E090", "--inspect names no layer", "name one layer, e.g. --inspect encoder.0"
+        )
     hide_native_logs()
     try:
         if out is not None:

@@ -12,6 +12,7 @@ from caegen.compile.lints import run_lints
 from caegen.compile.lints.decoder_not_separable import decoder_reads_encoder
 from caegen.compile.passes.data_channels import check_data_channels
 from caegen.compile.passes.liveness import mark_liveness
+from caegen.compile.passes.one_class import check_one_class_labels
 from caegen.compile.passes.reconstruction import check_reconstruction
 from caegen.compile.passes.shapes import infer_shapes
 from caegen.compile.passes.ssim_window import check_ssim_window
@@ -200,6 +201,7 @@ def check(spec: Spec, ignore: Iterable[str] = (), select: Iterable[str] | None =
         diagnostics += dead
     diagnostics += check_reconstruction(graph)
     diagnostics += check_data_channels(spec)
+    diagnostics += check_one_class_labels(spec)
     diagnostics += check_ssim_window(graph)
     if wired:
         diagnostics += check_sampling(graph)

@@ -287,6 +287,22 @@ CODES: dict[str, CodeInfo] = _codes(
     ),
     # anomaly detection
     CodeInfo(
+        "E093",
+        "one-class-labels",
+        E,
+        "`data.normal` lists every label the test split can hold (all that `data.classes` "
+        "keeps, or all the source has): no test image is anomalous, so AUROC, AUPRC and AUPRO "
+        "are undefined.",
+    ),
+    CodeInfo(
+        "E094",
+        "anomaly-test-one-kind",
+        E,
+        "`sweep --objective auroc|aupro` on data whose test split holds only normal or only "
+        "anomalous images (a data.eval_limit, an MVTec folder without good/ or defects): "
+        "refused before any point trains.",
+    ),
+    CodeInfo(
         "E095",
         "ssim-window",
         E,
@@ -348,6 +364,13 @@ CODES: dict[str, CodeInfo] = _codes(
         "`caegen compare` was given one run twice (two paths, a symlink) or a copy of a run "
         "(the same spec, seed and per-image scores): it counts once and the duplicate is "
         "listed as skipped, so the repeats of a group are not inflated.",
+    ),
+    CodeInfo(
+        "W112",
+        "anomaly-metrics-undefined",
+        W,
+        "`train` or `score` on labelled anomaly data whose test split (or images scored) holds "
+        "only normal or only anomalous images: AUROC, AUPRC and AUPRO are undefined, not written.",
     ),
 )
 

@@ -3,15 +3,18 @@ anomaly columns of `caegen compare`.
 
 A trial's run is scored like `caegen score RUN` (the mse score, the threshold from its
 held-out normal images) once it has trained; the image AUROC needs anomaly labels in the
-test split, the AUPRO pixel masks, which the spec's data must have (E097 otherwise).
+test split, the AUPRO pixel masks, which the spec's data must have (E097 otherwise), and
+both need normal and anomalous test images: a test split of one kind is refused before
+anything trains (E094), not trained into an empty objective.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from caegen.core.diagnostics import error
+from caegen.core.diagnostics import CaegenError, error
 from caegen.spec.schema import Spec
 
 METRIC = {"auroc": "image_auroc", "aupro": "aupro"}
@@ -48,6 +51,23 @@ def check_objective(spec: Spec, objective: str) -> None:
             "has none",
             "use source textures, or an MVTec AD folder with ground_truth/; or --objective auroc",
         )
+
+
+def check_test_kinds(spec: Spec, objective: str) -> None:
+    """E094 when the spec's test split holds only normal or only anomalous images (read from
+    the data itself: its labels and folders, nothing fitted or trained); E093 first when the
+    spec's labels alone say so."""
+    from caegen.compile.passes.one_class import check_one_class_labels
+    from caegen.training.data import unfitted_splits
+    from caegen.training.truth import one_kind_test
+
+    static = check_one_class_labels(spec)  # E093: the labels alone show it
+    if static:
+        raise CaegenError(static)
+    found = one_kind_test(unfitted_splits(spec), spec, "E094")
+    if found is not None:
+        message = f"--objective {objective} on {spec.name}: {found.message}"
+        raise CaegenError([replace(found, message=message)])
 
 
 def objective_metrics(run_dir: Path, objective: str) -> dict[str, Any]:

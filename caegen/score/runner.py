@@ -4,7 +4,8 @@ The threshold is chosen first, on normal images only: the run's held-out calibra
 images (one-class data, textures, MVTec folders), or its test split when its data has no
 anomaly labels (then every image of it is taken as normal). The images scored afterwards
 never move it. With labels the result has image AUROC, AUPRC and F1-max, overall and per
-kind; with masks, pixel AUROC and AUPRO. The threshold and the scorer are recorded in the
+kind; with masks, pixel AUROC and AUPRO; labelled images of one kind only leave them
+undefined, which the result says (W112). The threshold and the scorer are recorded in the
 run (`scorer.json`, through `Run`); scores, maps and figures go to the output folder.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from caegen.core.diagnostics import error
+from caegen.core.diagnostics import Diagnostic, Location, error
 from caegen.core.fsutil import atomic_write_bytes, atomic_write_text, ensure_parent, unwritable
 from caegen.score import metrics as m
 from caegen.score.inputs import Inputs, collect
@@ -28,6 +29,7 @@ from caegen.score.maps import ScoreKind, scorer_function
 from caegen.spec.schema import Spec
 from caegen.training.images import DataSplits, Images
 from caegen.training.rundir import FINISHED, Run
+from caegen.training.truth import UNDEFINED, lacking_kind, one_kind_test
 
 DEFAULT_QUANTILE = 0.99
 FILES = ("scores.csv", "score.json", "anomaly_maps.npy")
@@ -70,6 +72,8 @@ class ScoreResult:
     per_kind: list[dict[str, Any]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+    warnings: list[Diagnostic] = field(default_factory=list)
+    """W112 when the labelled images scored are of one kind (the metrics are undefined)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +90,7 @@ class ScoreResult:
             "flagged": int(self.flagged.sum()),
             "metrics": self.metrics,
             "per_kind": self.per_kind,
+            "warnings": [d.to_dict() for d in self.warnings],
             "written": [str(p) for p in self.written],
             "seconds": round(self.seconds, 3),
         }
@@ -226,7 +231,10 @@ def score(
     )
     truth = inputs.images.truth
     masks = None
-    if truth is not None and truth.anomalous.any() and not truth.anomalous.all():
+    one_kind = _one_kind(inputs, data, spec, given is not None)
+    if one_kind is not None:
+        result.warnings.append(one_kind)
+    elif truth is not None and len(truth):
         masks = _masks(inputs.images, spec)
         result.metrics = _evaluate(truth.anomalous, scored, masks)
         result.per_kind = _per_kind(truth.kinds, truth.anomalous, scored.scores, result.flagged)
@@ -234,6 +242,24 @@ def score(
     result.seconds = time.perf_counter() - started
     _record(run, result, own_data=not images)
     return result
+
+
+def _one_kind(inputs: Inputs, data: DataSplits, spec: Spec, given: bool) -> Diagnostic | None:
+    """W112 when the images scored carry anomaly labels of one kind only."""
+    if not given:
+        return one_kind_test(data, spec, "W112")
+    lacking = lacking_kind(inputs.images.truth)
+    if lacking is None:
+        return None
+    other = "normal" if lacking == "anomalous" else "anomalous"
+    return Diagnostic(
+        "W112",
+        f"the images scored hold no {lacking} image (all {len(inputs.images):,} are {other}): "
+        f"{UNDEFINED}",
+        Location(),
+        "score normal and anomalous images together (a folder with good/ and <defect>/ "
+        "subfolders); the scores and flags are written all the same",
+    )
 
 
 def _given(images: list[Path] | None, spec: Spec, options: ScoreOptions) -> Inputs | None:

@@ -311,7 +311,7 @@ def _missing_tag(f: _Finding) -> Diagnostic:
 
 def _cross_field(f: _Finding) -> Diagnostic:
     ctx = f.err.get("ctx", {})
-    field_path = (*f.path, ctx["field"])
+    field_path = (*f.path, ctx["field"], *([ctx["index"]] if "index" in ctx else []))
     pos = f.positions.lookup(field_path) or f.positions.lookup(f.path)
     return Diagnostic(
         "E012",

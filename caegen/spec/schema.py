@@ -47,6 +47,8 @@ DataSource = Literal[
 DataRange = Literal["unit", "symmetric"]
 Texture = Literal["brick", "grass", "gravel"]
 Label = Annotated[int, Strict(), Field(ge=0)]
+Labels = Annotated[list[Label], Field(min_length=1, json_schema_extra={"uniqueItems": True})]
+"""`data.classes`, `data.normal`: each label once (the loader names a repeated one's line)."""
 # How many labels each labelled source has (0..N-1).
 DEFAULT_CALIBRATION = 0.1
 LABEL_COUNT = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
@@ -109,10 +111,10 @@ class Data(_Strict):
         default=None,
         description="score on at most N test images (default: the whole test split)",
     )
-    classes: Annotated[list[Label], Field(min_length=1)] | None = Field(
+    classes: Labels | None = Field(
         default=None, description="keep only these labels in both splits, e.g. [1, 5, 6]"
     )
-    normal: Annotated[list[Label], Field(min_length=1)] | None = Field(
+    normal: Labels | None = Field(
         default=None,
         description="one-class protocol: train on these labels only; every test image is "
         "scored, labelled normal or anomalous",
@@ -148,6 +150,7 @@ class Data(_Strict):
             wanted = getattr(self, key)
             if wanted is None:
                 continue
+            _refuse_repeated(key, wanted)
             count = LABEL_COUNT.get(self.source)
             if count is None:
                 raise cross_field_error(
@@ -172,6 +175,20 @@ class Data(_Strict):
                 "list in normal only labels that classes keeps",
             )
         return self
+
+
+def _refuse_repeated(key: str, labels: list[int]) -> None:
+    """A label listed twice, reported at its second entry."""
+    first: dict[int, int] = {}
+    for i, label in enumerate(labels):
+        if label in first:
+            raise cross_field_error(
+                key,
+                f"{key} lists {label} twice (entries {first[label]} and {i})",
+                f"list each label once: remove entry {i}",
+                index=i,
+            )
+        first[label] = i
 
 
 # Keras's names of the losses are accepted too and read as caegen's short ones.

@@ -230,7 +230,8 @@ def open_sweep(config: SweepConfig) -> Sweep:
     # read once (a FIFO reads once), and the base itself must be a valid spec
     base_text = read_input_text(config.spec_path, "spec file", "pass the base spec")
     base_spec = loads(base_text, file=str(config.spec_path))
-    if OBJECTIVES[config.objective][0] == "score":
+    scored = OBJECTIVES[config.objective][0] == "score"
+    if scored:
         from caegen.score.objective import check_objective
 
         check_objective(base_spec, config.objective)  # E097: labels or masks it lacks
@@ -245,6 +246,10 @@ def open_sweep(config: SweepConfig) -> Sweep:
             f"--sampler {config.sampler} over a continuous range has no end",
             "give --max-trials N or --budget-minutes M (or :N points per range and --sampler grid)",
         )
+    if scored:  # the data read last, once the cheap checks have passed
+        from caegen.score.objective import check_test_kinds
+
+        check_test_kinds(base_spec, config.objective)  # E094: a test split of one kind
     identity = config.identity(base_text)
     root = config.out / base_spec.name
     for candidate in sorted(root.glob("*/sweep.json"), reverse=True):
@@ -422,6 +427,9 @@ class Sweep:
         self.stopped: str | None = None
         """Why the search ended (a sampler's budget or its space ran out), once it has."""
         self.repeats_in_a_row = 0
+        self.data_checked: set[str] = set()
+        """The data sections (with the input) whose test split this process has seen hold
+        both kinds of image (score objectives)."""
 
     @property
     def runs(self) -> Path:
@@ -660,6 +668,7 @@ class Sweep:
             return self._scored(metrics, previous), self.stored(previous)
         if previous is not None:  # stopped before its first epoch: nothing to keep
             remove_stub(previous, self.sweep_id, trial.number)
+        self._check_test_kinds(spec)
         result = train(
             spec,
             epochs=self.config.epochs,
@@ -669,6 +678,18 @@ class Sweep:
             progress=_RunRecorder(self, trial.number),
         )
         return self._scored(result.metrics, result.run_dir), self.stored(result.run_dir)
+
+    def _check_test_kinds(self, spec: Any) -> None:
+        """E094 before a point trains when its data (a swept data.eval_limit, data.normal)
+        leaves its test split one kind of image: the point fails untrained."""
+        if OBJECTIVES[self.config.objective][0] != "score":
+            return
+        from caegen.score.objective import check_test_kinds
+
+        key = json.dumps([spec.data.model_dump(mode="json"), list(spec.input)], sort_keys=True)
+        if key not in self.data_checked:
+            check_test_kinds(spec, self.config.objective)
+            self.data_checked.add(key)
 
     def _scored(self, metrics: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         """A trained point's metrics, with its anomaly scores when the objective is one."""

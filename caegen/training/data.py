@@ -385,15 +385,10 @@ SOURCES = {
 }
 
 
-def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = None) -> DataSplits:
-    """The spec's data, fitted to its input shape, in [0, 1] (`range` is applied later).
-
-    `limit` (default `data.limit`) limits the train split only; the test split stays whole
-    unless `data.eval_limit` asks for its first N images. Sources return images at their
-    own size; the limits are applied before fitting, so that only the images used are
-    resized and held in memory. A folder source never reads `output_root` (where runs are
-    written).
-    """
+def unfitted_splits(spec: Spec, output_root: Path | None = None) -> DataSplits:
+    """The spec's splits as its source gives them, `data.classes` and `data.normal` applied
+    and the test split cut to `data.eval_limit`; nothing resized (what the test split holds
+    is known without fitting its images)."""
     source = SOURCES[spec.data.source]
     try:
         splits = source(spec, output_root) if source is _folder else source(spec)
@@ -405,12 +400,25 @@ def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = N
             f"cannot read data.path `{spec.data.path}`: {os_error_reason(exc)}",
             "check the path and its permissions",
         ) from None
-    limit = limit or spec.data.limit
     splits.test_split_images = len(splits.test)
-    if limit:
-        splits.train = splits.train.head(limit)
     if spec.data.eval_limit:
         splits.test = splits.test.head(spec.data.eval_limit)
+    return splits
+
+
+def load_data(spec: Spec, limit: int | None = None, output_root: Path | None = None) -> DataSplits:
+    """The spec's data, fitted to its input shape, in [0, 1] (`range` is applied later).
+
+    `limit` (default `data.limit`) limits the train split only; the test split stays whole
+    unless `data.eval_limit` asks for its first N images. Sources return images at their
+    own size; the limits are applied before fitting, so that only the images used are
+    resized and held in memory. A folder source never reads `output_root` (where runs are
+    written).
+    """
+    splits = unfitted_splits(spec, output_root)
+    limit = limit or spec.data.limit
+    if limit:
+        splits.train = splits.train.head(limit)
     held = [i for i in (splits.train, splits.test, splits.calibration) if i is not None]
     _check_memory(spec, sum(len(i) for i in held if i.array is not None))
     for images in held:

@@ -15,6 +15,7 @@ from caegen.spec.schema import Spec
 from caegen.training.data import DataSplits, load_data
 from caegen.training.options import Progress, TrainOptions
 from caegen.training.rundir import FINISHED, INTERRUPTED, Checkpoint, Run
+from caegen.training.truth import one_kind_test
 
 
 @dataclass
@@ -91,6 +92,7 @@ def prepare_new(spec: Spec, options: TrainOptions) -> tuple[Spec, Report, DataSp
     report = checked(spec)
     check_training_memory(report, 1, spec.train.optimizer.name)  # before any data is read
     splits = load_data(spec, output_root=Path(options.out))
+    warn_one_kind(spec, splits, options.progress)
     return spec, report, splits, batch_size_for(spec, report, len(splits.train), options.progress)
 
 
@@ -113,6 +115,14 @@ def checked(spec: Spec) -> Report:
     return report
 
 
+def warn_one_kind(spec: Spec, data: DataSplits, progress: Progress) -> None:
+    """W112: the test split of labelled anomaly data holds one kind of image, so `caegen
+    score` will have no AUROC to give; training goes on (reconstruction is measured)."""
+    found = one_kind_test(data, spec, "W112")
+    if found is not None:
+        progress.warn(f"{found.code} {found.message}\n  hint: {found.hint}")
+
+
 def resume_plan(path: Path, spec: Spec | None, options: TrainOptions) -> Plan:
     """The plan to continue the run at `path`, claimed for this process (E060 when a live
     process trains it); a refusal leaves its status as it was."""
@@ -131,6 +141,7 @@ def resume_plan(path: Path, spec: Spec | None, options: TrainOptions) -> Plan:
         )
         report = checked(resumed)
         loaded = load_data(resumed, output_root=Path(options.out))
+        warn_one_kind(resumed, loaded, options.progress)
         batch = batch_size_for(resumed, report, len(loaded.train), options.progress)
     except BaseException:
         run.release()

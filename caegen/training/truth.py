@@ -4,6 +4,8 @@
 protocol: train on the normal labels, score every test image as normal or anomalous. Data
 with anomaly labels (one-class, textures, MVTec folders) also holds out a part of its
 normal training images (`data.calibration`): the threshold is chosen on them alone.
+AUROC, AUPRC and AUPRO rank anomalous images against normal ones: labelled images of one
+kind only leave them undefined (`lacking_kind`, `one_kind_test`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from caegen.core.diagnostics import Diagnostic
 from caegen.spec.schema import DEFAULT_CALIBRATION, Spec
 
 if TYPE_CHECKING:
@@ -106,3 +109,70 @@ def apply_label_protocol(splits: DataSplits, spec: Spec) -> DataSplits:
 
 def _listed(labels: list[int]) -> str:
     return "[" + ", ".join(str(v) for v in labels) + "]"
+
+
+UNDEFINED = "image AUROC, AUPRC and F1-max (and pixel AUROC and AUPRO) are undefined"
+"""What labelled images of one kind only leave without a value."""
+
+
+def lacking_kind(truth: Truth | None) -> str | None:
+    """`anomalous` or `normal`: the kind that labelled images lack; None when both kinds are
+    there, or when the images carry no anomaly labels (nothing is measured then)."""
+    if truth is None or len(truth) == 0:
+        return None
+    if not truth.anomalous.any():
+        return "anomalous"
+    if truth.anomalous.all():
+        return "normal"
+    return None
+
+
+def one_kind_test(splits: DataSplits, spec: Spec, code: str) -> Diagnostic | None:
+    """`code` (E094 before a sweep, W112 for train) when the test split of labelled anomaly
+    data holds one kind of image only: which kind it lacks, and what would give it both."""
+    test = splits.test
+    lacking = lacking_kind(test.truth)
+    if lacking is None:
+        return None
+    n, whole = len(test), max(splits.test_split_images or 0, len(test))
+    other = "normal" if lacking == "anomalous" else "anomalous"
+    message = f"the test split holds no {lacking} image ({_held(n, whole, other)}): {UNDEFINED}"
+    path, hint = _one_kind_hint(spec, lacking, n, whole)
+    from caegen.compile.graph import locate
+
+    return Diagnostic(code, message, locate(spec.source, path), hint)
+
+
+def _held(n: int, whole: int, kind: str) -> str:
+    """What the test split holds: `n` images of one `kind`, of `whole` (data.eval_limit)."""
+    if whole == n:
+        return f"its only image is {kind}" if n == 1 else f"its {n:,} images are all {kind}"
+    if n == 1:
+        article = "an" if kind == "anomalous" else "a"
+        return f"data.eval_limit keeps its first image of {whole:,}, {article} {kind} one"
+    return f"data.eval_limit keeps its first {n:,} of {whole:,} images, all {kind}"
+
+
+def _one_kind_hint(spec: Spec, lacking: str, n: int, whole: int) -> tuple[tuple[str, ...], str]:
+    """Where the spec decides it, and what gives the test split both kinds."""
+    data = spec.data
+    if whole > n:
+        return ("data", "eval_limit"), (
+            f"raise data.eval_limit above {n:,} (train's --eval-limit sets it too), or drop "
+            f"it: the test split has {whole:,} images"
+        )
+    if data.normal is not None:
+        if lacking == "anomalous":
+            return ("data", "normal"), (
+                "leave out of data.normal a label the test split holds: its images are the "
+                "anomalies"
+            )
+        return ("data", "normal"), "choose data.normal labels that the test split holds"
+    if data.source == "folder":
+        return ("data", "path"), (
+            f"add images of defects under {data.path}/test/<defect>/ (masks under "
+            "ground_truth/<defect>/)"
+            if lacking == "anomalous"
+            else f"add normal images under {data.path}/test/good/"
+        )
+    return ("data", "source"), "give the test split normal and anomalous images both"

@@ -90,9 +90,15 @@ LayerName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")]
 LintCode = Annotated[str, Field(pattern=r"^[WI][0-9]{3}$")]
 
 
-def cross_field_error(field: str, message: str, hint: str) -> PydanticCustomError:
-    """A rule between two fields, reported at `field` with its own hint (not a raw dump)."""
-    return PydanticCustomError("cross_field", message, {"field": field, "hint": hint})
+def cross_field_error(
+    field: str, message: str, hint: str, index: int | None = None
+) -> PydanticCustomError:
+    """A rule between two fields, reported at `field` (at its entry `index`, for a list) with
+    its own hint (not a raw dump)."""
+    context: dict[str, object] = {"field": field, "hint": hint}
+    if index is not None:
+        context["index"] = index
+    return PydanticCustomError("cross_field", message, context)
 
 
 class Regularizer(BaseModel):
