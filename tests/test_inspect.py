@@ -66,7 +66,9 @@ def finished_run(spec, out, seed: int = 0, factor: float = 1.0) -> Run:
     model.set_weights([w * factor for w in model.get_weights()])
     run = Run.create(out, spec)
     run.save_models({"autoencoder": model})
-    run.write_metrics({"epochs": 1, "psnr": 10.0 + seed, "ssim": 0.5, "mse": 0.1})
+    # scaled weights score otherwise: compare counts a run with its spec, seed and scores once
+    psnr = 10.0 + seed - (1.0 - factor)
+    run.write_metrics({"epochs": 1, "psnr": psnr, "ssim": 0.5, "mse": 0.1})
     run.release()
     run.mark(FINISHED, 1)
     return run
@@ -505,8 +507,10 @@ def test_compare_draws_one_layer_of_each_run_on_one_scale(tmp_path):
     assert result.exit_code == 0, result.output
     figure = png(out / "inspect_c.png")
     assert figure.shape[0] > 600 and figure.std() > 20
-    missing = runner.invoke(app, ["compare", str(full.path), "--out", str(out), "--inspect", "x"])
+    fresh = tmp_path / "cmp2"
+    missing = runner.invoke(app, ["compare", str(full.path), "--out", str(fresh), "--inspect", "x"])
     assert missing.exit_code == 1 and "E090" in missing.output
+    assert not fresh.exists() or not any(fresh.iterdir())  # no figure before the refusal
     assert runner.invoke(app, ["compare", str(full.path), "--inspect", "c"]).exit_code == 2
 
 

@@ -416,13 +416,17 @@ def compare(
                     styled(("skipped", "yellow"), f" {s.path}: {s.reason}"), soft_wrap=True
                 )
         if out is not None:
-            _write_comparison(result, format.value, report, out)
-            if inspect_layer is not None:
-                from caegen.inspect.compare import layer_across_runs
+            figure = None
+            if inspect_layer is not None:  # drawn first: a layer no run has writes nothing
+                from caegen.inspect.compare import layer_figure
 
                 runs = [e.run for e in result.entries]
-                target = out / f"inspect_{inspect_layer}.png"
-                path = layer_across_runs(runs, inspect_layer, target, inspect_image)
+                figure = layer_figure(runs, inspect_layer, inspect_image)
+            _write_comparison(result, format.value, report, out)
+            if figure is not None:
+                from caegen.inspect.compare import write_figure
+
+                path = write_figure(figure, out / f"inspect_{inspect_layer}.png")
                 err_console.print(styled(("wrote", "bold green"), f" {path}"), soft_wrap=True)
     except CaegenError as exc:
         raise fail(exc.diagnostics) from None

@@ -25,10 +25,19 @@ from caegen.training.rundir import Run
 
 def layer_across_runs(runs: list[Run], layer: str, path: Path, image: int | None = None) -> Path:
     """Draw `layer` of every run on one image into the PNG at `path`."""
+    return write_figure(layer_figure(runs, layer, image), path)
+
+
+def layer_figure(runs: list[Run], layer: str, image: int | None = None) -> bytes:
+    """The PNG of `layer` of every run on one image (a CaegenError before anything is
+    written when a run has no such layer)."""
     from caegen.inspect.figures import comparison_figure
 
     rows, x, label = comparison(runs, layer, image)
-    png = comparison_figure(rows, x[0], runs[0].spec.data.range, label)
+    return comparison_figure(rows, x[0], runs[0].spec.data.range, label)
+
+
+def write_figure(png: bytes, path: Path) -> Path:
     try:
         atomic_write_bytes(path, png)
     except OSError as exc:
