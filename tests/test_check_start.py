@@ -162,3 +162,53 @@ def test_ctrl_c_while_starting_up_is_no_traceback(monkeypatch, capsys):
     with pytest.raises(SystemExit) as stopped:
         entry.main()
     assert stopped.value.code == 130 and capsys.readouterr().err == "interrupted\n"
+
+
+def _in_process(args: list[str], typer_command: bool) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `caegen check ARGS` run in this process, by the fast
+    start's reader and checker or by the typer command."""
+    import io
+
+    from caegen.cli.check_start import _check
+    from caegen.cli.failures import run_guarded
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        if typer_command:
+            import typer
+
+            from caegen.cli import app
+
+            group = typer.main.get_command(app)
+            code = group.main(args=["check", *args], prog_name="caegen", standalone_mode=False)
+        else:
+            line = read_check_line(args)
+            assert line is not None
+            code = run_guarded(lambda: _check(line))
+    finally:
+        sys.stdout, sys.stderr = saved
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_spec_without_read_permission_is_one_spec_s_error(tmp_path, monkeypatch):
+    """click's `readable` check refused the whole command line for one file it may not read
+    (E077, exit 2, no spec checked) where the fast start reports E001 for that file and
+    checks the others, as it does for a missing one; both now read it the second way."""
+    locked = tmp_path / "locked.yaml"
+    locked.write_text(Path(OK).read_text())
+    locked.chmod(0)
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs):  # as for a user other than root
+        if Path(path) == locked and mode & os.R_OK:
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    args = ["--no-table", str(locked), WARNED]
+    fast, typer = _in_process(args, typer_command=False), _in_process(args, typer_command=True)
+    assert fast == typer
+    assert typer[0] != 2 and "E077" not in typer[2]
+    assert f"{WARNED}:" in typer[1]  # the other spec was checked
