@@ -212,3 +212,17 @@ def test_a_spec_without_read_permission_is_one_spec_s_error(tmp_path, monkeypatc
     assert fast == typer
     assert typer[0] != 2 and "E077" not in typer[2]
     assert f"{WARNED}:" in typer[1]  # the other spec was checked
+
+
+def test_the_api_s_names_are_listed_before_they_are_imported():
+    """`import caegen` imports its API on first use (for the fast starts); `dir(caegen)`,
+    which completion in a shell or an editor lists, still names all of it."""
+    shown = _run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, caegen; names = dir(caegen); "
+            "print(sorted(set(caegen.__all__) - set(names)), 'caegen.spec.loader' in sys.modules)",
+        ]
+    )
+    assert shown.stdout.decode().split() == ["[]", "False"], shown.stderr.decode()
