@@ -384,7 +384,7 @@ def test_a_usage_mistake_is_e077_with_exit_2_for_every_command():
         assert f"see `caegen {command} --help`" in output and "Traceback" not in output
 
 
-def test_ctrl_c_while_the_command_line_is_read_says_interrupted(world, monkeypatch):
+def test_ctrl_c_while_the_command_line_is_read_says_interrupted(monkeypatch):
     """typer answers Ctrl-C during parsing (it imports modules then) with exit 130 and no
     word; the boundary says `interrupted`, as it does once a command runs."""
 
@@ -392,7 +392,7 @@ def test_ctrl_c_while_the_command_line_is_read_says_interrupted(world, monkeypat
         raise KeyboardInterrupt
 
     monkeypatch.setattr(CaegenGroup, "parse_args", interrupted)
-    code, output = run_cli(["check", str(world["spec"])])
+    code, output = run_cli(["check", str(SPECS / "quickstart.yaml")])
     assert code == 130 and output == "interrupted\n"
 
 
