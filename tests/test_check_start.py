@@ -226,3 +226,19 @@ def test_the_api_s_names_are_listed_before_they_are_imported():
         ]
     )
     assert shown.stdout.decode().split() == ["[]", "False"], shown.stderr.decode()
+
+
+def test_caegen_run_inside_another_program_leaves_it_running():
+    """IPython's `%run -m caegen check ...` (runpy, with sys.argv set) runs caegen inside
+    the kernel: the fast start's os._exit ended the kernel with it; the typer command
+    raises SystemExit, and the program goes on."""
+    host = (
+        "import runpy, sys\n"
+        f"sys.argv = ['caegen', 'check', '--no-table', {OK!r}]\n"
+        "try:\n"
+        "    runpy.run_module('caegen', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    print('the host goes on after exit', exc.code)\n"
+    )
+    ran = _run([sys.executable, "-c", host])
+    assert ran.stdout.decode().endswith("the host goes on after exit 0\n"), ran
