@@ -55,6 +55,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'caegen' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The API's names before they are imported too (completion in a shell or an editor)."""
+    return sorted({*globals(), *__all__})
+
+
 __all__ = [
     "Built",
     "CaegenError",

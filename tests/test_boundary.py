@@ -384,6 +384,18 @@ def test_a_usage_mistake_is_e077_with_exit_2_for_every_command():
         assert f"see `caegen {command} --help`" in output and "Traceback" not in output
 
 
+def test_ctrl_c_while_the_command_line_is_read_says_interrupted(monkeypatch):
+    """typer answers Ctrl-C during parsing (it imports modules then) with exit 130 and no
+    word; the boundary says `interrupted`, as it does once a command runs."""
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CaegenGroup, "parse_args", interrupted)
+    code, output = run_cli(["check", str(SPECS / "quickstart.yaml")])
+    assert code == 130 and output == "interrupted\n"
+
+
 def test_the_boundary_turns_ctrl_c_and_bugs_into_messages(world, monkeypatch):
     import caegen.compile.compiler as compiler
 

@@ -162,3 +162,83 @@ def test_ctrl_c_while_starting_up_is_no_traceback(monkeypatch, capsys):
     with pytest.raises(SystemExit) as stopped:
         entry.main()
     assert stopped.value.code == 130 and capsys.readouterr().err == "interrupted\n"
+
+
+def _in_process(args: list[str], typer_command: bool) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `caegen check ARGS` run in this process, by the fast
+    start's reader and checker or by the typer command."""
+    import io
+
+    from caegen.cli.check_start import _check
+    from caegen.cli.failures import run_guarded
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        if typer_command:
+            import typer
+
+            from caegen.cli import app
+
+            group = typer.main.get_command(app)
+            code = group.main(args=["check", *args], prog_name="caegen", standalone_mode=False)
+        else:
+            line = read_check_line(args)
+            assert line is not None
+            code = run_guarded(lambda: _check(line))
+    finally:
+        sys.stdout, sys.stderr = saved
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_spec_without_read_permission_is_one_spec_s_error(tmp_path, monkeypatch):
+    """click's `readable` check refused the whole command line for one file it may not read
+    (E077, exit 2, no spec checked) where the fast start reports E001 for that file and
+    checks the others, as it does for a missing one; both now read it the second way."""
+    locked = tmp_path / "locked.yaml"
+    locked.write_text(Path(OK).read_text())
+    locked.chmod(0)
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs):  # as for a user other than root
+        if Path(path) == locked and mode & os.R_OK:
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    args = ["--no-table", str(locked), WARNED]
+    fast, typer = _in_process(args, typer_command=False), _in_process(args, typer_command=True)
+    assert fast == typer
+    assert typer[0] != 2 and "E077" not in typer[2]
+    assert f"{WARNED}:" in typer[1]  # the other spec was checked
+
+
+def test_the_api_s_names_are_listed_before_they_are_imported():
+    """`import caegen` imports its API on first use (for the fast starts); `dir(caegen)`,
+    which completion in a shell or an editor lists, still names all of it."""
+    shown = _run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, caegen; names = dir(caegen); "
+            "print(sorted(set(caegen.__all__) - set(names)), 'caegen.spec.loader' in sys.modules)",
+        ]
+    )
+    assert shown.stdout.decode().split() == ["[]", "False"], shown.stderr.decode()
+
+
+def test_caegen_run_inside_another_program_leaves_it_running():
+    """IPython's `%run -m caegen check ...` (runpy, with sys.argv set) runs caegen inside
+    the kernel: the fast start's os._exit ended the kernel with it; the typer command
+    raises SystemExit, and the program goes on."""
+    host = (
+        "import runpy, sys\n"
+        f"sys.argv = ['caegen', 'check', '--no-table', {OK!r}]\n"
+        "try:\n"
+        "    runpy.run_module('caegen', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    print('the host goes on after exit', exc.code)\n"
+    )
+    ran = _run([sys.executable, "-c", host])
+    assert ran.stdout.decode().endswith("the host goes on after exit 0\n"), ran

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -403,3 +404,33 @@ def test_schema_out(tmp_path):
     result = runner.invoke(app, ["schema", "--out", str(tmp_path / "s.json")])
     assert result.exit_code == 0
     assert json.loads((tmp_path / "s.json").read_text()) == json_schema()
+
+
+def test_a_spec_that_does_not_load_is_read_once_for_all_its_findings(tmp_path, monkeypatch):
+    """Each finding's snippet came from reading the spec again: a spec with thousands of
+    unknown fields took minutes (200,000: seven), as reads of the whole file per finding."""
+    import caegen.cli.render as render
+    from caegen.cli import failures
+    from caegen.cli.checker import check_files
+
+    spec = tmp_path / "many.yaml"
+    spec.write_text(
+        (SPECS / "quickstart.yaml").read_text() + "".join(f"k{i}: 1\n" for i in range(50))
+    )
+    reads: list[str] = []
+    read = render.read_input_text
+
+    def counted(path, *args, **kwargs):
+        reads.append(str(path))
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(render, "read_input_text", counted)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert check_files([spec], table=False) == 1
+    assert reads == [str(spec)] and sys.stdout.getvalue().count("| k49: 1") == 1
+    with pytest.raises(caegen.CaegenError) as failed:
+        caegen.load(spec)
+    reads.clear()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    failures.report(failed.value.diagnostics)
+    assert reads == [str(spec)] and sys.stderr.getvalue().count("E011") == 50

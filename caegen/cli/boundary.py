@@ -154,6 +154,13 @@ class CaegenGroup(TyperGroup):
                 raise
             raise typer.Exit(code=handled(exc)) from None
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        # typer turns Ctrl-C while the command line is parsed into a silent exit 130
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            raise typer.Exit(code=handled(exc)) from None
+
     def main(  # type: ignore[override]
         self,
         args: Sequence[str] | None = None,

@@ -4,8 +4,10 @@ two thirds of the time the full command line takes (bench/check_latency.py).
 Only a command line this module reads exactly as typer would is taken: spec paths and
 `--format/-f`, `--strict/--no-strict`, `--table/--no-table`, `--ignore`, `--select`, in
 any order. Anything else (`--help`, the fixes, `--`, a value that looks like an option, a
-mistake) goes to the typer command, whose help and messages are the ones users know. Both
-print through caegen.cli.checker, inside the same boundary (caegen.cli.failures).
+mistake) goes to the typer command, whose help and messages are the ones users know, and
+so does a command line that is not the process's own (caegen run inside another program,
+which the fast start's os._exit would end). Both print through caegen.cli.checker, inside
+the same boundary (caegen.cli.failures).
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ def start(args: list[str]) -> None:
     """Check and exit when the command line is one this module takes; return otherwise."""
     if "_CAEGEN_COMPLETE" in os.environ:  # shell completion is typer's
         return
+    if not _the_process_s_own(["check", *args]):
+        return
     line = read_check_line(args)
     if line is None:
         return
@@ -89,6 +93,15 @@ def start(args: list[str]) -> None:
         with suppress(Exception):  # a failure was reported already (E076), or cannot be
             stream.flush()
     os._exit(code)
+
+
+def _the_process_s_own(args: list[str]) -> bool:
+    """Whether the command line is the one the process was started with, not one a program
+    set in sys.argv to run caegen inside itself (IPython's `%run -m caegen`, runpy, a test):
+    the fast start ends with os._exit, which would end that program too, where the typer
+    command raises SystemExit."""
+    started = getattr(sys, "orig_argv", None)
+    return started is None or started[len(started) - len(args) :] == args
 
 
 def _check(line: CheckLine) -> int:

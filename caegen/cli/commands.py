@@ -117,7 +117,12 @@ def _root(
 def check(
     specs: Annotated[
         list[Path],
-        typer.Argument(metavar="SPEC", help="Spec files to check.", show_default=False),
+        # readable=False: a file without read permission is the spec reader's E001, as a
+        # missing one is, so the other specs are still checked (and the fast start, which
+        # reads the same way, prints the same)
+        typer.Argument(
+            metavar="SPEC", help="Spec files to check.", show_default=False, readable=False
+        ),
         Input,
     ],
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,

@@ -55,11 +55,11 @@ def diagnose(exc: BaseException) -> tuple[list[Diagnostic], int]:
 
 
 def report(diagnostics: list[Diagnostic]) -> None:
-    from caegen.cli.render import print_diagnostic
+    from caegen.cli.render import diagnostic_texts
     from caegen.cli.terminal import stderr
 
-    for d in diagnostics:
-        print_diagnostic(stderr, d)
+    for text in diagnostic_texts(diagnostics):
+        stderr.print(text)
 
 
 def handled(exc: BaseException) -> int:

@@ -57,6 +57,21 @@ def print_diagnostic(out: Terminal, d: Diagnostic, source: str | None = None) ->
     out.print(diagnostic_text(d, source))
 
 
+def diagnostic_texts(diagnostics: list[Diagnostic], source: str | None = None) -> list[Styled]:
+    """Each diagnostic as `diagnostic_text` prints it, the file they point into read once
+    for all of them (once for each of a large spec's thousands of findings was quadratic)."""
+    texts: dict[str, str] = {}
+    shown = []
+    for d in diagnostics:
+        text = source
+        if text is None and d.location.line and d.location.file:
+            if d.location.file not in texts:
+                texts[d.location.file] = _file_text(d.location.file) or ""
+            text = texts[d.location.file]
+        shown.append(diagnostic_text(d, text))
+    return shown
+
+
 Cell = str | Styled
 
 
@@ -224,7 +239,7 @@ def print_report(
         out.print(layer_table(report, title=report.file))
     source = report.spec.source.text if report.spec and report.spec.source else None
     if report.diagnostics:
-        found = Styled("\n").join(diagnostic_text(d, source) for d in report.diagnostics)
+        found = Styled("\n").join(diagnostic_texts(report.diagnostics, source))
         out.print(found)
     out.print(verdict_line(report, strict))
 
