@@ -227,6 +227,35 @@ def test_every_bad_path_of_every_command_is_a_coded_error(world):
     assert all(len(classes) >= 4 for classes in seen.values()), seen
 
 
+def test_an_input_without_read_permission_is_left_to_caegen_s_reader(world, monkeypatch):
+    """typer's own `readable` test refused the whole command line for an input the user may
+    not read (E077, exit 2, no location); every command leaves it to caegen's reader (E001
+    naming the file, as for a missing one). Root reads every file, so the test denies this
+    one where typer asks (os.access)."""
+    locked = world["root"] / "unreadable.yaml"
+    locked.write_text("[not, a, mapping]\n")  # no command gets far with it
+    real_access = os.access
+
+    def access(path: Any, mode: int, *args: Any, **kwargs: Any) -> bool:
+        if Path(path) == locked and mode & os.R_OK:
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    tried = 0
+    for command in COMMANDS:
+        callback = GROUP.commands[command].callback  # type: ignore[attr-defined]
+        for param, role in path_roles(callback).items():
+            if role is not PathRole.INPUT:
+                continue
+            values = base_values(command, world)
+            values[param] = [locked] if isinstance(values.get(param), list) else locked
+            code, output = run_cli(argv_for(command, values))
+            assert "not readable" not in output and code != 2, (command, param, output)
+            tried += 1
+    assert tried >= 8
+
+
 def test_user_text_with_markup_is_printed_as_written(world):
     output = assert_coded_failure(
         ["check", str(world["bad_in"]["rich markup in the name and text"])]

@@ -142,7 +142,8 @@ class CaegenGroup(TyperGroup):
         command = super().get_command(ctx, name)
         if command is not None and not getattr(command, "_caegen_flags", False):
             get_params = command.get_params
-            command.get_params = lambda ctx: _as_flags(get_params(ctx))
+            inputs = {p for p, role in path_roles(command.callback).items() if role is Input}
+            command.get_params = lambda ctx: _read_by_caegen(_as_flags(get_params(ctx)), inputs)
             command._caegen_flags = True
         return command
 
@@ -190,6 +191,21 @@ class CaegenGroup(TyperGroup):
                 return exc.exit_code
             return handled(exc)
         return result if isinstance(result, int) else 0
+
+
+def _read_by_caegen(params: list[Any], inputs: set[str]) -> list[Any]:
+    """Input paths are checked by the reader of each (E001 naming the file, with a hint, as
+    for a missing one), not by typer's `readable` test, which refused the whole command
+    line for one file without read permission (E077, no location)."""
+    for param in params:
+        if param.name not in inputs:
+            continue
+        # where typer keeps the test: the parameter's info (typer >= 0.2x) or its click type
+        descriptor = getattr(param, "type_descriptor", None)
+        for holder in (getattr(descriptor, "parameter_info", None), getattr(param, "type", None)):
+            if holder is not None and hasattr(holder, "readable"):
+                holder.readable = False
+    return params
 
 
 def _as_flags(params: list[Any]) -> list[Any]:

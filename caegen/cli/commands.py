@@ -117,12 +117,7 @@ def _root(
 def check(
     specs: Annotated[
         list[Path],
-        # readable=False: a file without read permission is the spec reader's E001, as a
-        # missing one is, so the other specs are still checked (and the fast start, which
-        # reads the same way, prints the same)
-        typer.Argument(
-            metavar="SPEC", help="Spec files to check.", show_default=False, readable=False
-        ),
+        typer.Argument(metavar="SPEC", help="Spec files to check.", show_default=False),
         Input,
     ],
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
