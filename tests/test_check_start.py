@@ -66,6 +66,7 @@ def test_the_fast_start_loads_no_command_line_library():
         (["--no-table", "--ignore", "W103", WARNED], None),
         (["--select=w1", "--no-table", WARNED], None),
         (["--table", "--no-strict", "--strict", "--ignore=", OK], None),
+        (["--ignore", "W1O3,E040", "--select=X", OK], None),
         ([BROKEN, WARNED], {"FORCE_COLOR": "1"}),
         ([BROKEN], {"FORCE_COLOR": "1", "NO_COLOR": "1"}),
         ([OK], {"FORCE_COLOR": "1", "TERM": "dumb"}),
@@ -80,6 +81,16 @@ def test_the_fast_start_prints_what_the_typer_command_prints(args, env):
         typer.stderr,
     )
     assert fast.stdout or fast.stderr  # something was checked
+
+
+def test_a_code_no_warning_has_is_a_usage_error_before_any_check():
+    """`--ignore W1O3` (a letter O) left every finding in, silently."""
+    for args in (["--ignore", "W1O3"], ["--ignore=E040"], ["--select", "X1"]):
+        result = _run([*FAST, *args, WARNED])
+        assert result.returncode == 2 and result.stdout == b"", args
+        assert b"E077" in result.stderr and b"W103" in result.stderr  # the hint lists them
+    fixed = _run([*FAST[:-1], "check", "--diff", "--ignore", "W1O3", WARNED])
+    assert fixed.returncode == 2 and fixed.stdout == b""  # and no fix is worked out with it
 
 
 def test_colour_comes_as_rich_would_give_it():

@@ -8,7 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from caegen.core.diagnostics import CaegenError
+from caegen.core.diagnostics import CODES, CaegenError, Diagnostic, Location, Severity
+
+USAGE = 2
 
 
 def check_files(
@@ -24,6 +26,12 @@ def check_files(
     from caegen.compile.compiler import Report, check
     from caegen.spec.loader import load
 
+    mistakes = code_mistakes(ignore, select)
+    if mistakes:
+        from caegen.cli.failures import report
+
+        report(mistakes)
+        return USAGE
     ignored = codes(ignore) or []
     selected = codes(select)
     reports: list[Report] = []
@@ -53,3 +61,20 @@ def codes(value: str | None) -> list[str] | None:
     if value is None:
         return None
     return [c.strip().upper() for c in value.split(",") if c.strip()]
+
+
+def code_mistakes(ignore: str | None, select: str | None) -> list[Diagnostic]:
+    """E077 for each `--ignore` code that no warning or info has and each `--select` prefix
+    that starts none: a typo (`W1O3`) would otherwise leave every finding in, silently."""
+    lintable = [c for c, info in CODES.items() if info.severity is not Severity.ERROR]
+    hint = "warning and info codes: " + ", ".join(sorted(lintable))
+    mistakes = []
+    for code in codes(ignore) or []:
+        if code not in lintable:
+            why = "errors cannot be left out" if code in CODES else "no warning or info has it"
+            mistakes.append(Diagnostic("E077", f"--ignore {code}: {why}", Location(), hint))
+    for prefix in codes(select) or []:
+        if not any(c.startswith(prefix) for c in lintable):
+            message = f"--select {prefix}: no warning or info code starts with it"
+            mistakes.append(Diagnostic("E077", message, Location(), hint))
+    return mistakes

@@ -142,8 +142,12 @@ def check(
     ] = False,
 ) -> None:
     """Validate specs statically: wiring, shapes, dead branches, lints, exact params."""
-    from caegen.cli.checker import check_files
+    from caegen.cli.checker import USAGE, check_files, code_mistakes
 
+    mistakes = code_mistakes(ignore, select)
+    if mistakes:  # before any fix is made with them
+        report(mistakes)
+        raise typer.Exit(code=USAGE)
     if fix or diff:  # --unsafe-fixes alone writes nothing: it only widens --fix and --diff
         _apply_fixes(specs, unsafe=unsafe_fixes, write=not diff, ignore=ignore, select=select)
         if diff:
