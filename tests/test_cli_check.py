@@ -322,6 +322,17 @@ def test_every_shipped_spec_points_editors_at_the_schema():
         assert first == "# yaml-language-server: $schema=../docs/caegen.schema.json", path.name
 
 
+@pytest.mark.parametrize("options", [[], ["--epochs", "1", "--batch-size", "8"]])
+def test_train_points_a_graph_error_at_its_file_line_and_column(options, tmp_path):
+    """train checks the spec with its options applied, and the error still points into the
+    file (it once lost the file's text whenever it rebuilt the spec)."""
+    fixture = DIAG / "E031.yaml"
+    result = runner.invoke(app, ["train", str(fixture), *options, "--out", str(tmp_path)])
+    assert result.exit_code == 1 and not any(tmp_path.iterdir())
+    assert f"{fixture}:10:5: E031 error" in result.output
+    assert "   10 |   - {type: max_pool2d, pool_size: 2}" in result.output
+
+
 def test_summary_shows_warnings_and_errors_with_their_source_line():
     result = runner.invoke(app, ["summary", str(SPECS / "cifar10_method2.yaml")])
     assert result.exit_code == 0

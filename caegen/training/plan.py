@@ -97,15 +97,21 @@ def prepare_new(spec: Spec, options: TrainOptions) -> tuple[Spec, Report, DataSp
 
 
 def with_overrides(spec: Spec, options: TrainOptions) -> Spec:
+    """The spec with the options' train and data values; it keeps the spec file's text, so
+    that its errors still point at `file:line:col` (the options move no layer)."""
     train_update = {k: v for k, v in options.train_overrides.items() if v is not None}
     data_update = {k: v for k, v in options.data_overrides.items() if v is not None}
-    return Spec.model_validate(
+    if not train_update and not data_update:
+        return spec
+    changed = Spec.model_validate(
         {
             **spec.resolved(),
             "train": {**spec.train.model_dump(mode="json"), **train_update},
             "data": {**spec.data.model_dump(mode="json", exclude_none=True), **data_update},
         }
     )
+    changed._source = spec.source
+    return changed
 
 
 def checked(spec: Spec) -> Report:
