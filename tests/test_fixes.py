@@ -293,6 +293,27 @@ def test_fix_and_diff_say_what_they_held_back_and_when_nothing_is_to_fix(tmp_pat
     assert result.stderr == f"nothing to fix in {quick}\n"
 
 
+def test_diff_exits_1_while_an_error_would_be_left_and_says_which(tmp_path):
+    unparsable = FIXTURES / "diagnostics" / "E002.yaml"
+    result = runner.invoke(app, ["check", "--diff", str(unparsable)])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"{unparsable}: no fix for 1 error (E002 at ")
+    method1 = tmp_path / "m1.yaml"  # its E040s all have safe fixes: nothing left
+    method1.write_bytes((SPECS / "cifar10_method1_bug.yaml").read_bytes())
+    assert runner.invoke(app, ["check", "--diff", str(method1)]).exit_code == 0
+    both = runner.invoke(app, ["check", "--diff", str(tmp_path / "missing.yaml"), str(method1)])
+    assert both.exit_code == 1 and "E001" in both.stderr and both.stdout.startswith("--- a/")
+
+
+def test_fix_goes_on_past_a_spec_it_cannot_read(tmp_path):
+    method1 = tmp_path / "m1.yaml"
+    method1.write_bytes((SPECS / "cifar10_method1_bug.yaml").read_bytes())
+    result = runner.invoke(app, ["check", "--fix", "--no-table", "missing.yaml", str(method1)])
+    assert result.exit_code == 1  # the missing one fails
+    assert f"fixed {method1}" in result.stderr and f"OK {method1}" in result.stdout
+    assert result.output.count("E001") == 1  # reported once, by the check
+
+
 def test_safe_fixes_applied_and_a_model_changing_one_held_back(tmp_path):
     spec = tmp_path / "method1.yaml"
     text = (SPECS / "cifar10_method1_bug.yaml").read_text().replace("unit", "symmetric")

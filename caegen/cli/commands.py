@@ -148,10 +148,14 @@ def check(
     if mistakes:  # before any fix is made with them
         report(mistakes)
         raise typer.Exit(code=USAGE)
+    unwritten = False  # a fix that could not be written fails the command, whatever follows
     if fix or diff:  # --unsafe-fixes alone writes nothing: it only widens --fix and --diff
-        _apply_fixes(specs, unsafe=unsafe_fixes, write=not diff, ignore=ignore, select=select)
-        if diff:
-            raise typer.Exit(code=0)
+        done, clean = _apply_fixes(
+            specs, unsafe=unsafe_fixes, write=not diff, ignore=ignore, select=select
+        )
+        if diff:  # 1 while an error would be left, as `check` would say after the fixes
+            raise typer.Exit(code=0 if done and clean else 1)
+        unwritten = not done
     code = check_files(
         specs,
         json_format=format == Format.json,
@@ -160,32 +164,38 @@ def check(
         ignore=ignore,
         select=select,
     )
-    raise typer.Exit(code=code)
+    raise typer.Exit(code=max(code, int(unwritten)))
 
 
 def _apply_fixes(
     specs: list[Path], *, unsafe: bool, write: bool, ignore: str | None, select: str | None
-) -> None:
+) -> tuple[bool, bool]:
     """Fix each spec (or print the diff of its fixes); say on stderr what was fixed, what
-    was held back, and when there was nothing to fix (stdout carries the diff alone)."""
+    was held back, and when there was nothing to fix (stdout carries the diff alone). A spec
+    that cannot be read or written is reported and the others still go. Whether every spec
+    was read (and written), and whether all are left without errors."""
     from caegen.cli.checker import codes
     from caegen.compile.fixes import fix_file
 
+    done = clean = True
     for path in specs:
         try:
             result = fix_file(
                 path, unsafe=unsafe, write=write, ignore=codes(ignore) or [], select=codes(select)
             )
-        except OSError as exc:
-            raise fail_message(
-                "E001", f"cannot read {path}: {exc.strerror}", file=str(path)
-            ) from None
         except CaegenError as exc:
-            raise fail(exc.diagnostics) from None
+            clean = False
+            # a spec --fix cannot read (E001) is reported by the check that follows
+            if not write or any(d.code != "E001" for d in exc.diagnostics):
+                report(exc.diagnostics)
+                done = False
+            continue
         if not write:
             sys.stdout.write(result.diff(str(path)))
         for note in fix_notes(str(path), result, write=write):
             err_console.print(note, soft_wrap=True, highlight=False)
+        clean = clean and not result.errors_left
+    return done, clean
 
 
 def fix_notes(path: str, result: FixResult, *, write: bool) -> list[str]:
@@ -196,10 +206,7 @@ def fix_notes(path: str, result: FixResult, *, write: bool) -> list[str]:
     held = result.held_back
     if held:
         n = len(held)
-        places = ", ".join(
-            d.code + (f" at {d.location.line}:{d.location.column or 1}" if d.location.line else "")
-            for d in held[:4]
-        ) + (f" and {n - 4} more" if n > 4 else "")
+        places = ", ".join(_place(d) for d in held[:4]) + (f" and {n - 4} more" if n > 4 else "")
         what = f"{n} model-changing fix{'es' if n > 1 else ''} ({places})"
         if result.changed:
             notes.append(
@@ -209,9 +216,20 @@ def fix_notes(path: str, result: FixResult, *, write: bool) -> list[str]:
             notes.append(
                 f"no safe fixes in {path}; {what} need{'' if n > 1 else 's'} --unsafe-fixes"
             )
-    elif not write and not result.changed:
+    unfixable = [d for d in result.errors_left if d not in held]
+    if not write and unfixable:
+        n = len(unfixable)
+        places = ", ".join(_place(d) for d in unfixable[:4]) + (
+            f" and {n - 4} more" if n > 4 else ""
+        )
+        notes.append(f"{path}: no fix for {n} error{'s' if n > 1 else ''} ({places})")
+    elif not write and not result.changed and not held:
         notes.append(f"nothing to fix in {path}")
     return notes
+
+
+def _place(d: Diagnostic) -> str:
+    return d.code + (f" at {d.location.line}:{d.location.column or 1}" if d.location.line else "")
 
 
 @app.command()

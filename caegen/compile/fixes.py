@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from caegen.core.diagnostics import CaegenError, Diagnostic, Edit, Fix
+from caegen.core.diagnostics import CaegenError, Diagnostic, Edit, Fix, Severity
 
 MAX_ROUNDS = 10
 
@@ -35,6 +35,9 @@ class FixResult:
     held_back: list[Diagnostic] = field(default_factory=list)
     """Findings left as they are because their only fixes change the model (applied with
     `unsafe` only)."""
+    errors_left: list[Diagnostic] = field(default_factory=list)
+    """The errors `check` still reports on the fixed text (a file that does not parse, an
+    error no fix is known for)."""
 
     @property
     def changed(self) -> bool:
@@ -157,6 +160,7 @@ def fix_text(
         result.applied += [f.title for f in fixes]
         shown = {(code, _moved(at, spans)) for code, at in shown}
         found, starts = _diagnostics(new, file, ignore, select), _offsets(new)
+    result.errors_left = [d for d in found if d.severity is Severity.ERROR]
     if not unsafe:
         result.held_back = [
             d
