@@ -390,8 +390,7 @@ def compare(
         int, typer.Option(min=0, help="The test image --inspect feeds (of the first run's data).")
     ] = 0,
 ) -> None:
-    """Runs side by side: repeats grouped (n, mean, sd, 95% CI), groups tested pairwise on the
-    same test images; with --out, figures too (Pareto front)."""
+    """Runs side by side: repeats grouped (mean, 95% CI), groups paired on the same images."""
     from caegen.sweep.compare import compare as run_comparison
     from caegen.sweep.compare import refuse_out_in_run, render
 
