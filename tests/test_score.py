@@ -227,3 +227,23 @@ def test_scorer_export_needs_a_scored_run(run_dir, tmp_path):
     with pytest.raises(CaegenError) as info:
         export_onnx(spec, tmp_path / "s.onnx", part="scorer")
     assert info.value.diagnostics[0].code == "E056"
+
+
+def test_scoring_another_way_says_it_replaces_the_recorded_scorer(run_dir, tmp_path):
+    """The run records one scorer (what `export --part scorer` exports): a second kind of
+    score replaces it, and says so; the same scoring again replaces nothing."""
+    from caegen.cli.score import report_lines
+    from caegen.score.runner import ScoreOptions
+
+    copy = tmp_path / "tex" / "20990101-000000"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns(".lock", "scorer.json"))
+    first = score(copy, options=ScoreOptions(kind="mse"), out=tmp_path / "a")
+    assert first.replaced is None
+    second = score(copy, options=ScoreOptions(kind="ssim"), out=tmp_path / "b")
+    assert second.replaced is not None and second.replaced["score"] == "mse"
+    assert second.to_dict()["replaced_scorer"]["score"] == "mse"
+    assert any(line.startswith("recorded   this scorer replaces") for line in report_lines(second))
+    again = score(copy, options=ScoreOptions(kind="ssim"), out=tmp_path / "b", force=True)
+    assert (
+        again.replaced is None and json.loads((copy / "scorer.json").read_text())["score"] == "ssim"
+    )

@@ -91,6 +91,15 @@ def report_lines(result) -> list[str]:  # type: ignore[no-untyped-def]
         f"their {result.pixel_threshold.samples:,} pixels' values (the overlays' contour)",
         f"flagged    {flagged:,} of {len(result.scores):,} images score above it",
     ]
+    if result.replaced is not None:
+        was = result.replaced
+        value = (was.get("threshold") or {}).get("value")
+        lines.append(
+            f"recorded   this scorer replaces the run's earlier one ({was.get('score')}, "
+            f"threshold {value:.6g}); `caegen export --part scorer` exports this one"
+            if isinstance(value, (int, float))
+            else f"recorded   this scorer replaces the run's earlier one ({was.get('score')})"
+        )
     if m:
         lines.append(
             f"image      AUROC {m['image_auroc']:.4f}  AUPRC {m['image_auprc']:.4f}  F1-max "

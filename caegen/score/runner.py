@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from caegen.core.diagnostics import Diagnostic, Location, error
+from caegen.core.diagnostics import CaegenError, Diagnostic, Location, error
 from caegen.core.fsutil import atomic_write_bytes, atomic_write_text, ensure_parent, unwritable
 from caegen.score import metrics as m
 from caegen.score.inputs import Inputs, collect
@@ -73,6 +73,9 @@ class ScoreResult:
     written: list[Path] = field(default_factory=list)
     seconds: float = 0.0
     warnings: list[Diagnostic] = field(default_factory=list)
+    replaced: dict[str, Any] | None = None
+    """The scorer the run had recorded before, when this scoring replaced another kind or
+    threshold (`caegen export --part scorer` exports the one recorded last)."""
     """W112 when the labelled images scored are of one kind (the metrics are undefined)."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +94,7 @@ class ScoreResult:
             "metrics": self.metrics,
             "per_kind": self.per_kind,
             "warnings": [d.to_dict() for d in self.warnings],
+            "replaced_scorer": self.replaced,
             "written": [str(p) for p in self.written],
             "seconds": round(self.seconds, 3),
         }
@@ -376,20 +380,40 @@ def _record(run: Run, result: ScoreResult, own_data: bool) -> None:
     other images never replaces what the run's own test split recorded."""
     if not own_data and (run.path / "scorer.json").exists():
         return
-    run.write_scorer(
-        {
-            "score": result.kind.kind,
-            "smooth_sigma": result.kind.smooth,
-            "data_range": result.kind.data_range,
-            "calibration": result.calibration,
-            "threshold": result.threshold.to_dict(),
-            "pixel_threshold": result.pixel_threshold.to_dict(),
-            "normalization": result.normalization(),
-            "metrics": result.metrics if own_data else {},
-        }
-    )
+    before = _recorded(run)
+    record = {
+        "score": result.kind.kind,
+        "smooth_sigma": result.kind.smooth,
+        "data_range": result.kind.data_range,
+        "calibration": result.calibration,
+        "threshold": result.threshold.to_dict(),
+        "pixel_threshold": result.pixel_threshold.to_dict(),
+        "normalization": result.normalization(),
+        "metrics": result.metrics if own_data else {},
+    }
+    run.write_scorer(record)
+    if before is not None and _scorer_of(before) != _scorer_of(record):
+        result.replaced = {"score": before.get("score"), "threshold": before.get("threshold")}
     if own_data and result.metrics:
         _tensorboard(run, result)
+
+
+def _recorded(run: Run) -> dict[str, Any] | None:
+    try:
+        return run.scorer()
+    except CaegenError:
+        return None
+
+
+def _scorer_of(record: dict[str, Any]) -> tuple[Any, ...]:
+    """What the exported scorer computes: its score, smoothing, range and threshold."""
+    threshold = record.get("threshold") or {}
+    return (
+        record.get("score"),
+        record.get("smooth_sigma"),
+        record.get("data_range"),
+        threshold.get("value"),
+    )
 
 
 def _tensorboard(run: Run, result: ScoreResult) -> None:
