@@ -655,3 +655,22 @@ def test_copies_and_runs_reached_twice_count_once(tmp_path):
     doc = compare_json(old, tmp_path / "old-copy")
     assert len(doc["runs"]) == 1
     assert "seed 3 and test metrics" in doc["skipped"][0]["reason"]
+
+
+def test_a_verdict_on_a_group_of_one_run_says_what_it_cannot_see(tmp_path):
+    """One run a group: the bootstrap resamples its images only, so a confident "better"
+    says nothing of what another seed would do; the note says so, once repeats exist not."""
+    one_a = make_run(tmp_path, spec_of(0, filters=8), scores(0, shift=3))
+    one_b = make_run(tmp_path, spec_of(0, filters=4), scores(1))
+    doc = compare_json(one_a, one_b)
+    assert doc["comparisons"][0]["verdict"] in ("better", "worse")
+    (note,) = [n for n in doc["notes"] if n.startswith("one run in")]
+    assert "G1, G2" in note and "--repeats 3" in note
+    text = cli("compare", one_a, one_b).stdout
+    assert "note: one run in G1, G2" in text.split("paired comparisons")[1]
+    repeated = [
+        make_run(tmp_path, spec_of(s, filters=f), scores(s, shift=3 if f == 8 else 0))
+        for f in (8, 4)
+        for s in (10, 11, 12)
+    ]
+    assert not [n for n in compare_json(*repeated)["notes"] if n.startswith("one run in")]

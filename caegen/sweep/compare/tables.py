@@ -223,16 +223,35 @@ def _range_text(metric: str) -> str:
 
 
 def pair_notes(result: Comparison) -> list[str]:
-    """Why a p-value can say otherwise than the verdict, where one does."""
+    """What a verdict cannot see (a group of one run), and why a p-value can say otherwise
+    than the verdict, where one does."""
+    notes = _single_run_note(result)
     odd = [p for p in result.pairs if p.p_disagrees]
     if not odd:
-        return []
+        return notes
     listing = "; ".join(f"{p.a.name} vs {p.b.name} {p.verdict}, {_p_text(p)}" for p in odd)
-    return [
+    notes.append(
         "verdicts follow the 95% bootstrap interval, which resamples the repeats (seeds) as "
         "well as the images; the Wilcoxon and t-test p-values treat the images as the only "
         "units (each averaged over a group's repeats), blind to seed-to-seed spread, so they "
         f"can disagree: {listing}"
+    )
+    return notes
+
+
+def _single_run_note(result: Comparison) -> list[str]:
+    """A verdict on a group of one run resamples its images only: seed-to-seed spread,
+    often larger than the difference, is not in it."""
+    decided = [p for p in result.pairs if p.verdict not in (TIED, UNAVAILABLE)]
+    paired = {g.name: g for p in decided for g in (p.a, p.b)}
+    single = sorted((g for g in paired.values() if len(g.entries) == 1), key=lambda g: g.name)
+    if not single:
+        return []
+    names = ", ".join(g.name for g in single)
+    return [
+        f"one run in {names}: a verdict there sees image-to-image variation only, not how "
+        "much another seed would move it; give each group 3 or more repeats "
+        "(`caegen sweep --repeats 3`) before quoting it"
     ]
 
 
