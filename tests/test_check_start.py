@@ -114,8 +114,10 @@ def test_a_closed_standard_output_is_reported_alike():
 def test_command_lines_it_does_not_take_go_to_typer():
     helped = _run([*FAST, "--help"])
     assert helped.returncode == 0 and b"Usage" in helped.stdout
+    assert _run([*FAST, "-h"]).stdout == helped.stdout  # -h is --help, as users expect
     wrong = _run([*FAST, "--format", "JSON", OK])
     assert wrong.returncode == 2 and b"E077" in wrong.stderr and b"JSON" in wrong.stderr
+    assert b"Value error" not in wrong.stderr  # typer's conversion wording, left out
     nothing = _run(FAST)
     assert nothing.returncode == 2 and b"E077" in nothing.stderr
 

@@ -111,7 +111,8 @@ def _usage(exc: TyperException) -> int:
         return USAGE
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "caegen"
-    message = exc.format_message()
+    # typer passes pydantic-style conversion messages on: "Value error, 'xml' is not one of"
+    message = exc.format_message().replace("Value error, ", "")
     report(
         [
             Diagnostic(

@@ -36,6 +36,7 @@ app = CaegenTyper(
     name="caegen",
     help="A declarative config-to-model compiler for convolutional autoencoders.",
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
