@@ -427,6 +427,8 @@ def test_nothing_is_overwritten_without_force_and_the_default_folder_is_outside_
     again = run_cli(str(small_run.path), "--layers", "c")
     assert again.exit_code == 1 and "E050" in again.output
     assert (folder / "c.png").read_bytes() == before
+    wrong = run_cli(str(small_run.path), "--layers", "c", "--image", "100000")
+    assert "E092" in wrong.output and "E050" not in wrong.output  # the image is said first
     assert run_cli(str(small_run.path), "--layers", "c", "--force").exit_code == 0
 
 

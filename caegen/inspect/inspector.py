@@ -64,6 +64,7 @@ def inspect(
     report = check(run.spec)
     assert report.graph is not None
     targets = select(report.graph, layers)
+    x, label = chosen_image(run.spec, image, input_file)  # a wrong image before a figure in the way
     folder = None if tensorboard and out is None else Path(out or default_folder(run))
     paths = _planned(folder, targets) if folder is not None else {}
     _refuse_existing([p for group in paths.values() for p in group], force)
@@ -72,7 +73,6 @@ def inspect(
 
         refuse_existing_events(run, force)
     model = run.load_model("autoencoder")
-    x, label = chosen_image(run.spec, image, input_file)
     views = layer_views(model, targets, x)
     result = InspectResult(run, label, views)
     figures = _figures(views, x[0], run.spec, label)
