@@ -305,6 +305,11 @@ def test_diff_exits_1_while_an_error_would_be_left_and_says_which(tmp_path):
     assert both.exit_code == 1 and "E001" in both.stderr and both.stdout.startswith("--- a/")
 
 
+def test_diff_is_never_mistaken_for_json():
+    result = runner.invoke(app, ["check", "--diff", "-f", "json", str(SPECS / "quickstart.yaml")])
+    assert result.exit_code == 2 and "E077" in result.stderr and result.stdout == ""
+
+
 def test_fix_goes_on_past_a_spec_it_cannot_read(tmp_path):
     method1 = tmp_path / "m1.yaml"
     method1.write_bytes((SPECS / "cifar10_method1_bug.yaml").read_bytes())

@@ -146,6 +146,15 @@ def check(
     from caegen.cli.checker import USAGE, check_files, code_mistakes
 
     mistakes = code_mistakes(ignore, select)
+    if diff and format == Format.json:  # a diff is what --diff prints: never mistaken for JSON
+        mistakes.append(
+            Diagnostic(
+                "E077",
+                "--diff prints a unified diff, not JSON",
+                Location(),
+                "drop --format json, or check with --format json after the fixes",
+            )
+        )
     if mistakes:  # before any fix is made with them
         report(mistakes)
         raise typer.Exit(code=USAGE)
