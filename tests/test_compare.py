@@ -664,13 +664,13 @@ def test_a_verdict_on_a_group_of_one_run_says_what_it_cannot_see(tmp_path):
     one_b = make_run(tmp_path, spec_of(0, filters=4), scores(1))
     doc = compare_json(one_a, one_b)
     assert doc["comparisons"][0]["verdict"] in ("better", "worse")
-    (note,) = [n for n in doc["notes"] if n.startswith("one run in")]
+    (note,) = [n for n in doc["notes"] if n.startswith("one run each in")]
     assert "G1, G2" in note and "--repeats 3" in note
     text = cli("compare", one_a, one_b).stdout
-    assert "note: one run in G1, G2" in text.split("paired comparisons")[1]
+    assert "note: one run each in G1, G2" in text.split("paired comparisons")[1]
     repeated = [
         make_run(tmp_path, spec_of(s, filters=f), scores(s, shift=3 if f == 8 else 0))
         for f in (8, 4)
         for s in (10, 11, 12)
     ]
-    assert not [n for n in compare_json(*repeated)["notes"] if n.startswith("one run in")]
+    assert not [n for n in compare_json(*repeated)["notes"] if n.startswith("one run")]

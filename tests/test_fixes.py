@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 
 import pytest
@@ -308,6 +309,41 @@ def test_diff_exits_1_while_an_error_would_be_left_and_says_which(tmp_path):
 def test_diff_is_never_mistaken_for_json():
     result = runner.invoke(app, ["check", "--diff", "-f", "json", str(SPECS / "quickstart.yaml")])
     assert result.exit_code == 2 and "E077" in result.stderr and result.stdout == ""
+
+
+def test_diff_follows_strict_and_an_empty_select_is_a_mistake(tmp_path):
+    spec = tmp_path / "method2.yaml"  # four W103 whose fixes are all held back
+    spec.write_bytes((SPECS / "cifar10_method2.yaml").read_bytes())
+    assert runner.invoke(app, ["check", "--diff", str(spec)]).exit_code == 0
+    assert runner.invoke(app, ["check", "--diff", "--strict", str(spec)]).exit_code == 1
+    empty = runner.invoke(app, ["check", "--select", "", str(spec)])
+    assert (
+        empty.exit_code == 2 and "E077" in empty.stderr and "--select names no code" in empty.stderr
+    )
+
+
+def test_a_fix_that_cannot_be_written_fails_its_spec_in_text_and_json(tmp_path, monkeypatch):
+    import errno
+
+    from caegen.core import fsutil
+
+    def read_only(path, data):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(fsutil, "atomic_rewrite_bytes", read_only)
+    spec = tmp_path / "m1.yaml"
+    spec.write_bytes((SPECS / "cifar10_method1_bug.yaml").read_bytes())
+    quick = tmp_path / "quick.yaml"
+    quick.write_bytes((SPECS / "quickstart.yaml").read_bytes())
+    result = runner.invoke(app, ["check", "--fix", "-f", "json", str(spec), str(quick)])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False
+    by_file = {r["file"]: r for r in doc["results"]}
+    assert by_file[str(spec)]["ok"] is False and by_file[str(quick)]["ok"] is True
+    assert any(d["code"] == "E057" for d in by_file[str(spec)]["diagnostics"])
+    text = runner.invoke(app, ["check", "--fix", "--no-table", str(spec)])
+    assert text.exit_code == 1 and f"FAILED {spec}" in text.stdout and "E057" in text.stdout
 
 
 def test_fix_goes_on_past_a_spec_it_cannot_read(tmp_path):

@@ -21,8 +21,10 @@ def check_files(
     table: bool = True,
     ignore: str | None = None,
     select: str | None = None,
+    failed_fixes: dict[Path, list[Diagnostic]] | None = None,
 ) -> int:
-    """Check the specs and print their reports; the exit code (0: every one passed)."""
+    """Check the specs and print their reports; the exit code (0: every one passed).
+    `failed_fixes`: why `--fix` could not write a spec, made part of its report."""
     from caegen.compile.compiler import Report, check
     from caegen.spec.loader import load
 
@@ -37,11 +39,11 @@ def check_files(
     reports: list[Report] = []
     for path in specs:
         try:
-            spec = load(path)
+            checked = check(load(path), ignore=ignored, select=selected)
         except CaegenError as exc:
-            reports.append(Report(None, None, exc.diagnostics, str(path)))
-            continue
-        reports.append(check(spec, ignore=ignored, select=selected))
+            checked = Report(None, None, list(exc.diagnostics), str(path))
+        checked.diagnostics[:0] = (failed_fixes or {}).get(path, [])  # why it is not fixed
+        reports.append(checked)
     passed = all(r.passed(strict) for r in reports)
     if json_format:
         results = [r.to_dict(strict) for r in reports]
@@ -73,6 +75,8 @@ def code_mistakes(ignore: str | None, select: str | None) -> list[Diagnostic]:
         if code not in lintable:
             why = "errors cannot be left out" if code in CODES else "no warning or info has it"
             mistakes.append(Diagnostic("E077", f"--ignore {code}: {why}", Location(), hint))
+    if select is not None and not codes(select):  # `--select ""` would hide every finding
+        mistakes.append(Diagnostic("E077", "--select names no code", Location(), hint))
     for prefix in codes(select) or []:
         if not any(c.startswith(prefix) for c in lintable):
             message = f"--select {prefix}: no warning or info code starts with it"

@@ -158,14 +158,13 @@ def check(
     if mistakes:  # before any fix is made with them
         report(mistakes)
         raise typer.Exit(code=USAGE)
-    unwritten = False  # a fix that could not be written fails the command, whatever follows
+    failed: dict[Path, list[Diagnostic]] = {}
     if fix or diff:  # --unsafe-fixes alone writes nothing: it only widens --fix and --diff
-        done, clean = _apply_fixes(
-            specs, unsafe=unsafe_fixes, write=not diff, ignore=ignore, select=select
+        failed, clean = _apply_fixes(
+            specs, unsafe=unsafe_fixes, write=not diff, ignore=ignore, select=select, strict=strict
         )
-        if diff:  # 1 while an error would be left, as `check` would say after the fixes
-            raise typer.Exit(code=0 if done and clean else 1)
-        unwritten = not done
+        if diff:  # 1 while the check would fail after the fixes it shows
+            raise typer.Exit(code=0 if clean else 1)
     code = check_files(
         specs,
         json_format=format == Format.json,
@@ -173,21 +172,30 @@ def check(
         table=table,
         ignore=ignore,
         select=select,
+        failed_fixes=failed,  # a fix --fix could not write fails its spec's report
     )
-    raise typer.Exit(code=max(code, int(unwritten)))
+    raise typer.Exit(code=code)
 
 
 def _apply_fixes(
-    specs: list[Path], *, unsafe: bool, write: bool, ignore: str | None, select: str | None
-) -> tuple[bool, bool]:
+    specs: list[Path],
+    *,
+    unsafe: bool,
+    write: bool,
+    ignore: str | None,
+    select: str | None,
+    strict: bool,
+) -> tuple[dict[Path, list[Diagnostic]], bool]:
     """Fix each spec (or print the diff of its fixes); say on stderr what was fixed, what
     was held back, and when there was nothing to fix (stdout carries the diff alone). A spec
-    that cannot be read or written is reported and the others still go. Whether every spec
-    was read (and written), and whether all are left without errors."""
+    that cannot be read or written does not stop the others. What kept each spec from being
+    fixed (with `--diff`, reported here; with `--fix`, by the check that follows), and
+    whether every spec was read and would pass the check after the fixes."""
     from caegen.cli.checker import codes
     from caegen.compile.fixes import fix_file
 
-    done = clean = True
+    failed: dict[Path, list[Diagnostic]] = {}
+    clean = True
     for path in specs:
         try:
             result = fix_file(
@@ -195,17 +203,17 @@ def _apply_fixes(
             )
         except CaegenError as exc:
             clean = False
-            # a spec --fix cannot read (E001) is reported by the check that follows
-            if not write or any(d.code != "E001" for d in exc.diagnostics):
+            if not write:
                 report(exc.diagnostics)
-                done = False
+            elif any(d.code != "E001" for d in exc.diagnostics):  # E001: the check says it
+                failed[path] = exc.diagnostics
             continue
         if not write:
             sys.stdout.write(result.diff(str(path)))
         for note in fix_notes(str(path), result, write=write):
             err_console.print(note, soft_wrap=True, highlight=False)
-        clean = clean and not result.errors_left
-    return done, clean
+        clean = clean and result.passes(strict)
+    return failed, clean
 
 
 def fix_notes(path: str, result: FixResult, *, write: bool) -> list[str]:

@@ -35,9 +35,18 @@ class FixResult:
     held_back: list[Diagnostic] = field(default_factory=list)
     """Findings left as they are because their only fixes change the model (applied with
     `unsafe` only)."""
-    errors_left: list[Diagnostic] = field(default_factory=list)
-    """The errors `check` still reports on the fixed text (a file that does not parse, an
-    error no fix is known for)."""
+    left: list[Diagnostic] = field(default_factory=list)
+    """What `check` still reports on the fixed text (a file that does not parse, an error
+    no fix is known for, warnings held back)."""
+
+    @property
+    def errors_left(self) -> list[Diagnostic]:
+        return [d for d in self.left if d.severity is Severity.ERROR]
+
+    def passes(self, strict: bool = False) -> bool:
+        """Whether `check` (`--strict`) would pass the fixed text."""
+        bad = (Severity.ERROR, Severity.WARNING) if strict else (Severity.ERROR,)
+        return not any(d.severity in bad for d in self.left)
 
     @property
     def changed(self) -> bool:
@@ -160,7 +169,7 @@ def fix_text(
         result.applied += [f.title for f in fixes]
         shown = {(code, _moved(at, spans)) for code, at in shown}
         found, starts = _diagnostics(new, file, ignore, select), _offsets(new)
-    result.errors_left = [d for d in found if d.severity is Severity.ERROR]
+    result.left = found
     if not unsafe:
         result.held_back = [
             d
@@ -187,8 +196,9 @@ def fix_file(
     its first bad byte."""
     from caegen.core.fsutil import atomic_rewrite_bytes, unwritable
     from caegen.core.inputs import read_input_text
+    from caegen.spec.loader import UNREADABLE_HINT
 
-    text = read_input_text(path, "spec file", "pass a YAML spec file")
+    text = read_input_text(path, "spec file", UNREADABLE_HINT)
     result = fix_text(text, unsafe=unsafe, file=str(path), ignore=ignore, select=select)
     if write and result.changed:
         try:

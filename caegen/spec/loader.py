@@ -20,13 +20,13 @@ from caegen.spec.textspan import scalar_edit
 from caegen.spec.yamlpos import Positions, YamlSyntaxError, load_with_positions
 
 SECTIONS = ("encoder", "decoder")
+UNREADABLE_HINT = "check the path; `caegen init --list` shows starter specs"
 
 
 def load(path: str | Path) -> Spec:
     """Read and validate a spec file. Raises `CaegenError` with located diagnostics (E001
     for a file that cannot be read as text, whatever the reason)."""
-    hint = "check the path; `caegen init --list` shows starter specs"
-    return loads(read_input_text(path, "spec file", hint), file=str(path))
+    return loads(read_input_text(path, "spec file", UNREADABLE_HINT), file=str(path))
 
 
 def loads(text: str, file: str | None = None) -> Spec:

@@ -248,8 +248,9 @@ def _single_run_note(result: Comparison) -> list[str]:
     if not single:
         return []
     names = ", ".join(g.name for g in single)
+    each = "each " if len(single) > 1 else ""
     return [
-        f"one run in {names}: a verdict there sees image-to-image variation only, not how "
+        f"one run {each}in {names}: a verdict there sees image-to-image variation only, not how "
         "much another seed would move it; give each group 3 or more repeats "
         "(`caegen sweep --repeats 3`) before quoting it"
     ]
