@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 import caegen
 from caegen.cli import app
 from caegen.core.diagnostics import CaegenError
+from tests.conftest import SPECS
 from tests.test_inspect import FUSED, finished_run
 
 runner = CliRunner()
@@ -56,3 +57,17 @@ def test_compare_inspect_with_no_layer_is_the_same_coded_error(run, tmp_path):
     result = runner.invoke(app, ["compare", str(run.path), *options])
     assert result.exit_code == 1 and "E090 error: --inspect names no layer" in result.output
     assert not out.exists()  # refused before the comparison's own figures
+
+
+def test_ctrl_c_while_a_run_directory_is_written_leaves_none(tmp_path, monkeypatch):
+    """A run directory is whole or absent: one half-written when Ctrl-C came (a sweep's
+    point stopped then) would be a run nobody records, beside the one trained again."""
+    from caegen.training.rundir import Run
+
+    def interrupted(self, spec):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Run, "_write_spec", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Run.create(tmp_path / "runs", caegen.loads((SPECS / "quickstart.yaml").read_text()))
+    assert list((tmp_path / "runs" / "quickstart").iterdir()) == []

@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import shutil
 import socket
 import zipfile
 from dataclasses import asdict, dataclass
@@ -173,11 +174,15 @@ class Run:
             except OSError as exc:
                 what = f"create the run directory {candidate}"
                 raise unwritable(what, exc, "pass another --out") from None
-            run = cls(candidate)
-            run.claim()
-            run._write_spec(spec)
-            if job is not None:
-                atomic_write_text(candidate / JOB, json.dumps({"job": job}) + "\n")
+            try:
+                run = cls(candidate)
+                run.claim()
+                run._write_spec(spec)
+                if job is not None:
+                    atomic_write_text(candidate / JOB, json.dumps({"job": job}) + "\n")
+            except BaseException:  # Ctrl-C while writing it: no half run for a sweep to miss
+                shutil.rmtree(candidate, ignore_errors=True)
+                raise
             return run
         raise error("E050", f"too many runs named {stamp} in {base}", "pass another --out")
 
