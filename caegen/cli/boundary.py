@@ -34,11 +34,9 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import TyperException
 
-from caegen.cli.failures import handled, report, run_guarded
+from caegen.cli.failures import USAGE, exit_code, handled, report, run_guarded
 from caegen.core.diagnostics import CaegenError, Diagnostic, Location
 from caegen.core.fsutil import output_problem
-
-USAGE = 2
 
 
 class PathRole(str, Enum):
@@ -186,7 +184,7 @@ class CaegenGroup(TyperGroup):
         except typer.Abort:
             return handled(KeyboardInterrupt())
         except SystemExit as exc:
-            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            return exit_code(exc)
         except BaseException as exc:
             if isinstance(exc, typer.Exit):
                 return exc.exit_code

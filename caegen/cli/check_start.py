@@ -106,7 +106,7 @@ def _the_process_s_own(args: list[str]) -> bool:
 
 def _check(line: CheckLine) -> int:
     from caegen.cli.checker import check_files
-    from caegen.cli.failures import handled
+    from caegen.cli.failures import exit_code, handled
 
     try:
         return check_files(
@@ -118,6 +118,6 @@ def _check(line: CheckLine) -> int:
             select=line.select,
         )
     except SystemExit as exc:  # the boundary: as caegen.cli.boundary's
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        return exit_code(exc)
     except BaseException as exc:
         return handled(exc)

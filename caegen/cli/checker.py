@@ -8,9 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from caegen.cli.failures import USAGE, report
 from caegen.core.diagnostics import CODES, CaegenError, Diagnostic, Location, Severity
-
-USAGE = 2
 
 
 def check_files(
@@ -30,8 +29,6 @@ def check_files(
 
     mistakes = code_mistakes(ignore, select)
     if mistakes:
-        from caegen.cli.failures import report
-
         report(mistakes)
         return USAGE
     ignored = codes(ignore) or []
@@ -53,8 +50,8 @@ def check_files(
         from caegen.cli.render import print_report
         from caegen.cli.terminal import stdout
 
-        for report in reports:
-            print_report(stdout, report, table=table, strict=strict)
+        for checked in reports:
+            print_report(stdout, checked, table=table, strict=strict)
     return 0 if passed else 1
 
 

@@ -143,7 +143,8 @@ def check(
     ] = False,
 ) -> None:
     """Validate specs statically: wiring, shapes, dead branches, lints, exact params."""
-    from caegen.cli.checker import USAGE, check_files, code_mistakes
+    from caegen.cli.checker import check_files, code_mistakes
+    from caegen.cli.failures import USAGE
 
     mistakes = code_mistakes(ignore, select)
     if diff and format == Format.json:  # a diff is what --diff prints: never mistaken for JSON

@@ -15,6 +15,7 @@ from caegen.core.diagnostics import CaegenError, Diagnostic, Location, internal_
 from caegen.core.fsutil import os_error_reason
 
 INTERRUPTED = 130
+USAGE = 2
 
 
 def _os_error(exc: OSError) -> Diagnostic:
@@ -74,6 +75,11 @@ def handled(exc: BaseException) -> int:
     with suppress(OutputStreamError):
         report(diagnostics)
     return code
+
+
+def exit_code(exc: SystemExit) -> int:
+    """The code a `SystemExit` leaves with, as Python itself would exit."""
+    return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
 
 
 def run_guarded(command: Callable[[], int]) -> int:
